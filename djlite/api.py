@@ -1,0 +1,107 @@
+"""Run a recipe from Python: `djlite.run("recipe.yaml", np=2)` or `djlite.run({"dataset_path": ..., ...})`."""
+
+import os
+import time
+from dataclasses import dataclass
+
+import datasets
+from loguru import logger
+
+from djlite.dataset import load_dataset
+from djlite.exporter import export_errors, export_result, stats_path, write_json, write_yaml
+from djlite.recipe import Recipe, load_recipe
+from djlite.runner import Runner, RunOutcome
+
+
+@dataclass
+class RunResult:
+    recipe: Recipe
+    outcome: RunOutcome
+    summary: dict
+    result_paths: list[str]
+    stats_path: str | None
+    errors_path: str
+    summary_path: str
+
+    @property
+    def dataset(self) -> datasets.Dataset:
+        return self.outcome.dataset
+
+
+def _plain(value):
+    """Tuples and other YAML-unfriendly values become lists and strings."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _cap_workers(requested: int) -> int:
+    cpus = os.cpu_count() or 1
+    if requested > cpus:
+        logger.warning(f"np={requested} is more than the {cpus} CPUs here; using np={cpus}")
+        return cpus
+    return requested
+
+
+def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> RunResult:
+    """Load, process and export; returns the kept dataset, the accounting and the paths written."""
+    if isinstance(config, Recipe):
+        recipe = config
+    elif isinstance(config, dict):
+        recipe = load_recipe(data=config, overrides=overrides)
+    else:
+        recipe = load_recipe(config, overrides=overrides)
+    os.makedirs(recipe.work_dir, exist_ok=True)
+    started = time.perf_counter()
+
+    caching_was_enabled = datasets.is_caching_enabled()
+    if not recipe.use_cache:
+        datasets.disable_caching()
+    try:
+        dataset, load_errors = load_dataset(
+            recipe.dataset_path,
+            video_key=recipe.video_key,
+            cache_dir=recipe.ds_cache_dir,
+            scratch_dir=os.path.join(recipe.work_dir, ".djlite_scratch"),
+        )
+        logger.info(f"loaded {len(dataset)} samples from {recipe.dataset_path}")
+        runner = Runner(_cap_workers(recipe.np), recipe.on_error, recipe.use_cache, stats_only=stats_only)
+        outcome = runner.run(dataset, recipe.ops, load_errors)
+    finally:
+        if caching_was_enabled:
+            datasets.enable_caching()
+
+    result_paths = export_result(
+        outcome.dataset,
+        recipe.export_path,
+        export_type=recipe.export_type,
+        shard_size=recipe.export_shard_size,
+        keep_stats=recipe.keep_stats_in_res_ds,
+        keep_hashes=recipe.keep_hashes_in_res_ds,
+    )
+    err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
+    summary = outcome.summary()
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    summary_path = os.path.join(recipe.work_dir, "op_summary.json")
+    write_json(summary, summary_path)
+    write_yaml(_plain(recipe.resolved()), os.path.join(recipe.work_dir, "recipe_resolved.yaml"))
+    logger.info(
+        f"input={summary['input']} kept={summary['kept']} filtered={summary['filtered']} "
+        f"errored={summary['errored']} seconds={summary['seconds']}"
+    )
+    if not summary["balanced"]:
+        logger.error("accounting does not balance: input != kept + filtered + errored; please report this")
+    written_stats = stats_path(recipe.export_path)
+    return RunResult(
+        recipe=recipe,
+        outcome=outcome,
+        summary=summary,
+        result_paths=result_paths,
+        stats_path=written_stats if os.path.exists(written_stats) else None,
+        errors_path=err_path,
+        summary_path=summary_path,
+    )

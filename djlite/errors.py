@@ -1,0 +1,17 @@
+"""The two kinds of failure djlite distinguishes.
+
+A RecipeError is the user's to fix before any data is read: the run stops with exit status 2 and a
+one-line message. A SampleError belongs to one sample: the runner records it and carries on.
+"""
+
+
+class RecipeError(Exception):
+    """A recipe, parameter or dataset path that cannot work. The message is one line naming the value."""
+
+
+class SampleError(Exception):
+    """One sample cannot be processed (missing file, undecodable video, no video stream...)."""
+
+
+class VideoError(SampleError):
+    """A video file that cannot be opened or decoded."""

@@ -1,0 +1,160 @@
+"""Writes the run's files. Each is written under a temporary name and renamed when complete, so a killed
+run never leaves a file that looks finished.
+
+    <export>.jsonl | .json | .parquet   kept samples (or <base>-<i>-of-<n>.<ext> shards)
+    <base>_stats.jsonl                  {"__dj__stats__": ...} per kept sample, same order
+    <base>_errors.jsonl                 every sample dropped by an error, whole, with "__dj__errors__"
+    <work_dir>/op_summary.json          input = kept + filtered + errored, per op and overall
+    <work_dir>/recipe_resolved.yaml     the recipe with every op parameter filled in
+"""
+
+import json
+import os
+from contextlib import contextmanager
+
+import datasets
+import yaml
+
+from djlite.fields import HASH_COLUMNS, Fields
+
+BATCH_ROWS = 1000
+
+
+@contextmanager
+def atomic_path(path: str):
+    """Yield a temporary path beside `path`; rename it to `path` only if the block completes."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def export_base(export_path: str) -> str:
+    return os.path.splitext(export_path)[0]
+
+
+def stats_path(export_path: str) -> str:
+    return export_base(export_path) + "_stats.jsonl"
+
+
+def errors_path(export_path: str) -> str:
+    return export_base(export_path) + "_errors.jsonl"
+
+
+def _dumps(row: dict) -> str:
+    return json.dumps(row, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value):
+    if isinstance(value, bytes):
+        import base64
+
+        return base64.b64encode(value).decode("ascii")
+    return str(value)
+
+
+def iter_rows(dataset: datasets.Dataset):
+    for batch in dataset.with_format("arrow").iter(batch_size=BATCH_ROWS):
+        yield from batch.to_pylist()
+
+
+def write_rows(rows, path: str, fmt: str = "jsonl") -> int:
+    count = 0
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        if fmt == "json":
+            f.write("[")
+        for row in rows:
+            if fmt == "json":
+                f.write(("," if count else "") + "\n" + _dumps(row))
+            else:
+                f.write(_dumps(row) + "\n")
+            count += 1
+        if fmt == "json":
+            f.write("\n]\n")
+    return count
+
+
+def write_dataset(dataset: datasets.Dataset, path: str, fmt: str) -> None:
+    if fmt == "parquet":
+        with atomic_path(path) as tmp:
+            dataset.to_parquet(tmp)
+    else:
+        write_rows(iter_rows(dataset), path, fmt)
+
+
+def shard_paths(export_path: str, shards: int) -> list[str]:
+    folder, name = os.path.split(export_path)
+    stem, suffix = name.split(".", 1)[0], os.path.splitext(name)[1]
+    width = len(str(shards)) + 1
+    return [
+        os.path.join(folder, f"{stem}-{i:0{width}d}-of-{shards:0{width}d}{suffix}") for i in range(shards)
+    ]
+
+
+def export_result(
+    dataset: datasets.Dataset,
+    export_path: str,
+    export_type: str | None = None,
+    shard_size: int = 0,
+    keep_stats: bool = False,
+    keep_hashes: bool = False,
+) -> list[str]:
+    """Write the kept samples and their stats file; return the paths of the result files."""
+    fmt = export_type or os.path.splitext(export_path)[1].lstrip(".")
+    stat_columns = [c for c in (Fields.stats, Fields.meta) if c in dataset.column_names]
+    if stat_columns:
+        rows = (
+            (
+                {k: v for k, v in row.items() if k != Fields.errors or v}
+                for row in iter_rows(dataset.select_columns(stat_columns + [Fields.errors]))
+            )
+            if Fields.errors in dataset.column_names
+            else iter_rows(dataset.select_columns(stat_columns))
+        )
+        write_rows(rows, stats_path(export_path))
+
+    drop = [Fields.errors] if Fields.errors in dataset.column_names else []
+    if not keep_stats:
+        drop += stat_columns
+    if not keep_hashes:
+        drop += [c for c in HASH_COLUMNS if c in dataset.column_names]
+    result = dataset.remove_columns(drop) if drop else dataset
+
+    if shard_size > 0 and len(result) > 1:
+        shards = min(int(result.data.nbytes / shard_size) + 1, len(result))
+        if shards > 1:
+            paths = shard_paths(export_path, shards)
+            for i, path in enumerate(paths):
+                write_dataset(result.shard(shards, i, contiguous=True), path, fmt)
+            return paths
+    write_dataset(result, export_path, fmt)
+    return [export_path]
+
+
+def export_errors(errored: list[datasets.Dataset], load_errors: list[dict], export_path: str) -> str:
+    internal = {Fields.dropped_by, Fields.drop_kind, Fields.op_seconds}
+
+    def rows():
+        yield from load_errors
+        for part in errored:
+            for row in iter_rows(part):
+                yield {k: v for k, v in row.items() if k not in internal}
+
+    path = errors_path(export_path)
+    write_rows(rows(), path)
+    return path
+
+
+def write_json(data, path: str) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+
+
+def write_yaml(data, path: str) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        yaml.safe_dump(data, f, sort_keys=False, allow_unicode=True)

@@ -1,0 +1,32 @@
+"""Reserved column names and stat keys, shared with Data-Juicer's file formats."""
+
+
+class Fields:
+    stats = "__dj__stats__"
+    meta = "__dj__meta__"
+    # One entry per op that failed on the sample: {"op": name, "step": i, "error": "ExcType: message"}.
+    errors = "__dj__errors__"
+    # Internal, never exported: the recipe step that dropped the sample (-1 when kept), why ("filtered"
+    # or "error"), and the seconds each step of the stage spent on it.
+    dropped_by = "__dj__dropped_by__"
+    drop_kind = "__dj__drop_kind__"
+    op_seconds = "__dj__op_seconds__"
+
+
+class StatsKeys:
+    video_duration = "video_duration"
+    video_width = "video_width"
+    video_height = "video_height"
+    video_rotation = "video_rotation"
+    video_aspect_ratios = "video_aspect_ratios"
+    video_motion_score = "video_motion_score"
+    video_ocr_area_ratio = "video_ocr_area_ratio"
+
+
+class HashKeys:
+    videohash = "__dj__videohash"
+    hash = "__dj__hash"
+
+
+INTERNAL_COLUMNS = (Fields.dropped_by, Fields.drop_kind, Fields.op_seconds)
+HASH_COLUMNS = (HashKeys.videohash, HashKeys.hash)

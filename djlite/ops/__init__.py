@@ -1,0 +1,1 @@
+"""Operators. Each module registers one op; `djlite.registry.get_op(name)` finds it."""
