@@ -81,6 +81,8 @@ class SampleStage:
         self.stats_only = stats_only
         self._ready_pid = None
         self._logged: dict[int, int] = {}
+        # Ops that read decoded frames: the context serves all of them from one decode of each video.
+        self.frame_ops = [op for _, op in steps if hasattr(op, "frame_consumer")]
 
     @property
     def label(self) -> str:
@@ -109,7 +111,7 @@ class SampleStage:
         errors = list(sample.get(Fields.errors) or [])
         seconds = [0.0] * len(self.steps)
         dropped_by, kind = -1, ""
-        with VideoContext() as context:
+        with VideoContext(frame_ops=self.frame_ops) as context:
             for pos, (step, op) in enumerate(self.steps):
                 start = time.perf_counter()
                 try:

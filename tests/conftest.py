@@ -1,0 +1,51 @@
+"""Shared fixtures: generated clips (always available) and ../shared/videos (skipped when absent)."""
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_VIDEOS = Path(os.environ.get("DJLITE_SHARED_VIDEOS", REPO.parent / "shared" / "videos"))
+
+
+def shared_dir(name: str) -> Path:
+    folder = SHARED_VIDEOS / name
+    if not (folder / "MANIFEST.tsv").is_file():
+        pytest.skip(f"{folder} is absent (shared test media)")
+    return folder
+
+
+def read_manifest(folder: Path) -> list[dict]:
+    with open(folder / "MANIFEST.tsv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+@pytest.fixture(scope="session")
+def dj_videos() -> Path:
+    return shared_dir("dj")
+
+
+@pytest.fixture(scope="session")
+def corpus_videos() -> Path:
+    return shared_dir("corpus")
+
+
+@pytest.fixture(scope="session")
+def bad_videos() -> Path:
+    return shared_dir("bad")
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory) -> dict[str, str]:
+    """Generated clips: moving, static, text, short, moving_reencoded, broken."""
+    from djlite.video.synthetic import make_demo_set
+
+    return make_demo_set(str(tmp_path_factory.mktemp("clips")))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_hf_cache(tmp_path_factory, monkeypatch):
+    # Keep datasets' cache files out of the user's home and separate between test sessions.
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path_factory.getbasetemp() / "hf_cache"))
