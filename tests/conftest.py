@@ -2,9 +2,14 @@
 
 import csv
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# datasets reads its cache location at import: set it before anything imports datasets, so the suite
+# never writes into the user's ~/.cache and never reuses another session's cache files.
+os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="djlite-test-hf-")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_VIDEOS = Path(os.environ.get("DJLITE_SHARED_VIDEOS", REPO.parent / "shared" / "videos"))
@@ -43,9 +48,3 @@ def clips(tmp_path_factory) -> dict[str, str]:
     from djlite.video.synthetic import make_demo_set
 
     return make_demo_set(str(tmp_path_factory.mktemp("clips")))
-
-
-@pytest.fixture(autouse=True)
-def _isolated_hf_cache(tmp_path_factory, monkeypatch):
-    # Keep datasets' cache files out of the user's home and separate between test sessions.
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path_factory.getbasetemp() / "hf_cache"))

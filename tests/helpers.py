@@ -1,0 +1,47 @@
+"""Small helpers for tests: write a dataset and a recipe, run dj-process in-process or as a user would."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    return path
+
+
+def read_jsonl(path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def write_recipe(path: Path, dataset: Path, process: list, **keys) -> Path:
+    recipe = {
+        "project_name": "test",
+        "dataset_path": str(dataset),
+        "export_path": str(path.parent / "out" / "res.jsonl"),
+        "np": 1,
+        "process": process,
+    }
+    recipe.update(keys)
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return path
+
+
+def dj_process(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    """Run the installed console script's code path exactly as a user does, in a fresh interpreter."""
+    env = dict(os.environ)
+    return subprocess.run(
+        [sys.executable, "-m", "djlite.cli.process", *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
+
+
+def video_samples(paths) -> list[dict]:
+    return [{"text": "<__dj__video> clip", "videos": [str(p)]} for p in paths]
