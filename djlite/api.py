@@ -42,7 +42,7 @@ def _plain(value):
 def _cap_workers(requested: int) -> int:
     cpus = os.cpu_count() or 1
     if requested > cpus:
-        logger.warning(f"np={requested} is more than the {cpus} CPUs here; using np={cpus}")
+        logger.info(f"np={requested} is more than the {cpus} CPUs here; using np={cpus}")
         return cpus
     return requested
 

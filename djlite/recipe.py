@@ -44,7 +44,7 @@ class Recipe:
     export_type: str | None = None
     export_shard_size: int = 0
     work_dir: str | None = None
-    np: int = 1
+    np: int = 4  # capped at the CPU count, as in Data-Juicer
     text_keys: str | list[str] = "text"
     video_key: str = "videos"
     video_special_token: str = "<__dj__video>"
