@@ -269,6 +269,8 @@ class Runner:
     def run_dedup(self, dataset, steps, outcome: RunOutcome):
         step, op = steps[0]
         hashed = self.run_stage(dataset, steps, outcome)
+        if self.stats_only:  # stats-only runs drop nothing, duplicates included
+            return hashed
         report = outcome.reports[-1]
         start = time.perf_counter()
         deduped = op.process(hashed) if len(hashed) > 1 else hashed

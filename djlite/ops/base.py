@@ -18,6 +18,9 @@ from djlite.video.context import VideoContext
 class OP:
     _name: str = "op"
     # Heavy models load in setup(), once per worker; constructors stay cheap and picklable.
+    # True when setup() loads a model: the Ray executor then runs the op's stage in an actor pool, so the model
+    # loads once per actor instead of once per task.
+    uses_model: bool = False
 
     def __new__(cls, *args, **kwargs):
         obj = super().__new__(cls)
@@ -77,6 +80,9 @@ class Filter(OP):
 
     # Stat keys this filter writes and the Arrow type of each (a `datasets` feature).
     stats_features: dict = {}
+    # For dj-analyze: which parameters bound which stat, {stat_key: (min_param, max_param)}, either may be None.
+    # Only needed when the names do not say it: by default min_X / max_X bound the stat whose key contains X.
+    stats_bounds: dict = {}
 
     def __init__(
         self,
