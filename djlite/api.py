@@ -47,17 +47,7 @@ def _cap_workers(requested: int) -> int:
     return requested
 
 
-def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> RunResult:
-    """Load, process and export; returns the kept dataset, the accounting and the paths written."""
-    if isinstance(config, Recipe):
-        recipe = config
-    elif isinstance(config, dict):
-        recipe = load_recipe(data=config, overrides=overrides)
-    else:
-        recipe = load_recipe(config, overrides=overrides)
-    os.makedirs(recipe.work_dir, exist_ok=True)
-    started = time.perf_counter()
-
+def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str], str]:
     caching_was_enabled = datasets.is_caching_enabled()
     if not recipe.use_cache:
         datasets.disable_caching()
@@ -84,6 +74,26 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
         keep_hashes=recipe.keep_hashes_in_res_ds,
     )
     err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
+    return outcome, result_paths, err_path
+
+
+def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> RunResult:
+    """Load, process and export; returns the kept dataset, the accounting and the paths written."""
+    if isinstance(config, Recipe):
+        recipe = config
+    elif isinstance(config, dict):
+        recipe = load_recipe(data=config, overrides=overrides)
+    else:
+        recipe = load_recipe(config, overrides=overrides)
+    os.makedirs(recipe.work_dir, exist_ok=True)
+    started = time.perf_counter()
+
+    if recipe.executor_type == "ray":
+        from djlite.executors.ray_executor import run_on_ray
+
+        outcome, result_paths, err_path = run_on_ray(recipe, stats_only=stats_only)
+    else:
+        outcome, result_paths, err_path = _run_local(recipe, stats_only)
     summary = outcome.summary()
     summary["seconds"] = round(time.perf_counter() - started, 3)
     summary_path = os.path.join(recipe.work_dir, "op_summary.json")

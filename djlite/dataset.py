@@ -30,6 +30,15 @@ def dataset_files(path: str) -> list[str]:
     return [path]
 
 
+def _is_blank(path: str) -> bool:
+    if os.path.getsize(path) == 0:
+        return True
+    if os.path.getsize(path) > 1 << 16 or not path.endswith((".jsonl", ".json")):
+        return False
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return not f.read().strip()
+
+
 def _split_bad_lines(files: list[str], scratch_dir: str) -> tuple[list[str], list[dict]]:
     """Copy the parseable lines of jsonl files to scratch_dir; return the new files and the bad lines."""
     os.makedirs(scratch_dir, exist_ok=True)
@@ -111,6 +120,9 @@ def load_dataset(
     def load(data_files):
         return datasets.load_dataset(builder, data_files=data_files, split="train", cache_dir=cache_dir)
 
+    if all(_is_blank(f) for f in files):
+        logger.warning(f"dataset {path!r} holds no samples")
+        return datasets.Dataset.from_dict({}), []
     try:
         dataset = load(files)
     except Exception as first_error:  # noqa: BLE001 - datasets raises many kinds; we retry or explain

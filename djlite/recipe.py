@@ -54,7 +54,10 @@ class Recipe:
     use_cache: bool = True
     ds_cache_dir: str | None = None
     on_error: Literal["drop", "keep", "raise"] = "drop"
-    executor_type: Literal["default"] = "default"
+    executor_type: Literal["default", "ray"] = "default"
+    # executor_type: ray only. None starts a local Ray instance; "auto" or "host:port" joins a running cluster.
+    # (Data-Juicer's default is "auto", which fails when no cluster runs.)
+    ray_address: str | None = None
     process: list = field(default_factory=list)
     # Filled in by load_recipe, not read from YAML.
     source: str = "<recipe>"

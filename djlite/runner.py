@@ -154,6 +154,8 @@ def stage_features(features: datasets.Features, ops: list) -> datasets.Features:
             features = op.output_features(features)
         elif isinstance(op, Deduplicator):
             features.update(op.hash_features)
+            # A deduplicator may report per-sample stats too (video_near_deduplicator: group and distance).
+            stats.update(getattr(op, "stats_features", {}))
     if stats or Fields.stats in features:
         features[Fields.stats] = stats
     features[Fields.errors] = ERROR_FEATURE
@@ -196,6 +198,9 @@ class Runner:
         stage = SampleStage(steps, self.on_error, self.stats_only)
         configs = [(step, op.name, op.config) for step, op in steps]
         n_in = len(dataset)
+        if n_in == 0:  # `map` adds no columns to an empty dataset; nothing to do but account for it
+            outcome.reports.extend(OpReport(step=step, op=op.name) for step, op in steps)
+            return dataset
         start = time.perf_counter()
         marked = dataset.map(
             stage,
@@ -207,9 +212,8 @@ class Runner:
         )
         wall = time.perf_counter() - start
         dropped_by = np.asarray(marked.with_format("numpy")[Fields.dropped_by])
-        kinds = np.asarray(marked[Fields.drop_kind]) if n_in else np.array([], dtype=object)
-        seconds = marked.with_format("numpy")[Fields.op_seconds] if n_in else np.zeros((0, len(steps)))
-        seconds = np.asarray(seconds, dtype=float).reshape(n_in, len(steps))
+        kinds = np.asarray(marked[Fields.drop_kind])
+        seconds = np.asarray(marked.with_format("numpy")[Fields.op_seconds], dtype=float).reshape(n_in, len(steps))
         # Per-op seconds are measured in the workers; scale them to the stage's wall time so that the
         # report adds up to what the user waited, whatever np was.
         measured = seconds.sum()
@@ -256,8 +260,6 @@ class Runner:
     @staticmethod
     def _error_counts(marked, steps) -> dict[int, int]:
         counts: dict[int, int] = {}
-        if not len(marked):
-            return counts
         stage_steps = {step for step, _ in steps}
         for errors in marked.select_columns([Fields.errors]).with_format("arrow").iter(batch_size=10_000):
             for row in errors.column(Fields.errors).to_pylist():
@@ -270,7 +272,8 @@ class Runner:
         step, op = steps[0]
         hashed = self.run_stage(dataset, steps, outcome)
         if self.stats_only:  # stats-only runs drop nothing, duplicates included
-            return hashed
+            annotate = getattr(op, "annotate", None)  # but a deduplicator with stats still writes them
+            return annotate(hashed) if annotate is not None and len(hashed) else hashed
         report = outcome.reports[-1]
         start = time.perf_counter()
         deduped = op.process(hashed) if len(hashed) > 1 else hashed

@@ -152,3 +152,16 @@ def test_op_works_on_a_sample_without_the_runner(clips):
     assert isinstance(op, VideoDurationFilter)
     assert op.process(op.compute_stats({"videos": [clips["moving"]]}))
     assert not op.process(op.compute_stats({"videos": [clips["short"]]}))
+
+
+def test_empty_dataset_and_a_stage_that_receives_nothing(tmp_path, clips):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    res = djlite.run(str(write_recipe(tmp_path / "r.yaml", empty, [{"video_duration_filter": {}}])))
+    assert res.summary["input"] == 0 and res.summary["balanced"] and read_jsonl(res.result_paths[0]) == []
+    # Every sample filtered by the first stage: the deduplicator's stage then receives no rows.
+    dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["short"]]))
+    process = [{"video_duration_filter": {"min_duration": 1}}, {"video_deduplicator": {}},
+               {"video_resolution_filter": {}}]
+    res = djlite.run(str(write_recipe(tmp_path / "r2.yaml", dataset, process)))
+    assert res.summary["filtered"] == 1 and [r["input"] for r in res.summary["ops"]] == [1, 0, 0]

@@ -1,0 +1,264 @@
+"""executor_type: ray: the recipe on Ray Data, with exactly the local runner's results.
+
+The flow mirrors djlite/runner.py, stage for stage:
+  - load: the same loader as the local runner (same parsing, bad lines, media paths, Arrow types), on the
+    driver; the rows (metadata only, the videos stay on disk) go to Ray as blocks of at most a few hundred
+    samples, each row carrying its index in the dataset;
+  - a stage of consecutive per-sample ops: `SampleStage` mapped over batches (ray_stage.py), materialised,
+    its marks added up per block into the same per-op accounting; the kept rows continue, the errored rows
+    are set aside for the errors file;
+  - a deduplicator: its hashing stage as above, then the duplicates' row indices (ray_dedup.py) filtered out;
+  - export: parallel parts assembled into the local runner's files (ray_export.py).
+
+Where it differs from the local runner: `np` and `use_cache` do not apply to the processing (Ray decides
+parallelism from the cluster's CPUs and each op's `num_proc` / `cpu_required` / `gpu_required`; nothing is
+cached between runs), and `RunResult.dataset` is the exported result read back from disk, so it has the
+columns the export kept. Where it differs from Data-Juicer's Ray mode: every deduplicator works (not only the
+`ray_*` ones), samples that fail are recorded instead of dropped silently, stats go to `<base>_stats.jsonl`
+and `keep_stats_in_res_ds: false` removes them from the result.
+"""
+
+import os
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import datasets
+from loguru import logger
+
+from djlite.dataset import load_dataset
+from djlite.errors import SampleError
+from djlite.executors.ray_blocks import (
+    ROW_INDEX,
+    rows_not_in,
+    rows_per_block,
+    rows_where,
+    split_table,
+    with_row_index,
+    without,
+)
+from djlite.executors.ray_dedup import DedupResult, dedup, dedup_on_driver, keep_and_update
+from djlite.executors.ray_export import export_errors_on_ray, export_on_ray
+from djlite.executors.ray_session import cluster_cpus, ray_session, require_ray
+from djlite.executors.ray_stage import collect_marks, map_stage
+from djlite.fields import INTERNAL_COLUMNS, Fields
+from djlite.ops.base import Deduplicator
+from djlite.runner import OpReport, SampleStage, split_stages, stage_features
+
+
+@dataclass
+class RayOutcome:
+    """The accounting of a Ray run; `summary()` has the local RunOutcome's fields and rules."""
+
+    input_count: int
+    load_errors: list[dict] = field(default_factory=list)
+    reports: list[OpReport] = field(default_factory=list)
+    kept_count: int = 0
+    errored_samples: int = 0
+    result_paths: list[str] = field(default_factory=list)
+    result_format: str = "jsonl"
+    _dataset: datasets.Dataset | None = field(default=None, repr=False)
+
+    @property
+    def errored_count(self) -> int:
+        return self.errored_samples + len(self.load_errors)
+
+    @property
+    def dataset(self) -> datasets.Dataset:
+        """The kept samples, read back from the exported result files."""
+        if self._dataset is None:
+            builder = "parquet" if self.result_format == "parquet" else "json"
+            self._dataset = datasets.load_dataset(builder, data_files=self.result_paths, split="train")
+        return self._dataset
+
+    def summary(self) -> dict:
+        filtered = sum(r.filtered for r in self.reports)
+        total = self.input_count + len(self.load_errors)
+        return {
+            "input": total,
+            "kept": self.kept_count,
+            "filtered": filtered,
+            "errored": self.errored_count,
+            "balanced": total == self.kept_count + filtered + self.errored_count,
+            "load_errors": len(self.load_errors),
+            "ops": [vars(r) for r in self.reports],
+        }
+
+
+def first_error(errored) -> SampleError:
+    """The error of the first errored sample in dataset order, as the local runner's on_error: raise stops at."""
+    first = None
+    for batch in errored.select_columns([ROW_INDEX, Fields.errors]).iter_batches(batch_format="pyarrow"):
+        for row in batch.to_pylist():
+            if first is None or row[ROW_INDEX] < first[ROW_INDEX]:
+                first = row
+    entry = first[Fields.errors][-1]
+    return SampleError(f"step {entry['step']} {entry['op']}: {entry['error']}")
+
+
+class RayExecutor:
+    """Runs ops over a loaded `datasets.Dataset` on the Ray instance `ray` is connected to."""
+
+    def __init__(self, ray, on_error: str = "drop", stats_only: bool = False):
+        self.ray = ray
+        self.on_error = on_error
+        self.stats_only = stats_only
+        self.cpus = cluster_cpus(ray)
+        self.reports: list[OpReport] = []
+        self.errored: list = []  # per stage with errors: (lazy Ray dataset of its errored rows, their features)
+        self.errored_samples = 0
+
+    def run_stage(self, dataset, features, steps):
+        """Run one stage; return the kept rows (lazy) and their features."""
+        ops = [op for _, op in steps]
+        # on_error: raise runs the stage as "drop" and raises the first error afterwards: an exception raised in a
+        # worker reaches the driver as Ray's wrapper, with the op's exception only as traceback text.
+        stage_policy = "drop" if self.on_error == "raise" else self.on_error
+        stage = SampleStage(steps, stage_policy, self.stats_only)
+        marked_features = stage_features(features, ops)
+        start = time.perf_counter()
+        marked = map_stage(self.ray, dataset, stage, marked_features, self.cpus).materialize()
+        wall = time.perf_counter() - start
+        marks = collect_marks(self.ray, marked, steps, self.cpus)
+        self.reports.extend(marks.reports(steps, wall))
+
+        dropped_by_error = int(marks.dropped_by_error.sum())
+        if dropped_by_error:
+            errored = marked.map_batches(
+                rows_where,
+                fn_kwargs={"column": Fields.drop_kind, "value": "error", "drop": []},
+                batch_format="pyarrow",
+                batch_size=None,
+            )
+            if self.on_error == "raise":
+                raise first_error(errored)
+            self.errored.append((errored, marked_features))
+            self.errored_samples += dropped_by_error
+        kept_features = without(marked_features, INTERNAL_COLUMNS)
+        if marks.filtered.sum() + dropped_by_error:
+            kept = marked.map_batches(
+                rows_where,
+                fn_kwargs={"column": Fields.dropped_by, "value": -1, "drop": list(INTERNAL_COLUMNS)},
+                batch_format="pyarrow",
+                batch_size=None,
+            )
+        else:
+            kept = marked.drop_columns(list(INTERNAL_COLUMNS))
+        return kept, kept_features
+
+    def run_dedup(self, dataset, features, steps):
+        _, op = steps[0]
+        hashed, features = self.run_stage(dataset, features, steps)
+        report = self.reports[-1]
+        if self.stats_only:  # as the local runner: nothing dropped, but an op's own stats are still written
+            annotate = getattr(op, "annotate", None)
+            if annotate is None or not report.kept:
+                return hashed, features
+            return self._apply(hashed, features, dedup_on_driver(hashed, op, features, annotate))
+        start = time.perf_counter()
+        if report.kept <= 1:  # as the local runner: process(dataset) is not called on a single sample
+            return hashed, features
+        result = dedup(hashed, op, features, self.cpus)
+        hashed, features = self._apply(hashed, features, result)
+        report.filtered = len(result.duplicates)
+        report.kept -= len(result.duplicates)
+        report.seconds += time.perf_counter() - start
+        return hashed, features
+
+    @staticmethod
+    def _apply(hashed, features, result: DedupResult):
+        """The hashed rows without the duplicates, with what the op wrote merged in."""
+        if result.written is not None:
+            features = result.features
+            hashed = hashed.map_batches(
+                keep_and_update,
+                fn_kwargs={"written": result.written, "features": features},
+                batch_format="pyarrow",
+                batch_size=None,
+            )
+        elif len(result.duplicates):
+            hashed = hashed.map_batches(
+                rows_not_in, fn_kwargs={"row_indices": result.duplicates}, batch_format="pyarrow", batch_size=None
+            )
+        return hashed, features
+
+    def run(self, dataset: datasets.Dataset, ops: list):
+        """Return the kept samples (a lazy Ray dataset carrying ROW_INDEX) and their features."""
+        table, features = with_row_index(dataset)
+        blocks = split_table(table, rows_per_block(len(table), self.cpus))
+        current = self.ray.data.from_arrow(blocks)
+        for steps in split_stages(ops):
+            if isinstance(steps[0][1], Deduplicator):
+                current, features = self.run_dedup(current, features, steps)
+            else:
+                current, features = self.run_stage(current, features, steps)
+            for report in self.reports[-len(steps) :]:
+                logger.info(report.line())
+        return current, features
+
+
+@contextmanager
+def ray_data_settings(ray):
+    """This run's Ray Data settings, restored afterwards (the context is shared by the whole process)."""
+    context = ray.data.DataContext.get_current()
+    previous = context.execution_options.preserve_order, context.shuffle_strategy, context.enable_progress_bars
+    # Progress bars on a terminal; without one Ray Data would log a multi-line progress report every few seconds.
+    context.enable_progress_bars = sys.stderr.isatty()
+    # Blocks come out in dataset order, so the result files list samples as the local runner does.
+    context.execution_options.preserve_order = True
+    # The dedup group-by shuffles two narrow columns; the sort-based shuffle runs as plain tasks, where the
+    # hash shuffle reserves CPUs for aggregator actors (several seconds of start-up, and CPUs taken from
+    # the video work on a small cluster).
+    context.shuffle_strategy = "sort_shuffle_pull_based"
+    try:
+        yield
+    finally:
+        context.execution_options.preserve_order, context.shuffle_strategy, context.enable_progress_bars = previous
+
+
+def run_on_ray(recipe, stats_only: bool = False):
+    """Load, process and export `recipe` with Ray; returns (outcome, result paths, errors path) for djlite.api."""
+    require_ray()  # before any data is read: a missing extra is a recipe problem
+    caching_was_enabled = datasets.is_caching_enabled()
+    if not recipe.use_cache:
+        datasets.disable_caching()
+    try:
+        dataset, load_errors = load_dataset(
+            recipe.dataset_path,
+            video_key=recipe.video_key,
+            cache_dir=recipe.ds_cache_dir,
+            scratch_dir=os.path.join(recipe.work_dir, ".djlite_scratch"),
+        )
+    finally:
+        if caching_was_enabled:
+            datasets.enable_caching()
+    logger.info(f"loaded {len(dataset)} samples from {recipe.dataset_path}")
+
+    fmt = recipe.export_type or os.path.splitext(recipe.export_path)[1].lstrip(".")
+    with ray_session(recipe.ray_address) as ray, ray_data_settings(ray):
+        executor = RayExecutor(ray, recipe.on_error, stats_only)
+        logger.info(f"Ray: {executor.cpus} CPUs in the cluster")
+        kept, features = executor.run(dataset, recipe.ops)
+        result_paths, kept_count = export_on_ray(
+            ray,
+            kept,
+            features,
+            recipe.export_path,
+            fmt,
+            recipe.export_shard_size,
+            recipe.keep_stats_in_res_ds,
+            recipe.keep_hashes_in_res_ds,
+        )
+        errored, errored_features = [d for d, _ in executor.errored], [f for _, f in executor.errored]
+        errors_path = export_errors_on_ray(errored, errored_features, load_errors, recipe.export_path)
+    outcome = RayOutcome(
+        input_count=len(dataset),
+        load_errors=list(load_errors),
+        reports=executor.reports,
+        kept_count=kept_count,
+        errored_samples=executor.errored_samples,
+        result_paths=result_paths,
+        result_format=fmt,
+    )
+    return outcome, result_paths, errors_path

