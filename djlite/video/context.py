@@ -21,6 +21,7 @@ class VideoContext:
         self._infos: dict[str, VideoInfo | VideoError] = {}
         self._consumers: dict[tuple[int, str], object] = {}
         self._results: dict[tuple, object] = {}
+        self._decode_errors: dict[str, VideoError] = {}
 
     def info(self, path: str) -> VideoInfo:
         if path not in self._infos:
@@ -34,11 +35,21 @@ class VideoContext:
         return found
 
     def frame_result(self, op, path: str):
-        """The result of `op`'s frame consumer on `path`; decodes the video once for all frame ops."""
+        """The result of `op`'s frame consumer on `path`; decodes the video once for all frame ops.
+
+        A video whose decoding failed fails the same way for every frame op of the stage, without being
+        decoded again.
+        """
         key = (id(op), path)
         if key not in self._results:
+            if path in self._decode_errors:
+                raise VideoError(str(self._decode_errors[path]))
             if key not in self._consumers:
-                self._decode_for_all(op, path)
+                try:
+                    self._decode_for_all(op, path)
+                except VideoError as e:
+                    self._decode_errors[path] = e
+                    raise
             consumer = self._consumers.pop(key)
             self._results[key] = consumer.result()
         return self._results[key]
@@ -66,6 +77,7 @@ class VideoContext:
         self._infos.clear()
         self._consumers.clear()
         self._results.clear()
+        self._decode_errors.clear()
 
     def __enter__(self):
         return self

@@ -1,0 +1,316 @@
+"""Benchmarks on the shared test videos: djlite's pipeline against the bare-loop floor of the same work.
+
+    python tools/bench.py                      # every section
+    python tools/bench.py --only motion        # one section (repeatable: --only motion --only ocr)
+    python tools/bench.py --repeat 3           # best of 3 per measurement (the machines are shared and noisy)
+
+Sections are functions registered in SECTIONS: `section(args) -> dict` prints its lines and returns its
+numbers (written with --json). A new section (OCR, ...) adds a function and one SECTIONS entry, and reuses
+run_dj_process() for the pipeline side. Timings are wall-clock seconds; "peak RSS" is each process's
+high-water mark (VmHWM) read from /proc while dj-process runs, so np=2 reports one value per worker.
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_VIDEOS = Path(os.environ.get("DJLITE_SHARED_VIDEOS", REPO.parent / "shared" / "videos"))
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+@dataclass
+class PipelineRun:
+    seconds: float
+    cpu_seconds: float  # user + system time of the whole process tree (all workers and threads)
+    returncode: int
+    main_pid: int
+    peak_rss_mb: dict[int, float] = field(default_factory=dict)  # pid -> VmHWM in MiB, every process seen
+    names: dict[int, str] = field(default_factory=dict)  # pid -> command line
+    stderr_tail: str = ""
+
+    @property
+    def workers_peak_mb(self) -> list[float]:
+        """Peak RSS of the processes that did the work: the pool workers when there are any, else the main one."""
+        workers = [mb for pid, mb in self.peak_rss_mb.items() if pid != self.main_pid]
+        return sorted(workers) or [self.peak_rss_mb.get(self.main_pid, 0.0)]
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            continue
+        found.append(current)
+    return found
+
+
+def _vm_hwm_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _watch_memory(pid: int, run: "PipelineRun", stop: threading.Event, interval: float = 0.1) -> None:
+    while not stop.is_set():
+        for child in _descendants(pid):
+            hwm = _vm_hwm_mb(child)
+            if hwm is not None:
+                run.peak_rss_mb[child] = max(run.peak_rss_mb.get(child, 0.0), hwm)
+                run.names.setdefault(child, _command_line(child))
+        stop.wait(interval)
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def dj_process_command() -> list[str]:
+    script = shutil.which("dj-process")
+    return [script] if script else [sys.executable, "-m", "djlite.cli.process"]
+
+
+def write_dataset(folder: Path, videos: list[Path]) -> Path:
+    path = folder / "bench.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for video in videos:
+            f.write(json.dumps({"text": f"<__dj__video> {video.stem}", "videos": [str(video)]}) + "\n")
+    return path
+
+
+def run_dj_process(recipe: Path, dataset: Path, np_workers: int, workdir: Path, *overrides: str) -> PipelineRun:
+    """Run dj-process as a user does (a fresh interpreter: imports and start-up count), watching memory."""
+    out = workdir / f"np{np_workers}_{time.monotonic_ns()}"
+    command = dj_process_command() + [
+        "--config", str(recipe),
+        "--dataset_path", str(dataset),
+        "--export_path", str(out / "res.jsonl"),
+        "--np", str(np_workers),
+        "--use_cache", "false",
+        *overrides,
+    ]  # fmt: skip
+    stop = threading.Event()
+    cpu_before = _children_cpu_seconds()
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    run = PipelineRun(0.0, 0.0, 0, process.pid)
+    watcher = threading.Thread(target=_watch_memory, args=(process.pid, run, stop), daemon=True)
+    watcher.start()
+    _, stderr = process.communicate()
+    run.seconds = time.perf_counter() - start
+    run.cpu_seconds = _children_cpu_seconds() - cpu_before
+    stop.set()
+    watcher.join()
+    run.returncode, run.stderr_tail = process.returncode, stderr[-2000:]
+    return run
+
+
+def best_of(repeat: int, measure):
+    """The fastest of `repeat` runs of measure() -> object with .seconds (noise only ever adds time)."""
+    return min((measure() for _ in range(max(1, repeat))), key=lambda r: r.seconds)
+
+
+# ---------------------------------------------------------------------------------------------- motion
+
+
+@dataclass
+class FloorRun:
+    seconds: float
+    cpu_seconds: float
+    pairs: int
+    frames_decoded: int
+    scores: dict[str, float]
+
+
+def motion_floor(videos: list[Path]) -> FloorRun:
+    """The least work the motion filter can do: one PyAV decode per video, Farneback on exactly the filter's
+    pairs (frames 0, 1, step, 2*step, ...), in a bare loop with no dataset, no runner and no reader."""
+    import av
+    import cv2
+    import numpy as np
+
+    from djlite.ops.filter.video_motion_score_filter import VideoMotionScoreFilter
+    from djlite.video.probe import probe_video
+
+    op = VideoMotionScoreFilter()
+    farneback = op.farneback
+    pairs = decoded = 0
+    scores = {}
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for video in videos:
+        step = op.sampling_step(probe_video(str(video)))
+        previous, per_pair = None, []
+        with av.open(str(video)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for index, frame in enumerate(container.decode(stream)):
+                decoded += 1
+                if not (index == 0 or index == 1 or index % step == 0):
+                    continue
+                gray = cv2.cvtColor(frame.to_ndarray(format="bgr24"), cv2.COLOR_BGR2GRAY)
+                if previous is not None:
+                    flow = cv2.calcOpticalFlowFarneback(previous, gray, None, *farneback)
+                    per_pair.append(np.mean(cv2.cartToPolar(flow[..., 0], flow[..., 1])[0]))
+                previous = gray
+        pairs += len(per_pair)
+        scores[video.name] = float(np.mean(per_pair)) if per_pair else -1.0
+    return FloorRun(time.perf_counter() - start, time.process_time() - cpu_start, pairs, decoded, scores)
+
+
+def bench_motion(args) -> dict:
+    videos = sorted((args.videos or SHARED_VIDEOS / "dj").glob("*.mp4"))
+    if not videos:
+        print(f"motion: no videos under {args.videos or SHARED_VIDEOS / 'dj'}; skipped")
+        return {}
+    recipe = REPO / "recipes" / "tutorial_motion.yaml"
+    print(f"motion: {len(videos)} videos, recipe {recipe.relative_to(REPO)}, best of {args.repeat}")
+    floor = best_of(args.repeat, lambda: motion_floor(videos))
+    print(f"  (a) floor, bare decode + Farneback loop: {floor.seconds:7.2f} s wall {floor.cpu_seconds:7.2f} s CPU  "
+          f"({floor.pairs} pairs, {floor.frames_decoded} frames decoded)")  # fmt: skip
+    results = {"videos": len(videos), "floor_seconds": floor.seconds, "floor_cpu_seconds": floor.cpu_seconds,
+               "pairs": floor.pairs, "runs": {}}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="djlite-bench-") as tmp:
+        workdir = Path(tmp)
+        dataset = write_dataset(workdir, videos)
+        for np_workers in (1, 2):
+            run = best_of(args.repeat, lambda n=np_workers: run_dj_process(recipe, dataset, n, workdir))
+            if run.returncode != 0:
+                print(f"  dj-process np={np_workers} failed ({run.returncode}):\n{run.stderr_tail}")
+                continue
+            peaks = ", ".join(f"{mb:.0f}" for mb in run.workers_peak_mb)
+            # CPU time is the steadier ratio on a shared machine: other users' load stretches wall time only.
+            wall_ratio, cpu_ratio = run.seconds / floor.seconds, run.cpu_seconds / floor.cpu_seconds
+            print(f"  (b) dj-process np={np_workers}: {run.seconds:7.2f} s wall {run.cpu_seconds:7.2f} s CPU  "
+                  f"ratio (b)/(a) = {wall_ratio:.2f}x wall, {cpu_ratio:.2f}x CPU  "
+                  f"peak RSS per worker: {peaks} MiB")  # fmt: skip
+            results["runs"][np_workers] = {
+                "seconds": run.seconds, "cpu_seconds": run.cpu_seconds, "worker_peak_rss_mb": run.workers_peak_mb,
+            }  # fmt: skip
+    runs = results["runs"]
+    if 1 in runs and 2 in runs:
+        speedup = runs[1]["seconds"] / runs[2]["seconds"]
+        results["np2_speedup"] = speedup
+        print(f"  speed-up from np=2: {speedup:.2f}x on {os.cpu_count()} CPUs")
+    if 1 in runs:
+        results["ratio_np1"] = runs[1]["seconds"] / floor.seconds
+        results["cpu_ratio_np1"] = runs[1]["cpu_seconds"] / floor.cpu_seconds
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- ocr
+
+
+def ocr_floor(videos: list[Path], repeat: int) -> dict:
+    """The least work the OCR filter can do: the default detector on exactly the filter's frames (uniform 3
+    per video, decoded beforehand, not timed), in a bare loop with no dataset, no runner and no reader."""
+    from djlite.ocr import area_ratio, load_detector
+    from djlite.ops.filter.video_ocr_area_ratio_filter import VideoOcrAreaRatioFilter
+    from djlite.video.reader import decode_plan
+    from djlite.video.sampling import uniform
+
+    plan = uniform(VideoOcrAreaRatioFilter().frame_sample_num)
+    start = time.perf_counter()
+    frames = {video.name: [f.rgb() for f in decode_plan(str(video), plan)] for video in videos}
+    decode_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    detector = load_detector("rapidocr")
+    load_seconds = time.perf_counter() - start
+    detector.detect(next(iter(frames.values()))[0])  # first inference allocates; not part of the per-frame cost
+    count = sum(len(f) for f in frames.values())
+    best, ratios = float("inf"), {}
+    for _ in range(max(1, repeat)):
+        start = time.perf_counter()
+        for name, images in frames.items():
+            per_frame = [area_ratio(detector.detect(rgb), rgb.shape[1], rgb.shape[0]) for rgb in images]
+            ratios[name] = sum(per_frame) / len(per_frame)
+        best = min(best, time.perf_counter() - start)
+    return {"seconds": best, "frames": count, "decode_seconds": decode_seconds, "load_seconds": load_seconds,
+            "ratios": ratios}  # fmt: skip
+
+
+def bench_ocr(args) -> dict:
+    videos = sorted((args.videos or SHARED_VIDEOS / "dj").glob("*.mp4"))
+    if not videos:
+        print(f"ocr: no videos under {args.videos or SHARED_VIDEOS / 'dj'}; skipped")
+        return {}
+    recipe = REPO / "recipes" / "tutorial_ocr.yaml"
+    print(f"ocr: {len(videos)} videos, recipe {recipe.relative_to(REPO)}, backend rapidocr, best of {args.repeat}")
+    floor = ocr_floor(videos, args.repeat)
+    per_frame_ms = 1000 * floor["seconds"] / floor["frames"]
+    print(f"  (a) floor, bare detector loop on the filter's {floor['frames']} frames: {floor['seconds']:7.2f} s  "
+          f"({per_frame_ms:.0f} ms/frame; model load {floor['load_seconds']:.2f} s and decoding "
+          f"{floor['decode_seconds']:.2f} s not included)")  # fmt: skip
+    results = {"videos": len(videos), "frames": floor["frames"], "floor_seconds": floor["seconds"],
+               "ms_per_frame": per_frame_ms, "ratios": floor["ratios"], "runs": {}}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="djlite-bench-") as tmp:
+        workdir = Path(tmp)
+        dataset = write_dataset(workdir, videos)
+        for np_workers in (1, 2):
+            run = best_of(args.repeat, lambda n=np_workers: run_dj_process(recipe, dataset, n, workdir))
+            if run.returncode != 0:
+                print(f"  dj-process np={np_workers} failed ({run.returncode}):\n{run.stderr_tail}")
+                continue
+            peaks = ", ".join(f"{mb:.0f}" for mb in run.workers_peak_mb)
+            print(f"  (b) dj-process np={np_workers}: {run.seconds:7.2f} s  ratio (b)/(a) = "
+                  f"{run.seconds / floor['seconds']:.2f}x  peak RSS per worker: {peaks} MiB")  # fmt: skip
+            results["runs"][np_workers] = {"seconds": run.seconds, "worker_peak_rss_mb": run.workers_peak_mb}
+    if 1 in results["runs"]:
+        results["ratio_np1"] = results["runs"][1]["seconds"] / floor["seconds"]
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+SECTIONS = {
+    "motion": bench_motion,
+    "ocr": bench_ocr,
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", choices=sorted(SECTIONS), help="run only this section")
+    parser.add_argument("--repeat", type=int, default=1, help="best of N runs per measurement")
+    parser.add_argument("--videos", type=Path, default=None, help="folder of videos (default: ../shared/videos/dj)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
+    args = parser.parse_args(argv)
+    results = {}
+    for name in args.only or list(SECTIONS):
+        results[name] = SECTIONS[name](args)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
