@@ -75,10 +75,13 @@ class RunOutcome:
 class SampleStage:
     """Runs consecutive per-sample ops on one sample; picklable, set up once per worker process."""
 
-    def __init__(self, steps: list[tuple[int, object]], on_error: str, stats_only: bool = False):
+    def __init__(self, steps: list[tuple[int, object]], on_error: str, stats_only: bool = False,
+                 threads_per_worker: int | None = None):
         self.steps = steps
         self.on_error = on_error
         self.stats_only = stats_only
+        # With several workers, OpenCV's own thread pool (Farneback, resize) would oversubscribe the CPUs.
+        self.threads_per_worker = threads_per_worker
         self._ready_pid = None
         self._logged: dict[int, int] = {}
         # Ops that read decoded frames: the context serves all of them from one decode of each video.
@@ -90,6 +93,10 @@ class SampleStage:
 
     def _ensure_setup(self):
         if self._ready_pid != os.getpid():
+            if self.threads_per_worker:
+                import cv2
+
+                cv2.setNumThreads(self.threads_per_worker)
             for _, op in self.steps:
                 op.setup()
             self._ready_pid = os.getpid()
@@ -195,9 +202,11 @@ class Runner:
 
     def run_stage(self, dataset, steps, outcome: RunOutcome):
         ops = [op for _, op in steps]
-        stage = SampleStage(steps, self.on_error, self.stats_only)
-        configs = [(step, op.name, op.config) for step, op in steps]
         n_in = len(dataset)
+        workers = self._workers(ops, n_in)
+        threads = max(1, (os.cpu_count() or 1) // workers) if workers else None
+        stage = SampleStage(steps, self.on_error, self.stats_only, threads_per_worker=threads)
+        configs = [(step, op.name, op.config) for step, op in steps]
         if n_in == 0:  # `map` adds no columns to an empty dataset; nothing to do but account for it
             outcome.reports.extend(OpReport(step=step, op=op.name) for step, op in steps)
             return dataset
@@ -205,7 +214,7 @@ class Runner:
         marked = dataset.map(
             stage,
             features=stage_features(dataset.features, ops),
-            num_proc=self._workers(ops, n_in),
+            num_proc=workers,
             load_from_cache_file=self.use_cache,
             desc=stage.label,
             new_fingerprint=_fingerprint(dataset._fingerprint, configs, self.on_error, self.stats_only),
