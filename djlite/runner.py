@@ -10,6 +10,7 @@ the dropped rows, and the marks give the per-op accounting: in = kept + filtered
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby
 
@@ -75,13 +76,10 @@ class RunOutcome:
 class SampleStage:
     """Runs consecutive per-sample ops on one sample; picklable, set up once per worker process."""
 
-    def __init__(self, steps: list[tuple[int, object]], on_error: str, stats_only: bool = False,
-                 threads_per_worker: int | None = None):
+    def __init__(self, steps: list[tuple[int, object]], on_error: str, stats_only: bool = False):
         self.steps = steps
         self.on_error = on_error
         self.stats_only = stats_only
-        # With several workers, OpenCV's own thread pool (Farneback, resize) would oversubscribe the CPUs.
-        self.threads_per_worker = threads_per_worker
         self._ready_pid = None
         self._logged: dict[int, int] = {}
         # Ops that read decoded frames: the context serves all of them from one decode of each video.
@@ -93,10 +91,6 @@ class SampleStage:
 
     def _ensure_setup(self):
         if self._ready_pid != os.getpid():
-            if self.threads_per_worker:
-                import cv2
-
-                cv2.setNumThreads(self.threads_per_worker)
             for _, op in self.steps:
                 op.setup()
             self._ready_pid = os.getpid()
@@ -148,6 +142,26 @@ class SampleStage:
         sample[Fields.drop_kind] = kind
         sample[Fields.op_seconds] = seconds
         return sample
+
+
+@contextmanager
+def opencv_threads(threads: int | None):
+    """Split OpenCV's thread pool (Farneback, resize) between np workers instead of oversubscribing the CPUs.
+
+    Set in the parent, before the workers fork: calling cv2.setNumThreads inside a forked child whose parent
+    had already used the pool deadlocks (pthread_cond_destroy on the inherited pool).
+    """
+    if not threads:
+        yield
+        return
+    import cv2
+
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(threads)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
 
 
 def stage_features(features: datasets.Features, ops: list) -> datasets.Features:
@@ -204,21 +218,21 @@ class Runner:
         ops = [op for _, op in steps]
         n_in = len(dataset)
         workers = self._workers(ops, n_in)
-        threads = max(1, (os.cpu_count() or 1) // workers) if workers else None
-        stage = SampleStage(steps, self.on_error, self.stats_only, threads_per_worker=threads)
+        stage = SampleStage(steps, self.on_error, self.stats_only)
         configs = [(step, op.name, op.config) for step, op in steps]
         if n_in == 0:  # `map` adds no columns to an empty dataset; nothing to do but account for it
             outcome.reports.extend(OpReport(step=step, op=op.name) for step, op in steps)
             return dataset
         start = time.perf_counter()
-        marked = dataset.map(
-            stage,
-            features=stage_features(dataset.features, ops),
-            num_proc=workers,
-            load_from_cache_file=self.use_cache,
-            desc=stage.label,
-            new_fingerprint=_fingerprint(dataset._fingerprint, configs, self.on_error, self.stats_only),
-        )
+        with opencv_threads(max(1, (os.cpu_count() or 1) // workers) if workers else None):
+            marked = dataset.map(
+                stage,
+                features=stage_features(dataset.features, ops),
+                num_proc=workers,
+                load_from_cache_file=self.use_cache,
+                desc=stage.label,
+                new_fingerprint=_fingerprint(dataset._fingerprint, configs, self.on_error, self.stats_only),
+            )
         wall = time.perf_counter() - start
         dropped_by = np.asarray(marked.with_format("numpy")[Fields.dropped_by])
         kinds = np.asarray(marked[Fields.drop_kind])
