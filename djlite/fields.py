@@ -26,7 +26,9 @@ class StatsKeys:
 class HashKeys:
     videohash = "__dj__videohash"
     hash = "__dj__hash"
+    # djlite's video_near_deduplicator: per video, perceptual frame hashes on a time grid.
+    videosig = "__dj__videosig"
 
 
 INTERNAL_COLUMNS = (Fields.dropped_by, Fields.drop_kind, Fields.op_seconds)
-HASH_COLUMNS = (HashKeys.videohash, HashKeys.hash)
+HASH_COLUMNS = (HashKeys.videohash, HashKeys.hash, HashKeys.videosig)

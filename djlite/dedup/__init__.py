@@ -1,0 +1,1 @@
+"""Near-duplicate machinery shared by deduplicators: sequence distance, LSH candidate search, grouping."""
