@@ -61,9 +61,7 @@ def _split_bad_lines(files: list[str], scratch_dir: str) -> tuple[list[str], lis
                         raise ValueError(f"a sample is a JSON object, got {type(row).__name__}")
                 except ValueError as e:
                     error = f"{type(e).__name__}: {path} line {number}: {e}"
-                    bad.append(
-                        {"line": line.rstrip("\n")[:10000], Fields.errors: [{"op": "load", "error": error}]}
-                    )
+                    bad.append({"line": line.rstrip("\n")[:10000], Fields.errors: [{"op": "load", "error": error}]})
                     continue
                 dst.write(line if line.endswith("\n") else line + "\n")
         cleaned.append(out_path)
@@ -83,9 +81,7 @@ def resolve_media_paths(dataset: datasets.Dataset, video_key: str, base_dir: str
                 continue
             if isinstance(videos, str):
                 videos = [videos]
-            out.append(
-                [v if os.path.isabs(v) else os.path.normpath(os.path.join(base_dir, v)) for v in videos]
-            )
+            out.append([v if os.path.isabs(v) else os.path.normpath(os.path.join(base_dir, v)) for v in videos])
         return {video_key: out}
 
     features = dataset.features.copy()
@@ -96,9 +92,7 @@ def resolve_media_paths(dataset: datasets.Dataset, video_key: str, base_dir: str
         features=features,
         num_proc=num_proc if len(dataset) > 10_000 else None,
         desc="resolve media paths",
-        new_fingerprint=datasets.fingerprint.Hasher.hash(
-            (dataset._fingerprint, "resolve", video_key, base_dir)
-        ),
+        new_fingerprint=datasets.fingerprint.Hasher.hash((dataset._fingerprint, "resolve", video_key, base_dir)),
     )
 
 
@@ -127,19 +121,13 @@ def load_dataset(
         dataset = load(files)
     except Exception as first_error:  # noqa: BLE001 - datasets raises many kinds; we retry or explain
         if builder != "json":
-            raise RecipeError(
-                f"cannot read dataset {path!r}: {type(first_error).__name__}: {first_error}"
-            ) from None
+            raise RecipeError(f"cannot read dataset {path!r}: {type(first_error).__name__}: {first_error}") from None
         files, bad = _split_bad_lines(files, scratch_dir)
         if bad:
-            logger.warning(
-                f"{len(bad)} dataset line(s) are not valid JSON objects; they go to the errors file"
-            )
+            logger.warning(f"{len(bad)} dataset line(s) are not valid JSON objects; they go to the errors file")
         try:
             dataset = load(files)
         except Exception as e:  # noqa: BLE001
-            raise RecipeError(
-                f"cannot read dataset {path!r}: {type(e).__name__}: {str(e).splitlines()[0]}"
-            ) from None
+            raise RecipeError(f"cannot read dataset {path!r}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
     base_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     return resolve_media_paths(dataset, video_key, base_dir, num_proc), bad

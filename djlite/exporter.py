@@ -90,9 +90,7 @@ def shard_paths(export_path: str, shards: int) -> list[str]:
     folder, name = os.path.split(export_path)
     stem, suffix = name.split(".", 1)[0], os.path.splitext(name)[1]
     width = len(str(shards)) + 1
-    return [
-        os.path.join(folder, f"{stem}-{i:0{width}d}-of-{shards:0{width}d}{suffix}") for i in range(shards)
-    ]
+    return [os.path.join(folder, f"{stem}-{i:0{width}d}-of-{shards:0{width}d}{suffix}") for i in range(shards)]
 
 
 def export_result(

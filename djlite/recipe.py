@@ -69,9 +69,7 @@ class Recipe:
 
     def resolved(self) -> dict:
         """The recipe with every op parameter filled in, as saved next to the outputs."""
-        out = {
-            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("ops", "source")
-        }
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("ops", "source")}
         out["process"] = [{op.name: op.config} for op in self.ops]
         return out
 
@@ -91,9 +89,7 @@ def parse_overrides(argv: list[str]) -> dict[str, Any]:
     while i < len(argv):
         arg = argv[i]
         if not arg.startswith("--") or len(arg) == 2:
-            raise RecipeError(
-                f"unexpected argument {arg!r}: overrides look like --key value or --op.param value"
-            )
+            raise RecipeError(f"unexpected argument {arg!r}: overrides look like --key value or --op.param value")
         key = arg[2:]
         if "=" in key:
             key, raw = key.split("=", 1)
@@ -137,9 +133,7 @@ def _apply_overrides(data: dict, overrides: dict, where: str) -> None:
         if target.startswith("process."):
             index = target.split(".", 1)[1]
             if not index.isdigit() or int(index) >= len(process):
-                raise RecipeError(
-                    f"{where}: override --{key}: the recipe has no step {index} (it has {len(process)})"
-                )
+                raise RecipeError(f"{where}: override --{key}: the recipe has no step {index} (it has {len(process)})")
             steps = [process[int(index)]]
         else:
             steps = [s for s in process if isinstance(s, dict) and target in s]
@@ -197,9 +191,7 @@ def load_recipe(path: str | None = None, overrides: dict | None = None, data: di
         if key in IGNORED_DJ_KEYS:
             continue
         if key not in GLOBAL_KEYS:
-            raise RecipeError(
-                f"{where}: unknown key {key!r}{_did_you_mean(key, GLOBAL_KEYS | IGNORED_DJ_KEYS)}"
-            )
+            raise RecipeError(f"{where}: unknown key {key!r}{_did_you_mean(key, GLOBAL_KEYS | IGNORED_DJ_KEYS)}")
         setattr(recipe, key, _check_global(key, value, where))
     if recipe.np < 1:
         raise RecipeError(f"{where}: np must be >= 1, got {recipe.np}")
@@ -214,9 +206,7 @@ def load_recipe(path: str | None = None, overrides: dict | None = None, data: di
 
 def _build_ops(recipe: Recipe, where: str) -> list:
     if not isinstance(recipe.process, list):
-        raise RecipeError(
-            f"{where}: process must be a list of {{op_name: {{params}}}}, got {recipe.process!r}"
-        )
+        raise RecipeError(f"{where}: process must be a list of {{op_name: {{params}}}}, got {recipe.process!r}")
     ops = []
     for i, step in enumerate(recipe.process):
         if isinstance(step, str):
@@ -245,15 +235,11 @@ def _check_paths(recipe: Recipe, base_dir: str, where: str) -> None:
     if not os.path.exists(dataset_path):
         raise RecipeError(f"{where}: dataset_path {recipe.dataset_path!r} does not exist")
     if os.path.isfile(dataset_path) and not dataset_path.endswith(DATASET_SUFFIXES):
-        raise RecipeError(
-            f"{where}: dataset_path {recipe.dataset_path!r} must end in .jsonl, .json or .parquet"
-        )
+        raise RecipeError(f"{where}: dataset_path {recipe.dataset_path!r} must end in .jsonl, .json or .parquet")
     recipe.dataset_path = os.path.abspath(dataset_path)
     suffix = "." + recipe.export_type if recipe.export_type else os.path.splitext(recipe.export_path)[1]
     if suffix not in EXPORT_SUFFIXES:
-        raise RecipeError(
-            f"{where}: export_path {recipe.export_path!r} must end in .jsonl, .json or .parquet"
-        )
+        raise RecipeError(f"{where}: export_path {recipe.export_path!r} must end in .jsonl, .json or .parquet")
     recipe.export_path = os.path.abspath(recipe.export_path)
     if recipe.work_dir is None:
         recipe.work_dir = os.path.dirname(recipe.export_path)

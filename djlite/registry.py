@@ -11,9 +11,7 @@ _loaded = False
 def register_op(name: str):
     def decorate(cls):
         if name in OPERATORS and OPERATORS[name] is not cls:
-            raise ValueError(
-                f"op {name!r} is registered twice ({OPERATORS[name].__module__} and {cls.__module__})"
-            )
+            raise ValueError(f"op {name!r} is registered twice ({OPERATORS[name].__module__} and {cls.__module__})")
         cls._name = name
         OPERATORS[name] = cls
         return cls

@@ -201,9 +201,7 @@ def _fingerprint(*parts) -> str:
 
 
 class Runner:
-    def __init__(
-        self, np_workers: int = 1, on_error: str = "drop", use_cache: bool = True, stats_only: bool = False
-    ):
+    def __init__(self, np_workers: int = 1, on_error: str = "drop", use_cache: bool = True, stats_only: bool = False):
         self.np = max(1, np_workers)
         self.on_error = on_error
         self.use_cache = use_cache

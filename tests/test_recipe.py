@@ -65,20 +65,29 @@ def test_unknown_global_key_and_wrong_type(tmp_path, dataset):
 
 
 def test_data_juicer_only_keys_are_accepted(tmp_path, dataset):
-    path = write_recipe(tmp_path / "r.yaml", dataset, [{"video_duration_filter": None}], open_monitor=True,
-                        op_fusion=False)
+    path = write_recipe(
+        tmp_path / "r.yaml", dataset, [{"video_duration_filter": None}], open_monitor=True, op_fusion=False
+    )
     recipe = load_recipe(str(path))
     assert recipe.ops[0].name == "video_duration_filter"
 
 
 def test_overrides_for_global_keys_and_op_parameters(tmp_path, dataset):
     path = write_recipe(
-        tmp_path / "r.yaml", dataset,
+        tmp_path / "r.yaml",
+        dataset,
         [{"video_duration_filter": {"min_duration": 1}}, {"video_duration_filter": {"min_duration": 2}}],
     )
     overrides = parse_overrides(
-        ["--np", "2", "--export_path=" + str(tmp_path / "o.parquet"), "--video_duration_filter.max_duration", "9",
-         "--process.1.min_duration", "5"]
+        [
+            "--np",
+            "2",
+            "--export_path=" + str(tmp_path / "o.parquet"),
+            "--video_duration_filter.max_duration",
+            "9",
+            "--process.1.min_duration",
+            "5",
+        ]
     )
     recipe = load_recipe(str(path), overrides=overrides)
     assert recipe.np == 2 and recipe.export_path.endswith("o.parquet")

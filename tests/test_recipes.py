@@ -40,8 +40,14 @@ def test_demo_as_in_the_readme(tmp_path):
     assert [row["id"] for row in read_jsonl(out / "demo_errors.jsonl")] == ["broken"]
     summary = __import__("json").loads((out / "op_summary.json").read_text())
     dropped = {op["op"]: op["filtered"] for op in summary["ops"]}
-    assert dropped == {"video_duration_filter": 1, "video_resolution_filter": 0, "video_aspect_ratio_filter": 0,
-                       "video_ocr_area_ratio_filter": 1, "video_motion_score_filter": 1, "video_deduplicator": 0,
-                       "video_near_deduplicator": 1}
+    assert dropped == {
+        "video_duration_filter": 1,
+        "video_resolution_filter": 0,
+        "video_aspect_ratio_filter": 0,
+        "video_ocr_area_ratio_filter": 1,
+        "video_motion_score_filter": 1,
+        "video_deduplicator": 0,
+        "video_near_deduplicator": 1,
+    }
     stats = read_jsonl(out / "demo_stats.jsonl")
     assert len(stats) == len(kept_ids) and all("video_duration" in s["__dj__stats__"] for s in stats)

@@ -55,10 +55,12 @@ def test_np2_gives_the_same_result_as_np1(tmp_path, dj_videos, clips):
     process = [{"video_duration_filter": {"max_duration": 25}}, {"video_resolution_filter": {"min_width": 100}}]
     results = {}
     for np_workers in (1, 2):
-        res = djlite.run(str(write_recipe(tmp_path / f"r{np_workers}.yaml", dataset, process)), np=np_workers,
-                         export_path=str(tmp_path / f"o{np_workers}" / "res.jsonl"))
-        results[np_workers] = (read_jsonl(res.result_paths[0]), read_jsonl(res.stats_path),
-                               read_jsonl(res.errors_path))
+        res = djlite.run(
+            str(write_recipe(tmp_path / f"r{np_workers}.yaml", dataset, process)),
+            np=np_workers,
+            export_path=str(tmp_path / f"o{np_workers}" / "res.jsonl"),
+        )
+        results[np_workers] = (read_jsonl(res.result_paths[0]), read_jsonl(res.stats_path), read_jsonl(res.errors_path))
     assert results[1] == results[2]
     assert len(results[1][0]) > 0 and len(results[1][2]) == 1  # the broken clip
 
@@ -119,18 +121,23 @@ def test_export_formats_and_kept_stats(tmp_path, clips, suffix):
     import datasets
 
     dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"], clips["static"]]))
-    res = djlite.run(str(write_recipe(tmp_path / "r.yaml", dataset, [{"video_duration_filter": {}}])),
-                     export_path=str(tmp_path / "o" / f"res.{suffix}"), keep_stats_in_res_ds=True)
-    loaded = datasets.load_dataset("parquet" if suffix == "parquet" else "json", data_files=res.result_paths[0],
-                                   split="train")
+    res = djlite.run(
+        str(write_recipe(tmp_path / "r.yaml", dataset, [{"video_duration_filter": {}}])),
+        export_path=str(tmp_path / "o" / f"res.{suffix}"),
+        keep_stats_in_res_ds=True,
+    )
+    loaded = datasets.load_dataset(
+        "parquet" if suffix == "parquet" else "json", data_files=res.result_paths[0], split="train"
+    )
     assert len(loaded) == 2 and loaded[0][Fields.stats]["video_duration"] == [pytest.approx(3.0, abs=0.05)]
     assert (tmp_path / "o" / "res_stats.jsonl").exists()
 
 
 def test_shards(tmp_path, clips):
     dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"]] * 6))
-    res = djlite.run(str(write_recipe(tmp_path / "r.yaml", dataset, [{"video_duration_filter": {}}])),
-                     export_shard_size=100)
+    res = djlite.run(
+        str(write_recipe(tmp_path / "r.yaml", dataset, [{"video_duration_filter": {}}])), export_shard_size=100
+    )
     assert len(res.result_paths) > 1
     assert res.result_paths[0].endswith("res-01-of-06.jsonl") or "-of-" in res.result_paths[0]
     assert sum(len(read_jsonl(p)) for p in res.result_paths) == 6
@@ -161,7 +168,10 @@ def test_empty_dataset_and_a_stage_that_receives_nothing(tmp_path, clips):
     assert res.summary["input"] == 0 and res.summary["balanced"] and read_jsonl(res.result_paths[0]) == []
     # Every sample filtered by the first stage: the deduplicator's stage then receives no rows.
     dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["short"]]))
-    process = [{"video_duration_filter": {"min_duration": 1}}, {"video_deduplicator": {}},
-               {"video_resolution_filter": {}}]
+    process = [
+        {"video_duration_filter": {"min_duration": 1}},
+        {"video_deduplicator": {}},
+        {"video_resolution_filter": {}},
+    ]
     res = djlite.run(str(write_recipe(tmp_path / "r2.yaml", dataset, process)))
     assert res.summary["filtered"] == 1 and [r["input"] for r in res.summary["ops"]] == [1, 0, 0]

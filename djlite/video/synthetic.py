@@ -38,8 +38,9 @@ def _texture(height: int, width: int, seed: int) -> np.ndarray:
     return cv2.resize(small, (width + 16, height + 16), interpolation=cv2.INTER_CUBIC)
 
 
-def make_moving(path: str, seconds: float = 2.0, fps: int = 24, size=(160, 96), speed: int = 3, seed: int = 0,
-                rotation: int = 0):
+def make_moving(
+    path: str, seconds: float = 2.0, fps: int = 24, size=(160, 96), speed: int = 3, seed: int = 0, rotation: int = 0
+):
     """A textured picture panning sideways: plenty of optical flow."""
     width, height = size
     texture = _texture(height, width * 4, seed)

@@ -34,6 +34,4 @@ class VideoDurationFilter(VideoFilter):
 
     def process(self, sample) -> bool:
         durations = sample[Fields.stats][StatsKeys.video_duration]
-        return self.keep_by_videos(
-            [self.in_range(d, self.min_duration, self.max_duration) for d in durations]
-        )
+        return self.keep_by_videos([self.in_range(d, self.min_duration, self.max_duration) for d in durations])

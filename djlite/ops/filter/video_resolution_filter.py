@@ -49,8 +49,7 @@ class VideoResolutionFilter(VideoFilter):
     def process(self, sample) -> bool:
         stats = sample[Fields.stats]
         verdicts = [
-            self.in_range(w, self.min_width, self.max_width)
-            and self.in_range(h, self.min_height, self.max_height)
+            self.in_range(w, self.min_width, self.max_width) and self.in_range(h, self.min_height, self.max_height)
             for w, h in zip(stats[StatsKeys.video_width], stats[StatsKeys.video_height])
         ]
         return self.keep_by_videos(verdicts)
