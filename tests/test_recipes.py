@@ -1,9 +1,10 @@
 """Every recipe in recipes/ runs, as a user would run it, and the demo does what its comments say."""
 
+import json
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SHARED_VIDEOS
+from conftest import REPO
 from helpers import dj_process, read_jsonl
 
 import djlite
@@ -11,16 +12,22 @@ import djlite
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 
 
-def needs_shared_media(recipe: Path) -> bool:
+def missing_media(recipe: Path) -> list[str]:
+    """Videos that the recipe's dataset names (relative to the recipe folder) but that are not on disk."""
     text = recipe.read_text()
-    datasets = [p for p in recipe.parent.glob("*.jsonl") if p.name in text]
-    return "shared/videos" in text or any("shared/videos" in p.read_text() for p in datasets)
+    missing = []
+    for dataset in (p for p in recipe.parent.glob("*.jsonl") if p.name in text):
+        for line in dataset.read_text().splitlines():
+            for video in json.loads(line).get("videos", []) if line.strip() else []:
+                if not (dataset.parent / video).exists():
+                    missing.append(video)
+    return missing
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=[r.stem for r in RECIPES])
 def test_recipe_runs(recipe, tmp_path):
-    if needs_shared_media(recipe) and not (SHARED_VIDEOS / "dj").is_dir():
-        pytest.skip("recipe uses ../shared/videos, which is absent")
+    if missing_media(recipe):
+        pytest.skip(f"recipe uses videos that are absent here (../shared/videos): {missing_media(recipe)[:2]}")
     result = djlite.run(str(recipe), export_path=str(tmp_path / "out" / "res.jsonl"), np=1)
     summary = result.summary
     assert summary["balanced"] and summary["input"] > 0

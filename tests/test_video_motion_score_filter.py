@@ -243,7 +243,14 @@ def test_a_failing_video_fails_the_sample_in_a_run(clips, tmp_path):
 def test_tutorial_recipe_keeps_video2_only(dj_videos, tmp_path):
     from helpers import read_jsonl
 
-    result = djlite.run(str(REPO / "recipes" / "tutorial_motion.yaml"), export_path=str(tmp_path / "res.jsonl"))
+    # The recipe's own dataset names ../shared relative to the repo; point it at wherever the fixture found it.
+    dataset = tmp_path / "tutorial.jsonl"
+    dataset.write_text("".join(
+        f'{{"id": "video{i}", "text": "<__dj__video>", "videos": ["{dj_videos / f"video{i}.mp4"}"]}}\n'
+        for i in (1, 2)
+    ))  # fmt: skip
+    result = djlite.run(str(REPO / "recipes" / "tutorial_motion.yaml"), export_path=str(tmp_path / "res.jsonl"),
+                        dataset_path=str(dataset))  # fmt: skip
     kept = read_jsonl(result.result_paths[0])
     assert [row["id"] for row in kept] == ["video2"]
     stats = read_jsonl(result.stats_path)

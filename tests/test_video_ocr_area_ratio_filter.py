@@ -142,7 +142,14 @@ def test_sampling_seeks_instead_of_decoding_the_whole_video(dj_videos, ocr):
 
 
 def test_tutorial_recipe_keeps_video1_only(dj_videos, tmp_path):
-    result = djlite.run(str(REPO / "recipes" / "tutorial_ocr.yaml"), export_path=str(tmp_path / "res.jsonl"))
+    # The recipe's own dataset names ../shared relative to the repo; point it at wherever the fixture found it.
+    dataset = tmp_path / "tutorial.jsonl"
+    dataset.write_text("".join(
+        f'{{"id": "video{i}", "text": "<__dj__video>", "videos": ["{dj_videos / f"video{i}.mp4"}"]}}\n'
+        for i in (1, 2)
+    ))  # fmt: skip
+    result = djlite.run(str(REPO / "recipes" / "tutorial_ocr.yaml"), export_path=str(tmp_path / "res.jsonl"),
+                        dataset_path=str(dataset))  # fmt: skip
     assert [row["id"] for row in read_jsonl(result.result_paths[0])] == ["video1"]
     assert result.summary["filtered"] == 1 and result.summary["balanced"]
 

@@ -289,11 +289,59 @@ def bench_ocr(args) -> dict:
     return results
 
 
+def bench_both(args) -> dict:
+    """Motion and OCR in one recipe: count the decode passes per video (the shared frame plans' promise is
+    one) and compare the time with the two single-filter recipes run one after the other."""
+    import djlite
+    import djlite.video.reader as reader
+
+    videos = sorted((args.videos or SHARED_VIDEOS / "dj").glob("*.mp4"))
+    if not videos:
+        print("both: no videos; skipped")
+        return {}
+    passes: dict[str, int] = {}
+    decoded: dict[str, int] = {}
+    original = reader.read_frames
+
+    def counting_read_frames(info, consumers):
+        report = original(info, consumers)
+        passes[info.path] = passes.get(info.path, 0) + 1
+        decoded[info.path] = decoded.get(info.path, 0) + report.frames_decoded
+        return report
+
+    motion = {"video_motion_score_filter": {"min_score": 2.0}}
+    ocr = {"video_ocr_area_ratio_filter": {"max_area_ratio": 1e9}}  # keep everything: both ops see every video
+    print(f"both: {len(videos)} videos, motion + OCR in one recipe, np=1, in-process")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="djlite-bench-") as tmp:
+        dataset = write_dataset(Path(tmp), videos)
+
+        def run(process, name):
+            start = time.perf_counter()
+            djlite.run({"dataset_path": str(dataset), "export_path": f"{tmp}/{name}/res.jsonl", "np": 1,
+                        "use_cache": False, "process": process})  # fmt: skip
+            return time.perf_counter() - start
+
+        reader.read_frames = counting_read_frames
+        try:
+            both = run([ocr, motion], "both")
+        finally:
+            reader.read_frames = original
+        separate = run([motion], "motion") + run([ocr], "ocr")
+    per_video = sorted(set(passes.values()))
+    print(f"  decode passes per video: {per_video} (frames decoded: {sum(decoded.values())})")
+    print(f"  one recipe with both: {both:7.2f} s   the two recipes one after the other: {separate:7.2f} s  "
+          f"({separate / both:.2f}x)")  # fmt: skip
+    results.update(passes_per_video=per_video, both_seconds=both, separate_seconds=separate)
+    return results
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 SECTIONS = {
     "motion": bench_motion,
     "ocr": bench_ocr,
+    "both": bench_both,
 }
 
 
