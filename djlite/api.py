@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import datasets
 from loguru import logger
 
-from djlite.dataset import load_dataset
+from djlite.dataset import datasets_caching, load_recipe_dataset
 from djlite.exporter import export_errors, export_result, stats_path, write_json, write_yaml
 from djlite.recipe import Recipe, load_recipe
 from djlite.runner import Runner, RunOutcome
@@ -48,22 +48,10 @@ def _cap_workers(requested: int) -> int:
 
 
 def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str], str]:
-    caching_was_enabled = datasets.is_caching_enabled()
-    if not recipe.use_cache:
-        datasets.disable_caching()
-    try:
-        dataset, load_errors = load_dataset(
-            recipe.dataset_path,
-            video_key=recipe.video_key,
-            cache_dir=recipe.ds_cache_dir,
-            scratch_dir=os.path.join(recipe.work_dir, ".djlite_scratch"),
-        )
-        logger.info(f"loaded {len(dataset)} samples from {recipe.dataset_path}")
+    with datasets_caching(recipe.use_cache):
+        dataset, load_errors = load_recipe_dataset(recipe)
         runner = Runner(_cap_workers(recipe.np), recipe.on_error, recipe.use_cache, stats_only=stats_only)
         outcome = runner.run(dataset, recipe.ops, load_errors)
-    finally:
-        if caching_was_enabled:
-            datasets.enable_caching()
 
     result_paths = export_result(
         outcome.dataset,

@@ -6,6 +6,7 @@ not fatal: it is set aside with its line number and reported in the errors file 
 
 import json
 import os
+from contextlib import contextmanager
 
 import datasets
 from loguru import logger
@@ -131,3 +132,28 @@ def load_dataset(
             raise RecipeError(f"cannot read dataset {path!r}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
     base_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     return resolve_media_paths(dataset, video_key, base_dir, num_proc), bad
+
+
+@contextmanager
+def datasets_caching(enabled: bool):
+    """Turn `datasets`' cache files off for the block when the recipe says `use_cache: false`."""
+    was_enabled = datasets.is_caching_enabled()
+    if not enabled:
+        datasets.disable_caching()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_caching()
+
+
+def load_recipe_dataset(recipe) -> tuple[datasets.Dataset, list[dict]]:
+    """The recipe's dataset and its unparseable lines, as every executor loads them."""
+    dataset, bad = load_dataset(
+        recipe.dataset_path,
+        video_key=recipe.video_key,
+        cache_dir=recipe.ds_cache_dir,
+        scratch_dir=os.path.join(recipe.work_dir, ".djlite_scratch"),
+    )
+    logger.info(f"loaded {len(dataset)} samples from {recipe.dataset_path}")
+    return dataset, bad

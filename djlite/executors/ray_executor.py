@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import datasets
 from loguru import logger
 
-from djlite.dataset import load_dataset
+from djlite.dataset import datasets_caching, load_recipe_dataset
 from djlite.errors import SampleError
 from djlite.executors.ray_blocks import (
     ROW_INDEX,
@@ -220,20 +220,8 @@ def ray_data_settings(ray):
 def run_on_ray(recipe, stats_only: bool = False):
     """Load, process and export `recipe` with Ray; returns (outcome, result paths, errors path) for djlite.api."""
     require_ray()  # before any data is read: a missing extra is a recipe problem
-    caching_was_enabled = datasets.is_caching_enabled()
-    if not recipe.use_cache:
-        datasets.disable_caching()
-    try:
-        dataset, load_errors = load_dataset(
-            recipe.dataset_path,
-            video_key=recipe.video_key,
-            cache_dir=recipe.ds_cache_dir,
-            scratch_dir=os.path.join(recipe.work_dir, ".djlite_scratch"),
-        )
-    finally:
-        if caching_was_enabled:
-            datasets.enable_caching()
-    logger.info(f"loaded {len(dataset)} samples from {recipe.dataset_path}")
+    with datasets_caching(recipe.use_cache):
+        dataset, load_errors = load_recipe_dataset(recipe)
 
     fmt = recipe.export_type or os.path.splitext(recipe.export_path)[1].lstrip(".")
     with ray_session(recipe.ray_address) as ray, ray_data_settings(ray):
