@@ -1,0 +1,1 @@
+"""Deduplicators: one op per file."""

@@ -1,0 +1,1 @@
+"""Filters: one op per file, file name == op name."""

@@ -1,0 +1,1 @@
+"""Mappers: one op per file."""
