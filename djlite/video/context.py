@@ -67,12 +67,6 @@ class VideoContext:
         read_frames(info, list(pending.values()))
         self._consumers.update(pending)
 
-    def cached(self, key: tuple, compute):
-        """Memoise `compute()` under `key` for the lifetime of this sample."""
-        if key not in self._results:
-            self._results[key] = compute()
-        return self._results[key]
-
     def close(self) -> None:
         self._infos.clear()
         self._consumers.clear()
