@@ -143,6 +143,21 @@ def best_of(repeat: int, measure):
 # ---------------------------------------------------------------------------------------------- motion
 
 
+def pipeline_runs(recipe: Path, videos: list[Path], repeat: int) -> dict[int, PipelineRun]:
+    """dj-process on `recipe` over `videos` at np=1 and np=2, best of `repeat`; failed runs are reported, left out."""
+    runs = {}
+    with tempfile.TemporaryDirectory(prefix="djlite-bench-") as tmp:
+        workdir = Path(tmp)
+        dataset = write_dataset(workdir, videos)
+        for np_workers in (1, 2):
+            run = best_of(repeat, lambda n=np_workers: run_dj_process(recipe, dataset, n, workdir))
+            if run.returncode != 0:
+                print(f"  dj-process np={np_workers} failed ({run.returncode}):\n{run.stderr_tail}")
+                continue
+            runs[np_workers] = run
+    return runs
+
+
 @dataclass
 class FloorRun:
     seconds: float
@@ -199,23 +214,16 @@ def bench_motion(args) -> dict:
           f"({floor.pairs} pairs, {floor.frames_decoded} frames decoded)")  # fmt: skip
     results = {"videos": len(videos), "floor_seconds": floor.seconds, "floor_cpu_seconds": floor.cpu_seconds,
                "pairs": floor.pairs, "runs": {}}  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="djlite-bench-") as tmp:
-        workdir = Path(tmp)
-        dataset = write_dataset(workdir, videos)
-        for np_workers in (1, 2):
-            run = best_of(args.repeat, lambda n=np_workers: run_dj_process(recipe, dataset, n, workdir))
-            if run.returncode != 0:
-                print(f"  dj-process np={np_workers} failed ({run.returncode}):\n{run.stderr_tail}")
-                continue
-            peaks = ", ".join(f"{mb:.0f}" for mb in run.workers_peak_mb)
-            # CPU time is the steadier ratio on a shared machine: other users' load stretches wall time only.
-            wall_ratio, cpu_ratio = run.seconds / floor.seconds, run.cpu_seconds / floor.cpu_seconds
-            print(f"  (b) dj-process np={np_workers}: {run.seconds:7.2f} s wall {run.cpu_seconds:7.2f} s CPU  "
-                  f"ratio (b)/(a) = {wall_ratio:.2f}x wall, {cpu_ratio:.2f}x CPU  "
-                  f"peak RSS per worker: {peaks} MiB")  # fmt: skip
-            results["runs"][np_workers] = {
-                "seconds": run.seconds, "cpu_seconds": run.cpu_seconds, "worker_peak_rss_mb": run.workers_peak_mb,
-            }  # fmt: skip
+    for np_workers, run in pipeline_runs(recipe, videos, args.repeat).items():
+        peaks = ", ".join(f"{mb:.0f}" for mb in run.workers_peak_mb)
+        # CPU time is the steadier ratio on a shared machine: other users' load stretches wall time only.
+        wall_ratio, cpu_ratio = run.seconds / floor.seconds, run.cpu_seconds / floor.cpu_seconds
+        print(f"  (b) dj-process np={np_workers}: {run.seconds:7.2f} s wall {run.cpu_seconds:7.2f} s CPU  "
+              f"ratio (b)/(a) = {wall_ratio:.2f}x wall, {cpu_ratio:.2f}x CPU  "
+              f"peak RSS per worker: {peaks} MiB")  # fmt: skip
+        results["runs"][np_workers] = {
+            "seconds": run.seconds, "cpu_seconds": run.cpu_seconds, "worker_peak_rss_mb": run.workers_peak_mb,
+        }  # fmt: skip
     runs = results["runs"]
     if 1 in runs and 2 in runs:
         speedup = runs[1]["seconds"] / runs[2]["seconds"]
@@ -272,18 +280,11 @@ def bench_ocr(args) -> dict:
           f"{floor['decode_seconds']:.2f} s not included)")  # fmt: skip
     results = {"videos": len(videos), "frames": floor["frames"], "floor_seconds": floor["seconds"],
                "ms_per_frame": per_frame_ms, "ratios": floor["ratios"], "runs": {}}  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="djlite-bench-") as tmp:
-        workdir = Path(tmp)
-        dataset = write_dataset(workdir, videos)
-        for np_workers in (1, 2):
-            run = best_of(args.repeat, lambda n=np_workers: run_dj_process(recipe, dataset, n, workdir))
-            if run.returncode != 0:
-                print(f"  dj-process np={np_workers} failed ({run.returncode}):\n{run.stderr_tail}")
-                continue
-            peaks = ", ".join(f"{mb:.0f}" for mb in run.workers_peak_mb)
-            print(f"  (b) dj-process np={np_workers}: {run.seconds:7.2f} s  ratio (b)/(a) = "
-                  f"{run.seconds / floor['seconds']:.2f}x  peak RSS per worker: {peaks} MiB")  # fmt: skip
-            results["runs"][np_workers] = {"seconds": run.seconds, "worker_peak_rss_mb": run.workers_peak_mb}
+    for np_workers, run in pipeline_runs(recipe, videos, args.repeat).items():
+        peaks = ", ".join(f"{mb:.0f}" for mb in run.workers_peak_mb)
+        print(f"  (b) dj-process np={np_workers}: {run.seconds:7.2f} s  ratio (b)/(a) = "
+              f"{run.seconds / floor['seconds']:.2f}x  peak RSS per worker: {peaks} MiB")  # fmt: skip
+        results["runs"][np_workers] = {"seconds": run.seconds, "worker_peak_rss_mb": run.workers_peak_mb}
     if 1 in results["runs"]:
         results["ratio_np1"] = results["runs"][1]["seconds"] / floor["seconds"]
     return results
