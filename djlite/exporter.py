@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import datasets
 import yaml
 
-from djlite.fields import HASH_COLUMNS, Fields
+from djlite.fields import HASH_COLUMNS, INTERNAL_COLUMNS, Fields
 
 BATCH_ROWS = 1000
 
@@ -105,13 +105,11 @@ def export_result(
     fmt = export_type or os.path.splitext(export_path)[1].lstrip(".")
     stat_columns = [c for c in (Fields.stats, Fields.meta) if c in dataset.column_names]
     if stat_columns:
+        # Errors ride along only where there are some (on_error: keep).
+        columns = stat_columns + [c for c in (Fields.errors,) if c in dataset.column_names]
         rows = (
-            (
-                {k: v for k, v in row.items() if k != Fields.errors or v}
-                for row in iter_rows(dataset.select_columns(stat_columns + [Fields.errors]))
-            )
-            if Fields.errors in dataset.column_names
-            else iter_rows(dataset.select_columns(stat_columns))
+            {k: v for k, v in row.items() if k != Fields.errors or v}
+            for row in iter_rows(dataset.select_columns(columns))
         )
         write_rows(rows, stats_path(export_path))
 
@@ -134,7 +132,8 @@ def export_result(
 
 
 def export_errors(errored: list[datasets.Dataset], load_errors: list[dict], export_path: str) -> str:
-    internal = {Fields.dropped_by, Fields.drop_kind, Fields.op_seconds}
+    # Internal marks and the hash columns of ops that never ran on the sample are noise to a user.
+    internal = set(INTERNAL_COLUMNS) | set(HASH_COLUMNS)
 
     def rows():
         yield from load_errors
