@@ -76,10 +76,13 @@ class RunOutcome:
 class SampleStage:
     """Runs consecutive per-sample ops on one sample; picklable, set up once per worker process."""
 
-    def __init__(self, steps: list[tuple[int, object]], on_error: str, stats_only: bool = False):
+    def __init__(self, steps: list[tuple[int, object]], on_error: str, stats_only: bool = False, columns=()):
         self.steps = steps
         self.on_error = on_error
         self.stats_only = stats_only
+        # Columns the stage's ops add (hashes, frame paths): a sample that errored or was dropped before the op
+        # that writes one still needs it, as null, for the stage's Arrow schema.
+        self.columns = tuple(columns)
         self._ready_pid = None
         self._logged: dict[int, int] = {}
         # Ops that read decoded frames: the context serves all of them from one decode of each video.
@@ -137,6 +140,8 @@ class SampleStage:
                     if not kind:
                         dropped_by, kind = step, "filtered"
                     break
+        for column in self.columns:
+            sample.setdefault(column, None)
         sample[Fields.errors] = errors
         sample[Fields.dropped_by] = dropped_by
         sample[Fields.drop_kind] = kind
@@ -216,7 +221,9 @@ class Runner:
         ops = [op for _, op in steps]
         n_in = len(dataset)
         workers = self._workers(ops, n_in)
-        stage = SampleStage(steps, self.on_error, self.stats_only)
+        features = stage_features(dataset.features, ops)
+        added = [c for c in features if c not in dataset.features]
+        stage = SampleStage(steps, self.on_error, self.stats_only, columns=added)
         configs = [(step, op.name, op.config) for step, op in steps]
         if n_in == 0:  # `map` adds no columns to an empty dataset; nothing to do but account for it
             outcome.reports.extend(OpReport(step=step, op=op.name) for step, op in steps)
@@ -225,7 +232,7 @@ class Runner:
         with opencv_threads(max(1, (os.cpu_count() or 1) // workers) if workers else None):
             marked = dataset.map(
                 stage,
-                features=stage_features(dataset.features, ops),
+                features=features,
                 num_proc=workers,
                 load_from_cache_file=self.use_cache,
                 desc=stage.label,

@@ -175,3 +175,19 @@ def test_empty_dataset_and_a_stage_that_receives_nothing(tmp_path, clips):
     ]
     res = djlite.run(str(write_recipe(tmp_path / "r2.yaml", dataset, process)))
     assert res.summary["filtered"] == 1 and [r["input"] for r in res.summary["ops"]] == [1, 0, 0]
+
+
+@pytest.mark.parametrize(
+    "step",
+    [{"video_deduplicator": {}}, {"video_near_deduplicator": {}}, {"video_extract_frames_mapper": {"frame_dir": "F"}}],
+    ids=lambda s: next(iter(s)),
+)
+def test_an_op_that_adds_a_column_fails_on_one_sample_and_the_run_goes_on(tmp_path, clips, step):
+    # The failing sample never gets the op's column: the stage fills it with null so the Arrow schema holds.
+    name, params = next(iter(step.items()))
+    step = {name: {k: str(tmp_path / v) if k == "frame_dir" else v for k, v in params.items()}}
+    dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["broken"], clips["moving"]]))
+    res = djlite.run(str(write_recipe(tmp_path / "r.yaml", dataset, [step])))
+    assert res.summary["errored"] == 1 and res.summary["kept"] == 1 and res.summary["balanced"]
+    (error,) = read_jsonl(res.errors_path)
+    assert error[Fields.errors][0]["op"] == name and "broken.mp4" in error[Fields.errors][0]["error"]

@@ -115,8 +115,9 @@ class RayExecutor:
         # on_error: raise runs the stage as "drop" and raises the first error afterwards: an exception raised in a
         # worker reaches the driver as Ray's wrapper, with the op's exception only as traceback text.
         stage_policy = "drop" if self.on_error == "raise" else self.on_error
-        stage = SampleStage(steps, stage_policy, self.stats_only)
         marked_features = stage_features(features, ops)
+        added = [c for c in marked_features if c not in features]
+        stage = SampleStage(steps, stage_policy, self.stats_only, columns=added)
         start = time.perf_counter()
         marked = map_stage(self.ray, dataset, stage, marked_features, self.cpus).materialize()
         wall = time.perf_counter() - start

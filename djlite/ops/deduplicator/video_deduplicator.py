@@ -69,8 +69,6 @@ class VideoDeduplicator(Deduplicator):
             sample[HashKeys.hash] = text_md5(sample.get(self.text_key))
         if sample.get(HashKeys.videohash) is not None:
             return sample
-        # Declared up front: a sample that errors below still has the column the dataset's schema expects.
-        sample[HashKeys.videohash] = None
         paths = self.video_paths(sample)
         sample[HashKeys.videohash] = video_packets_md5(paths).hexdigest() if paths else ""
         return sample

@@ -106,8 +106,6 @@ class VideoNearDeduplicator(Deduplicator):
     def compute_hash(self, sample, context: VideoContext | None = None):
         if sample.get(HashKeys.videosig) is not None:
             return sample
-        # Declared up front: a sample that errors below still has the columns the dataset's schema expects.
-        sample[HashKeys.videosig] = None
         if sample.get(Fields.stats) is None:
             sample[Fields.stats] = {}
         paths = list(dict.fromkeys(self.video_paths(sample)))

@@ -171,8 +171,6 @@ class VideoExtractFramesMapper(Mapper):
     def process(self, sample, context: VideoContext | None = None):
         if sample.get(self.frame_key) is not None:
             return sample
-        # Declared up front: a sample that errors below still has the column the dataset's schema expects.
-        sample[self.frame_key] = None
         paths = self.video_paths(sample)
         own_context = context is None
         context = context or VideoContext(frame_ops=[self])
