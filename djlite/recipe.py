@@ -421,8 +421,8 @@ def load_recipe(path: str | list[str] | None = None, overrides: dict | None = No
     return recipe_from_data(merged, where, base_dirs)
 
 
-def recipe_from_cli(parser, argv: list[str]) -> tuple[Recipe, Any]:
-    """Parse a command line (jsonargparse: --config files, global keys) plus op overrides into a Recipe."""
+def parse_cli(parser, argv: list[str]):
+    """jsonargparse's namespace (--config files merged, global keys typed) and the op overrides of a command line."""
     rest, op_overrides = split_overrides(argv)
     given = [rest[i + 1] for i, arg in enumerate(rest[:-1]) if arg == "--config"]
     given += [arg.split("=", 1)[1] for arg in rest if arg.startswith("--config=")]
@@ -432,13 +432,23 @@ def recipe_from_cli(parser, argv: list[str]) -> tuple[Recipe, Any]:
         namespace = parser.parse_args(rest)
     except Exception as e:  # noqa: BLE001
         raise _one_line(e, ", ".join(given) or "command line", {}, typing.get_type_hints(Recipe)) from None
+    return namespace, op_overrides
+
+
+def recipe_from_namespace(namespace, op_overrides: dict) -> Recipe:
     configs = [str(c) for c in (namespace.get("config") or [])]
     data = {k: namespace[k] for k in GLOBAL_KEYS if k in namespace}
     data.update({k: namespace[k] for k in IGNORED_DJ_KEYS if namespace.get(k) is not None})
     where = ", ".join(configs) or "command line"
     _apply_overrides(data, op_overrides, where)
     base_dirs = [os.path.dirname(os.path.abspath(p)) for p in reversed(configs)] or [os.getcwd()]
-    return recipe_from_data(data, where, base_dirs), namespace
+    return recipe_from_data(data, where, base_dirs)
+
+
+def recipe_from_cli(parser, argv: list[str]) -> tuple[Recipe, Any]:
+    """Parse a command line (jsonargparse: --config files, global keys) plus op overrides into a Recipe."""
+    namespace, op_overrides = parse_cli(parser, argv)
+    return recipe_from_namespace(namespace, op_overrides), namespace
 
 
 def _build_ops(recipe: Recipe, where: str) -> list:
