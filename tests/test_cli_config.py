@@ -113,9 +113,8 @@ def test_unknown_key_in_a_config_file_names_the_file(tmp_path, dataset):
 
 def test_unquoted_ratio_stays_a_string_yaml_1_2(tmp_path, dataset):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(
-        f"dataset_path: {dataset}\nprocess:\n  - video_aspect_ratio_filter:\n      min_ratio: 1:2\n      max_ratio: 4:3\n"
-    )
+    step = "  - video_aspect_ratio_filter:\n      min_ratio: 1:2\n      max_ratio: 4:3\n"
+    recipe.write_text(f"dataset_path: {dataset}\nprocess:\n{step}")
     op = load_recipe(str(recipe)).ops[0]
     assert op.config["max_ratio"] == "4:3" and op.config["min_ratio"] == "1:2"
     assert op.max_ratio == pytest.approx(4 / 3)
