@@ -492,3 +492,7 @@ def _check_paths(recipe: Recipe, base_dirs: list[str], where: str) -> None:
     recipe.export_path = os.path.abspath(recipe.export_path)
     if recipe.work_dir is None:
         recipe.work_dir = os.path.dirname(recipe.export_path)
+    recipe.work_dir = os.path.abspath(recipe.work_dir)
+    from djlite.outputs import check_outputs_are_not_inputs
+
+    check_outputs_are_not_inputs(recipe, where)

@@ -7,7 +7,7 @@ import time
 
 from loguru import logger
 
-WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EFBIG}
+WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
 
 
 def configure_logging(work_dir: str | None, command: str, verbose: bool = False) -> str | None:
