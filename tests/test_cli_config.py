@@ -1,6 +1,7 @@
 """The jsonargparse configuration layer: --help, repeatable --config, --print_config, --help-op, --version,
 YAML 1.2 scalars, the alias bound, Data-Juicer op names and keys, Ctrl-C."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -177,19 +178,20 @@ def test_stage_label_is_short():
     assert len(stage_label(["x" * 200, "y"])) <= 48
 
 
-def test_ctrl_c_is_one_line_exit_130_and_no_result_file(tmp_path, clips):
+@pytest.mark.parametrize("np_", [1, 2])
+def test_ctrl_c_is_one_line_exit_130_and_no_result_file(tmp_path, clips, np_):
     data = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"]] * 400))
-    recipe = write_recipe(tmp_path / "r.yaml", data, [{"video_motion_score_filter": {"sampling_fps": 30}}])
+    recipe = write_recipe(tmp_path / "r.yaml", data, [{"video_motion_score_filter": {"sampling_fps": 30}}], np=np_)
     proc = subprocess.Popen(
         [sys.executable, "-m", "djlite.cli.process", "--config", str(recipe), "--use_cache", "false"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 120
     log = tmp_path / "out" / "log"
     while time.monotonic() < deadline and not (log.is_dir() and any(log.iterdir())):
         time.sleep(0.2)
     time.sleep(1.5)
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: to the main process and its workers
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted" in err.strip().splitlines()[-1] and "Traceback" not in err
