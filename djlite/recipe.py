@@ -28,7 +28,7 @@ from loguru import logger
 from djlite.errors import RecipeError
 from djlite.params import describe_type, signature_params
 from djlite.recipe_yaml import load_yaml, read_recipe_file, yaml_error_message
-from djlite.registry import get_op
+from djlite.registry import check_requirements, get_op
 
 EXPORT_SUFFIXES = (".jsonl", ".json", ".parquet")
 DATASET_SUFFIXES = (".jsonl", ".json", ".parquet")
@@ -286,9 +286,11 @@ def build_op(name: str, params: dict | None, where: str = "recipe"):
     except Exception as e:  # noqa: BLE001 - jsonargparse's ArgumentError and its type errors
         raise _one_line(e, f"{where} {name}", params, types) from None
     try:
-        return cls(**{key: checked[key] for key in params})
+        op = cls(**{key: checked[key] for key in params})
     except (ValueError, TypeError) as e:
         raise RecipeError(f"{where} {name}: {e}") from None
+    check_requirements(op, where)
+    return op
 
 
 def op_help(name: str) -> str:

@@ -1,6 +1,6 @@
 """Cold start of `dj-process --help` (issue 16: must stay under 1.5 s), against a bare interpreter in the same run.
 
-    PYTHONPATH=$PWD python tools/cold_start.py [--runs 10]
+PYTHONPATH=$PWD python tools/cold_start.py [--runs 10]
 """
 
 import argparse
