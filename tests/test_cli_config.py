@@ -13,7 +13,6 @@ from helpers import dj_process, read_jsonl, video_samples, write_jsonl, write_re
 
 from djlite import __version__
 from djlite.errors import RecipeError
-from djlite.progress import stage_label
 from djlite.recipe import GLOBAL_KEYS, load_recipe
 
 
@@ -164,18 +163,6 @@ def test_data_juicer_op_keys_are_accepted_warned_once_and_not_stored(tmp_path, d
         logger.remove(sink)
     assert all("num_cpus" not in op.config and not hasattr(op, "num_cpus") for op in recipe.ops)
     assert sum("num_cpus" in m for m in messages) <= 1 and sum("image_key" in m for m in messages) <= 1
-
-
-def test_stage_label_is_short():
-    names = [
-        "video_duration_filter",
-        "video_resolution_filter",
-        "video_aspect_ratio_filter",
-        "video_motion_score_filter",
-    ]
-    assert stage_label(names) == "video_duration_filter +3 ops"
-    assert stage_label(names[:1]) == "video_duration_filter"
-    assert len(stage_label(["x" * 200, "y"])) <= 48
 
 
 @pytest.mark.parametrize("np_", [1, 2])
