@@ -11,6 +11,7 @@ from djlite.dataset import datasets_caching, load_recipe_dataset
 from djlite.exporter import export_errors, export_result, stats_path, write_json, write_yaml
 from djlite.recipe import Recipe, load_recipe
 from djlite.runner import Runner, RunOutcome
+from djlite.stats_cache import StatsCache
 
 
 @dataclass
@@ -50,7 +51,13 @@ def _cap_workers(requested: int) -> int:
 def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str], str]:
     with datasets_caching(recipe.use_cache):
         dataset, load_errors = load_recipe_dataset(recipe)
-        runner = Runner(_cap_workers(recipe.np), recipe.on_error, recipe.use_cache, stats_only=stats_only)
+        runner = Runner(
+            _cap_workers(recipe.np),
+            recipe.on_error,
+            recipe.use_cache,
+            stats_only=stats_only,
+            stats_cache=StatsCache(recipe.stats_cache_dir) if recipe.use_cache else None,
+        )
         outcome = runner.run(dataset, recipe.ops, load_errors)
 
     result_paths = export_result(

@@ -53,6 +53,8 @@ class Recipe:
     keep_hashes_in_res_ds: bool = False
     use_cache: bool = True
     ds_cache_dir: str | None = None
+    # The per-video stats cache (djlite.stats_cache): None = $DJLITE_CACHE_DIR or ~/.cache/djlite. Off with use_cache.
+    stats_cache_dir: str | None = None
     on_error: Literal["drop", "keep", "raise"] = "drop"
     executor_type: Literal["default", "ray"] = "default"
     # executor_type: ray only. None starts a local Ray instance; "auto" or "host:port" joins a running cluster.

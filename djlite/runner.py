@@ -22,6 +22,7 @@ from loguru import logger
 from djlite import __version__
 from djlite.fields import INTERNAL_COLUMNS, Fields
 from djlite.ops.base import Deduplicator, Filter, Mapper
+from djlite.stats_cache import videos_fingerprint
 from djlite.video.context import VideoContext
 
 ERROR_FEATURE = List({"op": Value("string"), "step": Value("int32"), "error": Value("string")})
@@ -76,8 +77,11 @@ class RunOutcome:
 class SampleStage:
     """Runs consecutive per-sample ops on one sample; picklable, set up once per worker process."""
 
-    def __init__(self, steps: list[tuple[int, object]], on_error: str, stats_only: bool = False, columns=()):
+    def __init__(
+        self, steps: list[tuple[int, object]], on_error: str, stats_only: bool = False, columns=(), stats_cache=None
+    ):
         self.steps = steps
+        self.stats_cache = stats_cache  # djlite.stats_cache.StatsCache or None
         self.on_error = on_error
         self.stats_only = stats_only
         # Columns the stage's ops add (hashes, frame paths): a sample that errored or was dropped before the op
@@ -115,7 +119,7 @@ class SampleStage:
         errors = list(sample.get(Fields.errors) or [])
         seconds = [0.0] * len(self.steps)
         dropped_by, kind = -1, ""
-        with VideoContext(frame_ops=self.frame_ops) as context:
+        with VideoContext(frame_ops=self.frame_ops, stats_cache=self.stats_cache) as context:
             for pos, (step, op) in enumerate(self.steps):
                 start = time.perf_counter()
                 try:
@@ -206,8 +210,17 @@ def _fingerprint(*parts) -> str:
 
 
 class Runner:
-    def __init__(self, np_workers: int = 1, on_error: str = "drop", use_cache: bool = True, stats_only: bool = False):
+    def __init__(
+        self,
+        np_workers: int = 1,
+        on_error: str = "drop",
+        use_cache: bool = True,
+        stats_only: bool = False,
+        stats_cache=None,
+    ):
         self.np = max(1, np_workers)
+        self.stats_cache = stats_cache
+        self.videos_digest = ""  # what the input videos are; set by run() when datasets' cache is on
         self.on_error = on_error
         self.use_cache = use_cache
         self.stats_only = stats_only
@@ -223,7 +236,7 @@ class Runner:
         workers = self._workers(ops, n_in)
         features = stage_features(dataset.features, ops)
         added = [c for c in features if c not in dataset.features]
-        stage = SampleStage(steps, self.on_error, self.stats_only, columns=added)
+        stage = SampleStage(steps, self.on_error, self.stats_only, columns=added, stats_cache=self.stats_cache)
         configs = [(step, op.name, op.config) for step, op in steps]
         if n_in == 0:  # `map` adds no columns to an empty dataset; nothing to do but account for it
             outcome.reports.extend(OpReport(step=step, op=op.name) for step, op in steps)
@@ -236,7 +249,9 @@ class Runner:
                 num_proc=workers,
                 load_from_cache_file=self.use_cache,
                 desc=stage.label,
-                new_fingerprint=_fingerprint(dataset._fingerprint, configs, self.on_error, self.stats_only),
+                new_fingerprint=_fingerprint(
+                    dataset._fingerprint, configs, self.on_error, self.stats_only, self.videos_digest
+                ),
             )
         wall = time.perf_counter() - start
         dropped_by = np.asarray(marked.with_format("numpy")[Fields.dropped_by])
@@ -312,6 +327,8 @@ class Runner:
 
     def run(self, dataset: datasets.Dataset, ops: list, load_errors: list | None = None) -> RunOutcome:
         outcome = RunOutcome(dataset=dataset, load_errors=list(load_errors or []), input_count=len(dataset))
+        if self.use_cache:
+            self.videos_digest = videos_fingerprint(dataset, [op.video_key for op in ops])
         for steps in split_stages(ops):
             if isinstance(steps[0][1], Deduplicator):
                 dataset = self.run_dedup(dataset, steps, outcome)

@@ -144,7 +144,7 @@ class VideoFilter(Filter):
         own_context = context is None
         context = context or VideoContext()
         try:
-            per_path = {path: self.video_stats(path, context) for path in dict.fromkeys(paths)}
+            per_path = {path: context.video_stats(self, path) for path in dict.fromkeys(paths)}
         finally:
             if own_context:
                 context.close()

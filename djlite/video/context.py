@@ -9,15 +9,23 @@ Frames: an op that needs decoded frames defines `frame_consumer(info) -> FrameCo
 of the stage (`frame_ops`) and feeds them all from a single decode pass (djlite.video.reader); the
 other ops then find their results waiting. Consumers may defer heavy work (a detector) to `result()`,
 which runs only when their op asks, so a sample dropped by an earlier filter costs no model time.
+
+Stats cache: with a `stats_cache` (djlite.stats_cache.StatsCache, given by the runner), `video_stats` serves a
+filter's per-video stats from it, and the shared decode leaves out the consumers of frame ops whose stats are
+cached, so a sample whose stats are all cached is never opened. A decode that skipped bad packets or ended
+early (a truncated or corrupted file) logs a warning naming the file.
 """
+
+from loguru import logger
 
 from djlite.errors import VideoError
 from djlite.video.probe import VideoInfo, probe_video
 
 
 class VideoContext:
-    def __init__(self, frame_ops: list | None = None):
+    def __init__(self, frame_ops: list | None = None, stats_cache=None):
         self.frame_ops = list(frame_ops or [])
+        self.stats_cache = stats_cache
         self._infos: dict[str, VideoInfo | VideoError] = {}
         self._consumers: dict[tuple[int, str], object] = {}
         self._results: dict[tuple, object] = {}
@@ -33,6 +41,19 @@ class VideoContext:
         if isinstance(found, VideoError):
             raise VideoError(str(found))
         return found
+
+    def video_stats(self, op, path: str) -> dict:
+        """`op.video_stats(path, self)`, from the stats cache when it has them (then the video is not opened)."""
+        if self.stats_cache is None:
+            return op.video_stats(path, self)
+        stats = self.stats_cache.get(op, path)
+        if stats is None:
+            stats = op.video_stats(path, self)
+            self.stats_cache.put(op, path, stats)
+        return stats
+
+    def _cached(self, op, path: str) -> bool:
+        return self.stats_cache is not None and hasattr(op, "video_stats") and self.stats_cache.has(op, path)
 
     def frame_result(self, op, path: str):
         """The result of `op`'s frame consumer on `path`; decodes the video once for all frame ops.
@@ -62,9 +83,18 @@ class VideoContext:
         pending = {
             (id(o), path): o.frame_consumer(info)
             for o in ops
-            if (id(o), path) not in self._results and (id(o), path) not in self._consumers
+            if (id(o), path) not in self._results
+            and (id(o), path) not in self._consumers
+            and (o is op or not self._cached(o, path))
         }
-        read_frames(info, list(pending.values()))
+        report = read_frames(info, list(pending.values()))
+        if report.bad_packets or report.ended_by:
+            problems = []
+            if report.bad_packets:
+                problems.append(f"{report.bad_packets} packets did not decode")
+            if report.ended_by:
+                problems.append(f"stream ended early: {report.ended_by}")
+            logger.warning(f"partly decodable video ({'; '.join(problems)}): {path}")
         self._consumers.update(pending)
 
     def close(self) -> None:
