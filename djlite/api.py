@@ -12,6 +12,7 @@ from djlite.exporter import export_errors, export_result, stats_path, write_json
 from djlite.recipe import Recipe, load_recipe
 from djlite.runner import Runner, RunOutcome
 from djlite.stats_cache import StatsCache
+from djlite.trace import remove_stale_filtered, write_filtered, write_trace
 
 
 @dataclass
@@ -57,6 +58,7 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
             recipe.use_cache,
             stats_only=stats_only,
             stats_cache=StatsCache(recipe.stats_cache_dir) if recipe.use_cache else None,
+            keep_filtered=recipe.export_filtered or recipe.open_tracer,
         )
         outcome = runner.run(dataset, recipe.ops, load_errors)
 
@@ -69,6 +71,12 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
         keep_hashes=recipe.keep_hashes_in_res_ds,
     )
     err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
+    if recipe.export_filtered:
+        write_filtered(outcome.filtered, recipe.export_path)
+    else:
+        remove_stale_filtered(recipe.export_path)
+    if recipe.open_tracer:
+        write_trace(outcome.filtered, recipe.ops, recipe.work_dir, recipe.op_list_to_trace, recipe.trace_num)
     return outcome, result_paths, err_path
 
 

@@ -23,6 +23,7 @@ from djlite import __version__
 from djlite.fields import INTERNAL_COLUMNS, Fields
 from djlite.ops.base import Deduplicator, Filter, Mapper
 from djlite.stats_cache import videos_fingerprint
+from djlite.trace import ROW_COLUMN, FilteredSamples, duplicate_of
 from djlite.video.context import VideoContext
 
 ERROR_FEATURE = List({"op": Value("string"), "step": Value("int32"), "error": Value("string")})
@@ -53,6 +54,8 @@ class RunOutcome:
     load_errors: list[dict] = field(default_factory=list)  # dataset lines that could not be parsed
     reports: list[OpReport] = field(default_factory=list)
     input_count: int = 0
+    # Samples removed by filters and deduplicators, kept for the filtered file and the tracer when asked.
+    filtered: FilteredSamples | None = None
 
     @property
     def errored_count(self) -> int:
@@ -217,8 +220,10 @@ class Runner:
         use_cache: bool = True,
         stats_only: bool = False,
         stats_cache=None,
+        keep_filtered: bool = False,
     ):
         self.np = max(1, np_workers)
+        self.keep_filtered = keep_filtered
         self.stats_cache = stats_cache
         self.videos_digest = ""  # what the input videos are; set by run() when datasets' cache is on
         self.on_error = on_error
@@ -289,6 +294,17 @@ class Runner:
                     new_fingerprint=_fingerprint(marked._fingerprint, "errors"),
                 )
             )
+        if outcome.filtered is not None and np.any(kinds == "filtered"):
+            outcome.filtered.add_stage(
+                marked.filter(
+                    lambda k: k == "filtered",
+                    input_columns=Fields.drop_kind,
+                    desc="collect filtered",
+                    load_from_cache_file=self.use_cache,
+                    new_fingerprint=_fingerprint(marked._fingerprint, "filtered"),
+                ),
+                steps,
+            )
         kept = marked
         if np.any(dropped_by != -1):
             kept = marked.filter(
@@ -319,7 +335,15 @@ class Runner:
             return annotate(hashed) if annotate is not None and len(hashed) else hashed
         report = outcome.reports[-1]
         start = time.perf_counter()
+        if outcome.filtered is not None and len(hashed) > 1:
+            hashed = hashed.add_column(ROW_COLUMN, np.arange(len(hashed)))
         deduped = op.process(hashed) if len(hashed) > 1 else hashed
+        if ROW_COLUMN in deduped.column_names:
+            kept_rows = deduped[ROW_COLUMN]
+            deduped, hashed = deduped.remove_columns(ROW_COLUMN), hashed.remove_columns(ROW_COLUMN)
+            dropped = sorted(set(range(len(hashed))) - set(kept_rows))
+            if dropped:
+                outcome.filtered.add_dedup(hashed.select(dropped), step, op, duplicate_of(op, hashed, dropped))
         report.filtered = len(hashed) - len(deduped)
         report.kept = len(deduped)
         report.seconds += time.perf_counter() - start
@@ -327,6 +351,8 @@ class Runner:
 
     def run(self, dataset: datasets.Dataset, ops: list, load_errors: list | None = None) -> RunOutcome:
         outcome = RunOutcome(dataset=dataset, load_errors=list(load_errors or []), input_count=len(dataset))
+        if self.keep_filtered:
+            outcome.filtered = FilteredSamples()
         if self.use_cache:
             self.videos_digest = videos_fingerprint(dataset, [op.video_key for op in ops])
         for steps in split_stages(ops):
