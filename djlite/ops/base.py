@@ -83,6 +83,9 @@ class Filter(OP):
     # For dj-analyze: which parameters bound which stat, {stat_key: (min_param, max_param)}, either may be None.
     # Only needed when the names do not say it: by default min_X / max_X bound the stat whose key contains X.
     stats_bounds: dict = {}
+    # Values of a stat that stand for "not measured" (the motion score's -1), {stat_key: value}: dj-analyze counts
+    # them apart instead of averaging them in.
+    stats_placeholders: dict = {}
 
     def __init__(
         self,
