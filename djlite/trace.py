@@ -27,8 +27,6 @@ from djlite.fields import HASH_COLUMNS, INTERNAL_COLUMNS, Fields
 
 FILTERED = "__dj__filtered__"
 TRACE_DIR = "trace"
-# The row number of each sample going into a deduplicator, so that the removed ones can be told apart.
-ROW_COLUMN = "__dj__row__"
 
 
 def filtered_path(export_path: str) -> str:
@@ -49,44 +47,21 @@ def _thresholds(op) -> dict:
     return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in out.items()}
 
 
-def duplicate_of(op, hashed: datasets.Dataset, dropped: list[int]) -> list[dict] | None:
-    """For each removed row, the text and videos of the kept sample it duplicates (None if the op cannot say).
+def duplicate_of(positions: list[int], selection, dataset: datasets.Dataset, keys=("text", "videos")) -> list:
+    """For each removed row, the text and videos of the kept sample of its duplicate group (None if unknown).
 
-    Asks the op again rather than changing its `process`: exact duplicates by their `dedup_key`, near
-    duplicates by their grouping (its representative, with the distance). Only runs when the filtered file
-    or the tracer is on.
+    From the Selection's groups (`pairs`, asked for in full): the group member the step kept.
     """
-    if hasattr(op, "group"):
-        grouping = op.group(hashed)
-        pairs = {i: (grouping.representative[i], grouping.distance[i]) for i in dropped}
-    elif hasattr(op, "dedup_key"):
-        columns = list(op.hash_features)
-        first: dict = {}
-        pairs = {}
-        wanted = set(dropped)
-        for index, row in enumerate(iter_rows(hashed.select_columns(columns))):
-            key = op.dedup_key(row)
-            if key is None:
-                continue
-            first.setdefault(key, index)
-            if index in wanted:
-                pairs[index] = (first[key], None)
-    else:
-        return None
-    keep_columns = [c for c in (op.text_key, op.video_key) if c in hashed.column_names]
-    kept_rows = hashed.select_columns(keep_columns).select(sorted({p[0] for p in pairs.values()}))
-    by_index = dict(zip(sorted({p[0] for p in pairs.values()}), iter_rows(kept_rows)))
-    out = []
-    for i in dropped:
-        if i not in pairs:
-            out.append(None)
-            continue
-        representative, distance = pairs[i]
-        found = dict(by_index[representative])
-        if distance is not None:
-            found["distance"] = round(float(distance), 6)
-        out.append(found)
-    return out
+    kept = set(selection.kept)
+    kept_of: dict[int, int] = {}
+    for members in selection.pairs.values():
+        keeper = next((m for m in members if m in kept), None)
+        if keeper is not None:
+            kept_of.update({m: keeper for m in members if m != keeper})
+    wanted = sorted({kept_of[p] for p in positions if p in kept_of})
+    columns = [c for c in dict.fromkeys(keys) if c in dataset.column_names]
+    found = dict(zip(wanted, iter_rows(dataset.select_columns(columns).select(wanted)))) if wanted else {}
+    return [found.get(kept_of.get(p)) for p in positions]
 
 
 class FilteredSamples:
@@ -99,7 +74,8 @@ class FilteredSamples:
         """Rows a filter of the stage removed (marked with the step that removed them)."""
         self.parts.append((marked, dict(steps), None))
 
-    def add_dedup(self, dropped: datasets.Dataset, step: int, op, duplicate_of: list | None) -> None:
+    def add_selection(self, dropped: datasets.Dataset, step: int, op, duplicate_of: list | None) -> None:
+        """Rows a deduplicator or selector removed (with the stats its step wrote)."""
         self.parts.append((dropped, {step: op}, {"step": step, "of": duplicate_of}))
 
     def __len__(self) -> int:

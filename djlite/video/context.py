@@ -10,11 +10,17 @@ of the stage (`frame_ops`) and feeds them all from a single decode pass (djlite.
 other ops then find their results waiting. Consumers may defer heavy work (a detector) to `result()`,
 which runs only when their op asks, so a sample dropped by an earlier filter costs no model time.
 
+Time: the shared decode runs inside whichever op asked first, but it is not that op's alone. The context
+times it and charges each op its consumer's `feed` time plus an equal share of the decoding itself
+(`charged`, by op id; `decode_seconds` is the total), so the stage can report each op's honest seconds.
+
 Stats cache: with a `stats_cache` (djlite.stats_cache.StatsCache, given by the runner), `video_stats` serves a
 filter's per-video stats from it, and the shared decode leaves out the consumers of frame ops whose stats are
 cached, so a sample whose stats are all cached is never opened. A decode that skipped bad packets or ended
 early (a truncated or corrupted file) logs a warning naming the file.
 """
+
+import time
 
 from loguru import logger
 
@@ -30,6 +36,8 @@ class VideoContext:
         self._consumers: dict[tuple[int, str], object] = {}
         self._results: dict[tuple, object] = {}
         self._decode_errors: dict[str, VideoError] = {}
+        self.decode_seconds = 0.0  # wall time spent in shared decodes, whichever op triggered them
+        self.charged: dict[int, float] = {}  # op id -> its share of decode_seconds
 
     def info(self, path: str) -> VideoInfo:
         if path not in self._infos:
@@ -87,14 +95,17 @@ class VideoContext:
             and (id(o), path) not in self._consumers
             and (o is op or not self._cached(o, path))
         }
-        report = read_frames(info, list(pending.values()))
-        if report.bad_packets or report.ended_by:
-            problems = []
-            if report.bad_packets:
-                problems.append(f"{report.bad_packets} packets did not decode")
-            if report.ended_by:
-                problems.append(f"stream ended early: {report.ended_by}")
-            logger.warning(f"partly decodable video ({'; '.join(problems)}): {path}")
+        owners = {key[0]: _TimedConsumer(consumer) for key, consumer in pending.items()}
+        start = time.perf_counter()
+        try:
+            report = read_frames(info, list(owners.values()))
+        finally:
+            elapsed = time.perf_counter() - start
+            self.decode_seconds += elapsed
+            shared = max(0.0, elapsed - sum(t.seconds for t in owners.values())) / max(1, len(owners))
+            for op_id, timed in owners.items():
+                self.charged[op_id] = self.charged.get(op_id, 0.0) + timed.seconds + shared
+        warn_partly_decodable(report, path)
         self._consumers.update(pending)
 
     def close(self) -> None:
@@ -108,3 +119,33 @@ class VideoContext:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class _TimedConsumer:
+    """A consumer whose feed() time is measured, so the op doing per-frame work (optical flow) is charged for it."""
+
+    def __init__(self, consumer):
+        self.consumer = consumer
+        self.plan = consumer.plan
+        self.seconds = 0.0
+
+    def feed(self, frame) -> None:
+        start = time.perf_counter()
+        try:
+            self.consumer.feed(frame)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def __getattr__(self, name):
+        return getattr(self.consumer, name)
+
+
+def warn_partly_decodable(report, path: str) -> None:
+    """A decode that skipped packets or stopped early says so, naming the file (issue 9.8)."""
+    problems = []
+    if report.bad_packets:
+        problems.append(f"{report.bad_packets} packets did not decode")
+    if report.ended_by:
+        problems.append(f"stream ended early: {report.ended_by}")
+    if problems:
+        logger.warning(f"partly decodable video ({'; '.join(problems)}): {path}")
