@@ -1,5 +1,9 @@
 """A persistent cache of per-video stats, so that changing a threshold re-runs a recipe without decoding.
 
+What is cached: each VideoFilter's `video_stats` per video, and video_near_deduplicator's frame signatures
+(ops that set `per_video_cache`). Not cached: mappers' outputs and video_deduplicator's packet md5 (it reads
+the packets, without decoding).
+
 A filter's stats depend on the video and on the parameters that shape the computation (sampling_fps, size,
 the OCR backend...), never on its thresholds (min_*/max_* that bound a stat), `any_or_all`, the interval flags
 or `reversed_range`, which only decide from the stats. So an entry is keyed on:
@@ -58,8 +62,9 @@ def threshold_params(op) -> set[str]:
     not bound `video_motion_score`, so it stays in the key. An op may add others in `decision_params`.
     """
     from djlite.analysis.thresholds import bound_params
+    from djlite.ops.base import Filter
 
-    names = {p for pair in bound_params(op).values() for p in pair if p}
+    names = {p for pair in bound_params(op).values() for p in pair if p} if isinstance(op, Filter) else set()
     return names | set(getattr(op, "decision_params", ()))
 
 

@@ -148,3 +148,18 @@ def test_unusable_cache_folder_costs_time_not_results(tmp_path, clips, monkeypat
     dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"]]))
     res = djlite.run(str(write_recipe(tmp_path / "r.yaml", dataset, [{"video_duration_filter": {}}])))
     assert res.summary["kept"] == 1 and StatsCache().get(VideoDurationFilter(), clips["moving"]) is None
+
+
+def test_near_duplicate_signatures_are_reused_when_only_the_threshold_changes(tmp_path, clips, cache_dir, opened):
+    videos = [clips[n] for n in ("moving", "moving_reencoded", "static")]
+    dataset = write_jsonl(tmp_path / "data.jsonl", video_samples(videos))
+    process = [{"video_near_deduplicator": {"threshold": 0.15}}]
+    first = djlite.run(str(write_recipe(tmp_path / "a.yaml", dataset, process)))
+    assert opened["decode"] == len(videos) and first.summary["filtered"] == 1
+    opened.update(probe=0, decode=0)
+    process[0]["video_near_deduplicator"].update(threshold=0.01, keep="longest")
+    second = djlite.run(str(write_recipe(tmp_path / "b.yaml", dataset, process)))
+    assert opened == {"probe": 0, "decode": 0} and second.summary["balanced"]
+    process[0]["video_near_deduplicator"]["sampling_fps"] = 2  # changes the signatures: recomputed
+    djlite.run(str(write_recipe(tmp_path / "c.yaml", dataset, process)))
+    assert opened["decode"] == len(videos)

@@ -224,6 +224,9 @@ class VideoFilter(Filter):
     consumer's result is that stat's value for the video (a dict result gives several keys).
     """
 
+    per_video_cache = True
+    """The runner's stats cache (djlite.stats_cache) may serve `video_stats` without opening the video."""
+
     def video_stats(self, path: str, context: VideoContext) -> dict:
         """Stats of one video: {stat_key: value} for every key of stats_features."""
         if not self.reads_frames:

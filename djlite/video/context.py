@@ -52,16 +52,21 @@ class VideoContext:
 
     def video_stats(self, op, path: str) -> dict:
         """`op.video_stats(path, self)`, from the stats cache when it has them (then the video is not opened)."""
+        return self.cached(op, path, lambda: op.video_stats(path, self))
+
+    def cached(self, op, path: str, compute, encode=None, decode=None):
+        """`compute()`, or what the stats cache holds for (op, video); `encode`/`decode` map a value to JSON."""
         if self.stats_cache is None:
-            return op.video_stats(path, self)
-        stats = self.stats_cache.get(op, path)
-        if stats is None:
-            stats = op.video_stats(path, self)
-            self.stats_cache.put(op, path, stats)
-        return stats
+            return compute()
+        found = self.stats_cache.get(op, path)
+        if found is not None:
+            return decode(found) if decode else found
+        value = compute()
+        self.stats_cache.put(op, path, encode(value) if encode else value)
+        return value
 
     def _cached(self, op, path: str) -> bool:
-        return self.stats_cache is not None and hasattr(op, "video_stats") and self.stats_cache.has(op, path)
+        return self.stats_cache is not None and getattr(op, "per_video_cache", False) and self.stats_cache.has(op, path)
 
     def frame_result(self, op, path: str):
         """The result of `op`'s frame consumer on `path`; decodes the video once for all frame ops.
