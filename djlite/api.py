@@ -79,8 +79,6 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
     err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
     if recipe.export_filtered:
         write_filtered(outcome.filtered, recipe.export_path)
-    else:
-        remove_stale_filtered(recipe.export_path)
     if recipe.open_tracer:
         write_trace(outcome.filtered, recipe.ops, recipe.work_dir, recipe.op_list_to_trace, recipe.trace_num)
     return outcome, result_paths, err_path
@@ -106,6 +104,8 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
         outcome, result_paths, err_path = run_on_ray(recipe, stats_only=stats_only)
     else:
         outcome, result_paths, err_path = _run_local(recipe, stats_only)
+    if not recipe.export_filtered:
+        remove_stale_filtered(recipe.export_path)
     summary = outcome.summary()
     summary["seconds"] = round(time.perf_counter() - started, 3)
     summary_path = os.path.join(recipe.work_dir, "op_summary.json")
