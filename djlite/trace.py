@@ -120,7 +120,7 @@ def remove_stale_filtered(export_path: str) -> None:
 
 def write_trace(filtered: FilteredSamples, ops: list, work_dir: str, op_list_to_trace, trace_num: int) -> list[str]:
     """Data-Juicer's tracer files for the traced ops; returns the paths written."""
-    from djlite.ops.base import Deduplicator, Filter
+    from djlite.ops.base import DatasetStep, Deduplicator, Filter
 
     folder = os.path.join(work_dir, TRACE_DIR)
     os.makedirs(folder, exist_ok=True)
@@ -133,11 +133,11 @@ def write_trace(filtered: FilteredSamples, ops: list, work_dir: str, op_list_to_
     written = []
     for op in dict.fromkeys(op for op in ops if op.name in traced):
         rows = by_op.get(op.name, [])
-        if isinstance(op, Filter):
-            name = f"filter-{op.name}.jsonl"
-        elif isinstance(op, Deduplicator):
+        if isinstance(op, Deduplicator):
             name = f"duplicate-{op.name}.jsonl"
             rows = [{"dup1": r[FILTERED].get("duplicate_of"), "dup2": r} for r in rows]
+        elif isinstance(op, (Filter, DatasetStep)):  # a selector's removed samples are traced like a filter's
+            name = f"filter-{op.name}.jsonl"
         else:
             continue
         if not rows:
