@@ -122,3 +122,19 @@ def test_stale_filtered_file_is_removed(tmp_path, clips):
     assert len(read_jsonl(tmp_path / "out" / "res_filtered.jsonl")) == 1
     djlite.run(str(write_recipe(tmp_path / "r.yaml", dataset, process)))
     assert not (tmp_path / "out" / "res_filtered.jsonl").exists()
+
+
+def test_a_selectors_removed_samples_are_recorded_with_its_stats(tmp_path, clips):
+    from test_contract import TopTwoByDuration, _recipe
+
+    from djlite.ops.filter.video_duration_filter import VideoDurationFilter
+
+    names = ["short", "moving", "static"]
+    recipe = _recipe(tmp_path, clips, [VideoDurationFilter(), TopTwoByDuration()], paths=[clips[n] for n in names])
+    recipe.export_filtered = recipe.open_tracer = True
+    result = djlite.run(recipe)
+    (removed,) = read_jsonl(tmp_path / "out" / "res_filtered.jsonl")
+    assert removed["videos"] == [clips["short"]] and result.summary["filtered"] == 1
+    assert removed[FILTERED]["op"] == result.summary["ops"][1]["op"] and removed[FILTERED]["stats"] == {"rank": 2}
+    (traced,) = read_jsonl(tmp_path / "out" / "trace" / f"filter-{removed[FILTERED]['op']}.jsonl")
+    assert traced["videos"] == [clips["short"]]
