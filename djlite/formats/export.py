@@ -28,7 +28,7 @@ from djlite.formats.example import (
     encode_sequence_example_chunks,
     int64_feature,
 )
-from djlite.formats.labels import CsvLabels, LabelIndex, as_label_list, read_label_map, sample_label_strings
+from djlite.formats.labels import CsvLabels, LabelIndex, annotation, as_label_list, read_label_map, sample_label_strings
 from djlite.formats.mediasequence import RecordError, Region, Segment, build_media_sequence
 from djlite.formats.spool import EXPORT_FRAMES, ExportFrames, SpoolSettings, plan_from_options
 from djlite.formats.tfrecord import ShardedTFRecordWriter, TFRecordFileWriter, normalize_compression
@@ -117,7 +117,7 @@ class Layout:
 
     def clip_labels(self, sample: dict, path: str) -> list:
         if sample.get("labels") is not None:
-            return as_label_list(sample.get("labels"))
+            return as_label_list(annotation(sample, "labels"))
         if self.csv is not None:
             return self.csv.lookup(path, sample.get("id")) or []
         return []
@@ -174,13 +174,17 @@ class MediaSequenceLayout(Layout):
         start, end = sample.get("clip_start", self.options["clip_start"]), sample.get("clip_end")
         end = end if end is not None else self.options["clip_end"]
         segments = []
-        for s in sample.get("segments") or []:
+        for s in annotation(sample, "segments") or []:
+            if not isinstance(s, dict):
+                raise RecordError(f"a segment must be {{start, end, label}}, got {s!r}")
             label = s.get("label")
             string, idx = _pairs([label], index)[0] if label is not None else (None, None)
             segments.append(Segment(_seconds_to_us(s.get("start"), "segment start"),
                                     _seconds_to_us(s.get("end"), "segment end"), string, idx))  # fmt: skip
         regions = []
-        for r in sample.get("regions") or []:
+        for r in annotation(sample, "regions") or []:
+            if not isinstance(r, dict):
+                raise RecordError(f"a region must be {{time, bbox, label}}, got {r!r}")
             label = r.get("label")
             string, idx = _pairs([label], index)[0] if label is not None else (None, None)
             bbox = r.get("bbox")

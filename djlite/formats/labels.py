@@ -71,6 +71,27 @@ class CsvLabels:
         return None
 
 
+def annotation(sample: dict, key: str):
+    """sample[key], decoded when the loader kept it as JSON text.
+
+    Arrow's JSON reader turns a column whose rows disagree in type (a string label here, a list there; boxes with
+    and without a label) into strings holding the JSON; the annotation is the same either way.
+    """
+    value = _json_text(sample.get(key))
+    if isinstance(value, list):
+        value = [_json_text(v) for v in value]
+    return value
+
+
+def _json_text(value):
+    if isinstance(value, str) and value[:1] in ("[", "{", '"'):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def as_label_list(value) -> list:
     if value is None:
         return []
@@ -79,8 +100,8 @@ def as_label_list(value) -> list:
 
 def sample_label_strings(sample: dict) -> set[str]:
     """Every label string a sample names (clip labels, segment and region labels)."""
-    found = {v for v in as_label_list(sample.get("labels")) if isinstance(v, str)}
-    for item in list(sample.get("segments") or []) + list(sample.get("regions") or []):
+    found = {v for v in as_label_list(annotation(sample, "labels")) if isinstance(v, str)}
+    for item in list(annotation(sample, "segments") or []) + list(annotation(sample, "regions") or []):
         if isinstance(item, dict) and isinstance(item.get("label"), str):
             found.add(item["label"])
     return found
