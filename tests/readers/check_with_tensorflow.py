@@ -50,8 +50,12 @@ def read_mediasequence(files, compression):
             "ms_data_path": ms.get_clip_data_path(example).decode(),
             "ms_clip_start": ms.get_clip_start_timestamp(example),
             "ms_clip_end": ms.get_clip_end_timestamp(example),
-            "ms_timestamps": list(ms.get_image_timestamp(example)),
-            "ms_frames_sha": [sha(e) for e in ms.get_image_encoded(example)],
+            "ms_timestamps": [
+                ms.get_image_timestamp_at(i, example) for i in range(ms.get_image_timestamp_size(example))
+            ],
+            "ms_frames_sha": [
+                sha(ms.get_image_encoded_at(i, example)) for i in range(ms.get_image_encoded_size(example))
+            ],
             "ms_format": ms.get_image_format(example).decode(),
             "ms_frame_rate": ms.get_image_frame_rate(example),
             "ms_channels": ms.get_image_channels(example),
