@@ -3,10 +3,10 @@
 from pathlib import Path
 
 from helpers import write_jsonl
+from synthetic import make_moving, make_static
 
 from djlite.formats.example import decode_sequence_example
 from djlite.formats.tfrecord import read_records
-from djlite.video.synthetic import make_moving, make_static
 
 MOTION = [{"video_motion_score_filter": {"min_score": 0.0}}]  # reads frames, keeps everything that decodes
 

@@ -53,7 +53,7 @@ def test_each_video_is_decoded_once(tmp_path, monkeypatch):
     real = reader.read_frames
 
     def counting(info, consumers, strategy="auto"):
-        calls.append((info.path, sorted(type(c).__name__ for c in consumers)))
+        calls.append((info.path, sorted(type(getattr(c, "consumer", c)).__name__ for c in consumers)))
         return real(info, consumers, strategy)
 
     monkeypatch.setattr(reader, "read_frames", counting)

@@ -243,15 +243,7 @@ class ExportFrames(Mapper):
         return features
 
     def process(self, sample, context=None):
-        from djlite.video.context import VideoContext
-
-        own = context is None
-        context = context or VideoContext(frame_ops=[self])
-        try:
-            spools = [context.frame_result(self, path) for path in self.video_paths(sample)]
-        finally:
-            if own:
-                context.close()
+        spools = self.per_video(sample, context, self.frame_result)
         sample[EXPORT_FRAMES] = spools
         # Whatever would make an invalid record fails here, as this sample's error, not in the writer.
         self.layout.validate(sample, spools)
