@@ -12,7 +12,7 @@ from djlite.core.accounting import RunOutcome
 from djlite.dataset import datasets_caching, load_recipe_dataset
 from djlite.executors.local import Runner
 from djlite.exporter import export_errors, export_result, stats_path, write_json, write_yaml
-from djlite.formats.export import export_layout_result, make_layout, with_export_frames, without_spool_column
+from djlite.formats.export import export_layout_result, make_layout, with_export_frames
 from djlite.recipe import Recipe, load_recipe
 
 
@@ -65,7 +65,6 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
             outcome = runner.run(dataset, ops, load_errors)
         if layout is not None:
             result_paths = export_layout_result(outcome.dataset, layout, recipe, spool_dir)
-            outcome.errored = without_spool_column(outcome.errored)
             err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
             return outcome, result_paths, err_path
     finally:

@@ -220,3 +220,18 @@ def test_recipe_errors_before_any_data_is_read(tmp_path):
         run_export(tmp_path, rows, str(tmp_path / "o.tfrecord"), export_extra_args={"jpeg_quality": 0})
     with pytest.raises(RecipeError, match="must end in"):
         run_export(tmp_path, rows, str(tmp_path / "o.txt"))
+
+
+def test_ray_executor_writes_the_same_records(tmp_path, clips):
+    pytest.importorskip("ray", reason="the Ray executor needs `pip install djlite[ray]`")
+    rows = labelled_rows(tmp_path)
+    rows.append({"id": "broken", "text": "x", "videos": [clips["broken"]]})
+    local = run_export(tmp_path, rows, str(tmp_path / "local" / "r.tfrecord"))
+    on_ray = run_export(tmp_path, rows, str(tmp_path / "ray" / "r.tfrecord"), executor_type="ray")
+    assert on_ray.summary["kept"] == local.summary["kept"] == 3 and on_ray.summary["errored"] == 1
+    shards = [sorted(p for p in r.result_paths if p.endswith(".tfrecord")) for r in (local, on_ray)]
+    assert [os.path.basename(p) for p in shards[0]] == [os.path.basename(p) for p in shards[1]]
+    for a, b in zip(*shards):
+        assert list(read_records(a)) == list(read_records(b))  # byte for byte the same records
+    assert len(on_ray.dataset) == 3 and "__dj__export_frames__" not in on_ray.dataset.column_names
+    assert not [n for n in os.listdir(tmp_path / "ray") if n.startswith(".")]

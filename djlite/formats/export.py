@@ -485,7 +485,3 @@ def export_layout_result(dataset, layout: Layout, recipe, spool_dir: str | None)
     if stat_columns:
         write_rows(iter_rows(dataset.select_columns(stat_columns)), stats_path(recipe.export_path))
     return export_layout(dataset, layout, recipe.export_path, spool_dir)
-
-
-def without_spool_column(datasets_: list) -> list:
-    return [d.remove_columns([EXPORT_FRAMES]) if EXPORT_FRAMES in d.column_names else d for d in datasets_]

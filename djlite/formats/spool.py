@@ -19,12 +19,13 @@ import cv2
 import numpy as np
 from datasets import List, Value
 
+from djlite.fields import Fields
 from djlite.formats.mediasequence import RecordError
 from djlite.ops.base import Mapper
 from djlite.video.reader import DecodedFrame, FrameConsumer
 from djlite.video.sampling import EPSILON, FramePlan, FrameStamp, all_frames, fps, total_frames, uniform
 
-EXPORT_FRAMES = "__dj__export_frames__"
+EXPORT_FRAMES = Fields.export_frames
 
 SPOOL_FEATURE = List(
     {
