@@ -435,6 +435,105 @@ def bench_threshold(args) -> dict:
             "analyze_seconds": analyzed, "process_after_analyze_seconds": after}  # fmt: skip
 
 
+# ---------------------------------------------------------------------------------------------- mediasequence
+
+
+@dataclass
+class ExportFloorRun:
+    seconds: float
+    cpu_seconds: float
+    frames: int
+    jpeg_bytes: int
+
+
+def mediasequence_floor(videos: list[Path], rate: float = 24.0, quality: int = 80) -> ExportFloorRun:
+    """The least work a MediaSequence export can do: one PyAV decode per video, the fps grid's frames (first frame
+    at or after each k / rate) JPEG-encoded, in a bare loop with no dataset, no runner, no records, no files."""
+    import av
+    import cv2
+
+    frames = size = 0
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for video in videos:
+        with av.open(str(video)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            origin, k = None, 0
+            for frame in container.decode(stream):
+                origin = frame.pts if origin is None else origin
+                t = float((frame.pts - origin) * stream.time_base)
+                if t + 1e-6 < k / rate:
+                    continue
+                k = int((t + 1e-6) * rate) + 1
+                ok, data = cv2.imencode(".jpg", frame.to_ndarray(format="bgr24"), [cv2.IMWRITE_JPEG_QUALITY, quality])
+                frames += 1
+                size += len(data)
+    return ExportFloorRun(time.perf_counter() - start, time.process_time() - cpu_start, frames, size)
+
+
+def make_long_clip(path: Path, minutes: float, size=(160, 96), rate: int = 24) -> Path:
+    """A panning texture, `minutes` long: the memory check needs length, not pixels."""
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 255, (size[1], size[0] * 4, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "30"}
+        for i in range(int(minutes * 60 * rate)):
+            x = (i * 3) % (texture.shape[1] - size[0])
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(texture[:, x : x + size[0]]), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def bench_mediasequence(args) -> dict:
+    """dj-process exporting to MediaSequence (default 24 fps, JPEG 80) vs the bare decode + JPEG loop; then peak
+    memory exporting a generated 2-minute and 20-minute clip (it must not grow with the clip's length)."""
+    videos = sorted((args.videos or SHARED_VIDEOS / "dj").glob("*.mp4"))
+    if not videos:
+        print(f"mediasequence: no videos under {args.videos or SHARED_VIDEOS / 'dj'}; skipped")
+        return {}
+    print(
+        f"mediasequence: {len(videos)} videos, export_type mediasequence at the default 24 fps, best of {args.repeat}"
+    )
+    floor = best_of(args.repeat, lambda: mediasequence_floor(videos))
+    print(f"  (a) floor, bare decode + JPEG loop:   {floor.seconds:7.2f} s wall {floor.cpu_seconds:7.2f} s CPU  "
+          f"({floor.frames} frames, {floor.jpeg_bytes / 2**20:.1f} MiB of JPEG)")  # fmt: skip
+    results = {"videos": len(videos), "floor_seconds": floor.seconds, "floor_frames": floor.frames}
+    with tempfile.TemporaryDirectory(prefix="djlite-bench-ms-") as tmp:
+        workdir = Path(tmp)
+        recipe = workdir / "mediasequence.yaml"
+        recipe.write_text("export_type: mediasequence\nprocess: []\n")
+        dataset = write_dataset(workdir, videos)
+        run = best_of(args.repeat, lambda: run_dj_process(recipe, dataset, 1, workdir))
+        if run.returncode != 0:
+            print(f"  dj-process failed ({run.returncode}):\n{run.stderr_tail}")
+            return results
+        ratio = run.seconds / floor.seconds
+        print(f"  (b) dj-process np=1 -> MediaSequence: {run.seconds:7.2f} s wall {run.cpu_seconds:7.2f} s CPU  "
+              f"ratio (b)/(a) = {ratio:.2f}x wall, {run.cpu_seconds / floor.cpu_seconds:.2f}x CPU")  # fmt: skip
+        results.update(seconds=run.seconds, ratio_np1=ratio, cpu_ratio_np1=run.cpu_seconds / floor.cpu_seconds)
+        peaks = {}
+        for minutes in (2, 20):
+            clip = make_long_clip(workdir / f"long_{minutes}min.mp4", minutes)
+            long_dataset = write_dataset(workdir, [clip])
+            long_run = run_dj_process(recipe, long_dataset, 1, workdir)
+            records = sorted(workdir.glob("np1_*/res-*.tfrecord"), key=os.path.getmtime)
+            size = os.path.getsize(records[-1]) / 2**20 if records else 0.0
+            peaks[minutes] = long_run.peak_rss_mb.get(long_run.main_pid, 0.0)
+            print(f"  {minutes:2d}-minute clip: {long_run.seconds:6.1f} s, one record of {size:6.1f} MiB, "
+                  f"peak RSS {peaks[minutes]:.0f} MiB (rc={long_run.returncode})")  # fmt: skip
+        results["peak_rss_mb"] = peaks
+        print(f"  peak RSS 20 min / 2 min: {peaks[20] / max(peaks[2], 1):.2f}x for 10x the frames")
+    return results
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 SECTIONS = {
@@ -442,6 +541,7 @@ SECTIONS = {
     "ocr": bench_ocr,
     "both": bench_both,
     "threshold": bench_threshold,
+    "mediasequence": bench_mediasequence,
 }
 
 
