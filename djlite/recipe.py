@@ -525,7 +525,7 @@ def _check_paths(recipe: Recipe, base_dirs: list[str], where: str) -> None:
     suffix = "." + recipe.export_type if recipe.export_type else os.path.splitext(recipe.export_path)[1]
     from djlite.formats.export import make_layout
 
-    if make_layout(recipe, base_dir) is None and suffix not in EXPORT_SUFFIXES:
+    if make_layout(recipe, base_dirs[0]) is None and suffix not in EXPORT_SUFFIXES:
         raise RecipeError(
             f"{where}: export_path {recipe.export_path!r} must end in .jsonl, .json or .parquet, or name a training "
             "layout (.tfrecord, .tfrecords, .tar, or export_type mediasequence / video2tfrecord / webdataset)"
