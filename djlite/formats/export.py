@@ -23,6 +23,7 @@ import uuid
 from djlite.errors import RecipeError
 from djlite.formats.example import (
     Blob,
+    SpooledBytes,
     bytes_feature,
     encode_example_chunks,
     encode_sequence_example_chunks,
@@ -169,8 +170,8 @@ class MediaSequenceLayout(Layout):
         return "image" if self.options["flow"] else None
 
     def record(self, sample: dict, spool: dict, k: int, count: int, index: LabelIndex | None):
-        images = [Blob(spool["spool"], o, n) for o, n in zip(spool["offsets"], spool["lengths"])]
-        flows = [Blob(spool["spool"], o, n) for o, n in zip(spool["flow_offsets"], spool["flow_lengths"])]
+        images = SpooledBytes(spool["spool"], spool["offsets"], spool["lengths"])
+        flows = SpooledBytes(spool["spool"], spool["flow_offsets"], spool["flow_lengths"])
         start, end = sample.get("clip_start", self.options["clip_start"]), sample.get("clip_end")
         end = end if end is not None else self.options["clip_end"]
         segments = []
