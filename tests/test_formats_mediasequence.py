@@ -144,6 +144,9 @@ def test_bad_samples_are_error_records_and_the_shards_stay_valid(tmp_path, clips
     shards = sorted(p for p in result.result_paths if p.endswith(".tfrecord"))
     assert [os.path.basename(p) for p in shards] == ["b-00000-of-00002.tfrecord", "b-00001-of-00002.tfrecord"]
     assert [len(list(read_records(p))) for p in shards] == [1, 1]
+    # export_shard_size (Data-Juicer's key) cuts MediaSequence shards by bytes when shard_bytes is not given.
+    by_size = run_export(tmp_path, rows, str(tmp_path / "sized" / "s.tfrecord"), export_shard_size=1000)
+    assert len([p for p in by_size.result_paths if p.endswith(".tfrecord")]) == 2
     assert not [n for n in os.listdir(tmp_path / "out") if n.startswith(".")]  # no spool, no temporary left
 
 
@@ -186,6 +189,7 @@ def test_options(tmp_path):
     rows = labelled_rows(tmp_path)[:1]
     extra = {"num_frames": 5, "jpeg_quality": 95, "resize_short_side": 48, "clip_start": 0.5, "flow": True}
     result = run_export(tmp_path, rows, str(tmp_path / "out" / "o.tfrecord"), export_extra_args=extra)
+    assert "__dj__export_frames__" not in result.dataset.column_names
     ((context, lists),) = read_sequences(result.result_paths)
     assert context["image/height"].values == [48] and context["image/width"].values == [80]  # 96x160 -> 48x80
     timestamps = [f.values[0] for f in lists["image/timestamp"]]

@@ -432,9 +432,13 @@ def make_layout(recipe, base_dir: str | None = None) -> Layout | None:
         if value and base_dir and not os.path.isabs(value) and not os.path.exists(value):
             if os.path.exists(os.path.join(base_dir, value)):
                 options[key] = os.path.abspath(os.path.join(base_dir, value))
+    layout_class = LAYOUTS[name]
+    shard_size = getattr(recipe, "export_shard_size", 0)
+    if shard_size and "shard_bytes" in layout_class.defaults and "shard_bytes" not in options:
+        options["shard_bytes"] = shard_size  # Data-Juicer's key, where the layout cuts shards by bytes
     if base_dir is not None:
         recipe.export_extra_args = options
-    return LAYOUTS[name](options, where=f"{recipe.source}: export_extra_args")
+    return layout_class(options, where=f"{recipe.source}: export_extra_args")
 
 
 def spool_dir_for(export_path: str) -> str:
