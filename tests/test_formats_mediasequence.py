@@ -259,3 +259,15 @@ def test_recipe_cleans_and_exports_mediasequence(tmp_path):
     assert json.loads((out / "clips_label_map.json").read_text()) == {"panning": 0}
     assert [row["id"] for row in read_jsonl(out / "clips_errors.jsonl")] == ["broken"]
     assert not [n for n in os.listdir(out) if n.startswith(".")]
+
+
+def test_a_samples_own_clip_window(tmp_path):
+    rows = labelled_rows(tmp_path)[:1]
+    rows[0].update(clip_start=0.5, clip_end=1.0, id="moving_clip")
+    result = run_export(tmp_path, rows, str(tmp_path / "out" / "w.tfrecord"), export_extra_args={"flow": True})
+    ((context, lists),) = read_sequences(result.result_paths)
+    timestamps = [f.values[0] for f in lists["image/timestamp"]]
+    expected = [round(f.time * 1e6) for f in decode_plan(rows[0]["videos"][0], fps(24)) if 0.5 <= f.time + 1e-9 < 1.0]
+    assert timestamps == expected and len(timestamps) == 12
+    assert context["clip/start/timestamp"].values == [500000] and context["clip/end/timestamp"].values == [1000000]
+    assert [f.values[0] for f in lists["FORWARD_FLOW/image/timestamp"]] == timestamps[:-1]
