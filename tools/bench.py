@@ -337,6 +337,104 @@ def bench_both(args) -> dict:
     return results
 
 
+# ---------------------------------------------------------------------------------------------- threshold
+
+
+THRESHOLD_PROCESS = [
+    {"video_duration_filter": {"min_duration": 1}},
+    {"video_resolution_filter": {"min_width": 32, "min_height": 32}},
+    {"video_aspect_ratio_filter": {"min_ratio": "9/21", "max_ratio": "21/9"}},
+    {"video_ocr_area_ratio_filter": {"max_area_ratio": 0.2, "frame_sample_num": 3}},
+    {"video_motion_score_filter": {"min_score": 0.25}},
+    {"video_deduplicator": {}},
+    {"video_near_deduplicator": {}},
+]  # the demo recipe's ops (recipes/demo.yaml), here over the corpus
+# A threshold-only change of every step that has one.
+NEW_THRESHOLDS = (
+    "--video_duration_filter.min_duration", "2",
+    "--video_resolution_filter.min_width", "200",
+    "--video_aspect_ratio_filter.min_ratio", "4/3",
+    "--video_ocr_area_ratio_filter.max_area_ratio", "0.05",
+    "--video_motion_score_filter.min_score", "1.0",
+    "--video_near_deduplicator.threshold", "0.1",
+)  # fmt: skip
+
+
+def _timed_cli(module: str, args: list[str], env: dict, cwd: Path) -> tuple[float, int, str]:
+    command = [sys.executable, "-m", module, *args]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return time.perf_counter() - start, done.returncode, done.stderr[-2000:]
+
+
+def bench_threshold(args) -> dict:
+    """Change a threshold, re-run in seconds (issue 9): the corpus with the demo recipe's ops, run once with fresh
+    caches, then again with every threshold changed. The re-run takes its stats (and near-duplicate signatures)
+    from djlite's stats cache and opens no video. Also: dj-process after dj-analyze on the same data, and the
+    re-run's files compared byte for byte with a run that computes everything (use_cache: false)."""
+    folder = args.videos or SHARED_VIDEOS / "corpus"
+    videos = sorted(p for p in folder.iterdir() if p.is_file() and p.name != "MANIFEST.tsv") if folder.is_dir() else []
+    if args.max_videos:
+        videos = videos[: args.max_videos]
+    if not videos:
+        print(f"threshold: no videos under {folder}; skipped")
+        return {}
+    np_workers = args.np or 1
+    print(f"threshold: {len(videos)} videos from {folder}, the demo recipe's 7 ops, np={np_workers}")
+    with tempfile.TemporaryDirectory(prefix="djlite-bench-") as tmp:
+        work = Path(tmp)
+        dataset = write_dataset(work, videos)
+        recipe = work / "corpus.yaml"
+        recipe.write_text(
+            json.dumps({"project_name": "corpus", "dataset_path": str(dataset), "np": np_workers,
+                        "export_path": str(work / "first" / "res.jsonl"), "process": THRESHOLD_PROCESS})
+        )  # fmt: skip
+
+        def env_with(name: str) -> dict:
+            caches = work / "caches" / name
+            return dict(os.environ, HF_DATASETS_CACHE=str(caches / "hf"), DJLITE_CACHE_DIR=str(caches / "stats"))
+
+        def process(out: str, env: dict, *extra: str) -> float:
+            seconds, rc, err = _timed_cli(
+                "djlite.cli.process",
+                ["--config", str(recipe), "--export_path", str(work / out / "res.jsonl"), *extra],
+                env,
+                work,
+            )
+            if rc != 0:
+                raise RuntimeError(f"dj-process ({out}) failed ({rc}):\n{err}")
+            return seconds
+
+        shared = env_with("shared")
+        first = process("first", shared)
+        rerun = process("rerun", shared, *NEW_THRESHOLDS)
+        cold = process("cold", env_with("cold"), *NEW_THRESHOLDS, "--use_cache", "false")
+        same = all(
+            (work / "rerun" / name).read_bytes() == (work / "cold" / name).read_bytes()
+            for name in ("res.jsonl", "res_stats.jsonl", "res_errors.jsonl")
+        )
+        summary = json.loads((work / "rerun" / "op_summary.json").read_text())
+        print(f"  first run, fresh caches:             {first:8.2f} s")
+        print(f"  every threshold changed, re-run:     {rerun:8.2f} s  = {100 * rerun / first:5.1f}% of the first run "
+              f"(kept {summary['kept']}, filtered {summary['filtered']}, errored {summary['errored']})")  # fmt: skip
+        print(f"  same thresholds, nothing cached:     {cold:8.2f} s  outputs byte-identical to the re-run: {same}")
+
+        analyze_env = env_with("analyze")
+        analyzed, rc, err = _timed_cli(
+            "djlite.cli.analyze", ["--config", str(recipe), "--no_thumbnails", "--work_dir", str(work / "an")],
+            analyze_env, work,
+        )  # fmt: skip
+        if rc != 0:
+            raise RuntimeError(f"dj-analyze failed ({rc}):\n{err}")
+        after = process("after_analyze", analyze_env)
+        print(f"  dj-analyze --config (stats pass):    {analyzed:8.2f} s")
+        print(f"  then dj-process on the same data:    {after:8.2f} s  = {100 * after / first:5.1f}% of the first run "
+              "(the near-duplicate signatures are not part of a stats pass: computed here)")  # fmt: skip
+    return {"videos": len(videos), "np": np_workers, "first_seconds": first, "rerun_seconds": rerun,
+            "rerun_share": rerun / first, "cold_seconds": cold, "rerun_equals_cold": same,
+            "analyze_seconds": analyzed, "process_after_analyze_seconds": after}  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------- mediasequence
 
 
@@ -442,6 +540,7 @@ SECTIONS = {
     "motion": bench_motion,
     "ocr": bench_ocr,
     "both": bench_both,
+    "threshold": bench_threshold,
     "mediasequence": bench_mediasequence,
 }
 
@@ -452,6 +551,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs per measurement")
     parser.add_argument("--videos", type=Path, default=None, help="folder of videos (default: ../shared/videos/dj)")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
+    parser.add_argument("--np", type=int, default=None, help="threshold: np of the runs (default 1)")
+    parser.add_argument("--max_videos", type=int, default=None, help="threshold: the first N videos only")
     args = parser.parse_args(argv)
     results = {}
     for name in args.only or list(SECTIONS):
