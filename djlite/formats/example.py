@@ -220,9 +220,20 @@ def _feature_lists_piece(feature_lists: dict) -> _Piece:
         if isinstance(value, SpooledBytes):
             steps = _spooled_steps_piece(value)
         else:
-            steps = _concat([_field(1, _feature_piece(to_feature(step))) for step in value])
-            if not any(isinstance(p, Blob) for p in steps.parts):
-                steps = _Piece([b"".join(steps.parts)], steps.length)  # one bytes object, not one per step
+            # Each step is joined to one bytes object as it is encoded (a step holding a Blob keeps its parts), so a
+            # long list costs a few bytes a step, not a tree of small objects.
+            parts: list = []
+            length = 0
+            for step in value:
+                piece = _field(1, _feature_piece(to_feature(step)))
+                if any(isinstance(p, Blob) for p in piece.parts):
+                    parts.extend(piece.parts)
+                else:
+                    parts.append(b"".join(piece.parts))
+                length += piece.length
+            if not any(isinstance(p, Blob) for p in parts):
+                parts = [b"".join(parts)]
+            steps = _Piece(parts, length)
         entries.append(_field(1, _map_entry(key, steps)))
     return _concat(entries)
 
