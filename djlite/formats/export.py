@@ -224,10 +224,9 @@ class MediaSequenceLayout(Layout):
                 for k, spool in enumerate(spools):
                     record = self.record(row, spool, k, len(spools), index)
                     writer.write_chunks(*encode_sequence_example_chunks(record.context, record.feature_lists))
-        paths = list(writer.paths)
         if index.mapping and self.given_map is None:
-            paths.append(index.write(base + "_label_map.json"))
-        return paths
+            index.write(base + "_label_map.json")  # beside the shards, like the stats file: not a result file
+        return list(writer.paths)
 
 
 class Video2TFRecordLayout(Layout):
@@ -309,10 +308,9 @@ class Video2TFRecordLayout(Layout):
             for w in writers:
                 w.abort()
             raise
-        paths = [w.path for w in writers]
         if index.mapping and self.given_map is None:
-            paths.append(index.write(os.path.splitext(export_path)[0] + "_label_map.json"))
-        return paths
+            index.write(os.path.splitext(export_path)[0] + "_label_map.json")
+        return [w.path for w in writers]
 
 
 class WebDatasetLayout(Layout):
