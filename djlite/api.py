@@ -12,6 +12,7 @@ from djlite.core.accounting import RunOutcome
 from djlite.dataset import datasets_caching, load_recipe_dataset
 from djlite.executors.local import Runner
 from djlite.exporter import export_errors, export_result, stats_path, write_json, write_yaml
+from djlite.fields import Fields
 from djlite.formats.export import export_layout_result, make_layout, with_export_frames
 from djlite.recipe import Recipe, load_recipe
 from djlite.stats_cache import StatsCache
@@ -74,6 +75,8 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
             outcome = runner.run(dataset, ops, load_errors)
         if layout is not None:
             result_paths = export_layout_result(outcome.dataset, layout, recipe, spool_dir)
+            if Fields.export_frames in outcome.dataset.column_names:  # it points into the spool, now removed
+                outcome.dataset = outcome.dataset.remove_columns([Fields.export_frames])
             err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
             return outcome, result_paths, err_path
     finally:

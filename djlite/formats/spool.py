@@ -248,7 +248,28 @@ class ExportFrames(Mapper):
 
     def process(self, sample, context=None):
         spools = self.per_video(sample, context, self.frame_result)
+        window = (sample.get("clip_start"), sample.get("clip_end"))
+        if window != (None, None):
+            spools = [in_window(spool, *window) for spool in spools]
         sample[EXPORT_FRAMES] = spools
         # Whatever would make an invalid record fails here, as this sample's error, not in the writer.
         self.layout.validate(sample, spools)
         return sample
+
+
+def in_window(spool: dict, start: float | None, end: float | None) -> dict:
+    """The spool entries of a sample's own clip window [start, end) in seconds (fields clip_start / clip_end).
+
+    The decode is shared by the video's samples and the stage's ops, so the plan covers the whole video and a
+    sample's window is applied here; a flow image is kept when both of its frames are.
+    """
+    low = -math.inf if start is None else round(float(start) * 1e6)
+    high = math.inf if end is None else round(float(end) * 1e6)
+    keep = [i for i, t in enumerate(spool["timestamps"]) if low <= t < high]
+    flow_starts = {spool["timestamps"][i] for i in keep[:-1]}
+    flow_keep = [i for i, t in enumerate(spool["flow_timestamps"]) if t in flow_starts]
+    out = dict(spool)
+    for prefix, indices in (("", keep), ("flow_", flow_keep)):
+        for key in ("timestamps", "offsets", "lengths"):
+            out[prefix + key] = [spool[prefix + key][i] for i in indices]
+    return out
