@@ -168,10 +168,9 @@ def stage_features(features: datasets.Features, ops: list) -> datasets.Features:
     features = features.copy()
     stats = dict(features.get(Fields.stats) or {}) if isinstance(features.get(Fields.stats), dict) else {}
     for op in ops:
+        features = op.output_features(features)
         if isinstance(op, Filter):
             stats.update(op.stats_features)
-        elif isinstance(op, Mapper):
-            features = op.output_features(features)
         elif isinstance(op, Deduplicator):
             features.update(op.hash_features)
             # The dataset-level step's per-row stats (near-duplicate group and distance) come later, but a

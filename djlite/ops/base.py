@@ -181,6 +181,11 @@ class OP:
     def video_paths(self, sample) -> list[str]:
         return list(sample.get(self.video_key) or [])
 
+    def output_features(self, features):
+        """The dataset's features after this op. Override when adding or changing columns other than stats
+        (a mapper's new column, a filter's `__dj__meta__` entry); stats are declared in `stats_features`."""
+        return features
+
     def __repr__(self):
         return f"{type(self).__name__}({self.config})"
 
@@ -275,10 +280,6 @@ class Mapper(OP):
     def process(self, sample, context: VideoContext | None = None):
         """The transformed sample."""
         raise NotImplementedError
-
-    def output_features(self, features):
-        """The dataset's features after this mapper. Override when adding or changing columns."""
-        return features
 
 
 class DatasetStep(OP):
