@@ -5,7 +5,7 @@ from datasets import List, Value
 from loguru import logger
 
 from djlite.fields import Fields, StatsKeys
-from djlite.ops.base import VideoFilter
+from djlite.ops.base import VideoFilter, warn_ignored
 from djlite.registry import register_op
 from djlite.video.probe import demuxed_extent
 
@@ -29,7 +29,8 @@ class VideoDurationFilter(VideoFilter):
     faststart MP4: 10 s claimed, 2.9 s present; a cut WebM: 30 s claimed, 9.6 s present); such a file gets a
     warning in the log naming it, and `duration_source: decodable` makes min/max_duration apply to this stat
     instead of the header's. Packets that demux but do not decode (a corrupted middle) are found only by
-    decoding: the frame filters (motion, OCR) log those files.
+    decoding: the frame filters (motion, OCR) log those files. `video_backend` (Data-Juicer 1.6) is accepted
+    and ignored with a warning.
     """
 
     stats_features = {
@@ -44,9 +45,11 @@ class VideoDurationFilter(VideoFilter):
         min_duration: float = 0,
         max_duration: float = sys.maxsize,
         duration_source: Literal["header", "decodable"] = "header",
+        video_backend: str | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        warn_ignored(self, "video_backend", video_backend, "djlite reads durations with PyAV")
         if min_duration < 0:
             raise ValueError(f"min_duration must be >= 0, got {min_duration}")
         if min_duration > max_duration:
