@@ -100,3 +100,32 @@ def make_demo_set(folder: str) -> dict[str, str]:
         f.write(b"this is not a video, but its name says it is\n")
     paths["broken"] = broken
     return paths
+
+
+def make_scenes(path: str, scene_seconds=(2.0, 3.0, 1.5), fps: int = 24, size=(160, 96), gop: int = 48, seed: int = 7):
+    """Scenes of different panning textures joined by hard cuts; frames are encoded as they are made, so a
+    10-minute video costs no memory. `gop`: the keyframe interval (x264 also puts keyframes at the cuts).
+    Returns (path, the first frame index of every scene after the first)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    width, height = size
+    cuts, index = [], 0
+    with av.open(path, "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "23", "preset": "veryfast", "g": str(gop), "keyint_min": str(min(gop, 25))}
+        for number, seconds in enumerate(scene_seconds):
+            if number:
+                cuts.append(index)
+            texture = _texture(height, width * 4, seed + number)
+            tint = np.array([(number * 67) % 256, (number * 131) % 256, (number * 29) % 256], np.int16)
+            texture = np.clip(texture.astype(np.int16) // 2 + tint // 2, 0, 255).astype(np.uint8)
+            for i in range(int(round(seconds * fps))):
+                x = (i * 2) % (texture.shape[1] - width)
+                image = np.ascontiguousarray(texture[:height, x : x + width])
+                for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                    container.mux(packet)
+                index += 1
+        for packet in stream.encode():
+            container.mux(packet)
+    return path, cuts
