@@ -87,7 +87,7 @@ class ContentScores:
         if luma_only:
             weights = (0.0, 0.0, 1.0, 0.0)
         if len(weights) != 4 or weights[3]:
-            raise ValueError(f"weights must be (hue, sat, lum, 0.0): the edge component is not supported, got {weights}")
+            raise ValueError(f"weights must be (hue, sat, lum, 0.0) without PySceneDetect, got {weights}")
         self.weights = weights[:3]
         self.threshold = threshold
         self.flash = MergeFlashFilter(min_scene_len)
@@ -135,7 +135,9 @@ class PySceneDetectDetector:
 def make_detector(name: str, threshold: float, min_scene_len: int, fps: float, kwargs: dict):
     if name not in DETECTORS:
         raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {name!r}")
-    if name == "ContentDetector" and not set(kwargs) - {"luma_only", "weights"}:
+    weights = kwargs.get("weights")
+    own = not set(kwargs) - {"luma_only", "weights"} and not (weights is not None and len(weights) > 3 and weights[3])
+    if name == "ContentDetector" and own:
         return ContentScores(threshold, min_scene_len, **kwargs)
     return PySceneDetectDetector(name, threshold, min_scene_len, fps, **kwargs)
 
