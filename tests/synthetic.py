@@ -133,11 +133,14 @@ def make_scenes(path: str, scene_seconds=(2.0, 3.0, 1.5), fps: int = 24, size=(1
 
 def make_scene_demo(path: str, fps: int = 24, size=(320, 192)) -> str:
     """Four 2-second scenes joined by hard cuts: panning texture, a still picture, burned-in text on a panning
-    background, and the first scene again (a near-duplicate clip once split). The clips demo (recipes/clips.yaml) splits and filters it."""
+    background, and the first scene again (a near-duplicate clip once split). recipes/clips.yaml splits and
+    filters it."""
     width, height = size
     texture = _texture(height, width * 4, 0)
     moving = [np.ascontiguousarray(texture[:height, i : i + width]) for i in range(2 * fps)]
-    still = [np.ascontiguousarray(_texture(height, width, 5)[:height, :width] // 4 + np.uint8([0, 40, 180]))] * (2 * fps)
+    still = [np.ascontiguousarray(_texture(height, width, 5)[:height, :width] // 4 + np.uint8([0, 40, 180]))] * (
+        2 * fps
+    )
     text = []
     light = _texture(height, width * 4, 9) // 5 + 200  # a pale panning background: motion, and readable text
     for i in range(2 * fps):

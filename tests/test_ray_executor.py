@@ -106,8 +106,10 @@ def outputs(result) -> dict:
     rows = [row for path in result.result_paths for row in _read_rows(path)]
     stats = read_jsonl(result.stats_path) if result.stats_path else [None] * len(rows)
     assert len(stats) == len(rows)
-    canonical = sorted(json.dumps(pair, sort_keys=True) for pair in zip(rows, stats))
-    errors = sorted(json.dumps(row, sort_keys=True) for row in read_jsonl(result.errors_path))
+    # Files a run writes (clips) live under its own export folder: compare them relative to it.
+    here = os.path.dirname(result.summary_path)
+    canonical = sorted(json.dumps(pair, sort_keys=True).replace(here, "<export>") for pair in zip(rows, stats))
+    errors = sorted(json.dumps(row, sort_keys=True).replace(here, "<export>") for row in read_jsonl(result.errors_path))
     summary = json.loads(open(result.summary_path).read())
     for op in summary["ops"]:
         op.pop("seconds")
