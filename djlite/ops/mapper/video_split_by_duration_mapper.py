@@ -11,7 +11,7 @@ class VideoSplitByDurationMapper(VideoSplitMapper):
     says (djlite.video.clip_writer): `auto` copies the packets when every cut falls on a keyframe (videos
     encoded with a fixed GOP that divides the duration) and re-encodes otherwise; `copy` moves each cut back to
     the keyframe at or before it (clips then differ in length, losslessly and about 10-50x faster); `reencode`
-    cuts on the exact frame. Clip files: see VideoSplitMapper. Data-Juicer always re-encodes, keeps all clips of
+    cuts on the exact frame. Clip samples and files: README, "Clips". Data-Juicer always re-encodes, keeps all clips of
     a sample in one new sample, and names files with a pid and timestamp, so its re-runs write new files.
     """
 
