@@ -121,7 +121,9 @@ def make_scenes(path: str, scene_seconds=(2.0, 3.0, 1.5), fps: int = 24, size=(1
             tint = np.array([(number * 67) % 256, (number * 131) % 256, (number * 29) % 256], np.int16)
             texture = np.clip(texture.astype(np.int16) // 2 + tint // 2, 0, 255).astype(np.uint8)
             for i in range(int(round(seconds * fps))):
-                x = (i * 2) % (texture.shape[1] - width)
+                span = texture.shape[1] - width
+                x = (i * 2) % (2 * span)
+                x = x if x < span else 2 * span - x  # back and forth: a wrap-around would be a cut of its own
                 image = np.ascontiguousarray(texture[:height, x : x + width])
                 for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                     container.mux(packet)

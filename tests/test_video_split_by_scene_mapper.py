@@ -91,11 +91,12 @@ def test_split_samples_decode_and_add_up_to_the_source(scene_video, tmp_path):
 
 
 def test_keep_original_sample_and_a_video_of_one_scene(tmp_path, clips):
-    op = VideoSplitBySceneMapper(save_dir=str(tmp_path))
     sample = {"text": "<__dj__video> x", "videos": [clips["static"]]}
-    assert op.process(dict(sample)) == [sample]  # one scene: nothing new, as Data-Juicer
-    alone = VideoSplitBySceneMapper(save_dir=str(tmp_path), keep_original_sample=False).process(dict(sample))
-    assert len(alone) == 1 and alone[0]["videos"] != sample["videos"]
+    (alone,) = VideoSplitBySceneMapper(save_dir=str(tmp_path)).process(dict(sample))
+    assert alone["videos"] == sample["videos"], "one scene: the original file, not a copy (as Data-Juicer)"
+    assert alone[Fields.clip]["start"] == 0 and not list(tmp_path.iterdir())
+    kept = VideoSplitBySceneMapper(save_dir=str(tmp_path), keep_original_sample=True).process(dict(sample))
+    assert kept == [sample]  # nothing new
 
 
 def test_a_run_accounts_for_parents_and_clips_and_a_rerun_writes_nothing(scene_video, tmp_path, clips):
@@ -117,7 +118,7 @@ def test_a_run_accounts_for_parents_and_clips_and_a_rerun_writes_nothing(scene_v
     rows = read_jsonl(result.result_paths[0])
     assert [r["id"] for r in rows] == ["scenes"] * 6 + ["static"]
     written = sorted(p.stat().st_mtime_ns for p in (tmp_path / "out").rglob("*.mp4"))
-    assert len(written) == 7
+    assert len(written) == 6  # the one-scene video is not rewritten
     again = djlite.run(str(recipe), use_cache=False)
     assert again.summary["kept"] == 7
     assert sorted(p.stat().st_mtime_ns for p in (tmp_path / "out").rglob("*.mp4")) == written

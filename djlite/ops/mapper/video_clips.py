@@ -69,6 +69,9 @@ class VideoSplitMapper(OneToManyMapper):
     one new sample; djlite makes one sample per clip so that later filters keep or drop each clip.
     """
 
+    reuses_whole_video = False
+    """True: a video that yields one clip spanning all of it is not rewritten; the clip sample points at it."""
+
     def __init__(
         self,
         keep_original_sample: bool = True,
@@ -134,9 +137,13 @@ class VideoSplitMapper(OneToManyMapper):
             root = output_root(self, path)
             ext = clip_writer.output_ext(path, reencode)
             params = file_params(self, path, {**self.split_params(), "reencode": reencode})
+            whole = self.reuses_whole_video and len(spans) == 1
             for index, span in enumerate(spans):
                 target = os.path.join(root, clip_writer.clip_name(path, self.name, params, index, len(spans), ext))
-                child = self.clip_sample(sample, video_index, path, target, span, index)
+                child = self.clip_sample(sample, video_index, path, path if whole else target, span, index)
+                if whole:
+                    new.append(child)
+                    continue
                 try:
                     if span.end - span.start <= clip_writer.EPS:
                         raise SampleError(f"{path}: clip {index} is empty ({span.start:.3f}s to {span.end:.3f}s)")

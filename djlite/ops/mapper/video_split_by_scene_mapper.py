@@ -16,11 +16,14 @@ class VideoSplitBySceneMapper(VideoSplitMapper):
     luma_only, weights and kernel_size (ContentDetector; kernel_size only matters with an edge weight, which
     needs PySceneDetect), window_width and min_content_val (AdaptiveDetector), fade_bias and add_final_scene
     (ThresholdDetector).
-    A video with one scene gives one clip (the whole video) unless keep_original_sample, in which case, as in
-    Data-Juicer, nothing new is made. Scenes are cut at exact frames, so `auto` re-encodes unless every cut falls
-    on a keyframe; `copy` moves cuts back to keyframes. `show_progress` is accepted for Data-Juicer recipes;
-    progress shows per op in the runner's bar.
+    Data-Juicer's op replaces the videos of a sample by their scenes, so `keep_original_sample` defaults to false
+    here; a video of one scene is not rewritten: its clip sample points at the original file, as in Data-Juicer
+    (with keep_original_sample: true it makes nothing new). Scenes are cut at exact frames, so `auto` re-encodes
+    unless every cut falls on a keyframe; `copy` moves cuts back to keyframes. `show_progress` is accepted for
+    Data-Juicer recipes; progress shows per op in the runner's bar.
     """
+
+    reuses_whole_video = True
 
     def __init__(
         self,
@@ -35,6 +38,7 @@ class VideoSplitBySceneMapper(VideoSplitMapper):
         min_content_val: float | None = None,
         fade_bias: float | None = None,
         add_final_scene: bool | None = None,
+        keep_original_sample: bool = False,
         **kwargs,
     ):
         given = dict(
@@ -47,7 +51,7 @@ class VideoSplitBySceneMapper(VideoSplitMapper):
             add_final_scene=add_final_scene,
         )
         detector_kwargs = {k: v for k, v in given.items() if v is not None}
-        super().__init__(**kwargs)
+        super().__init__(keep_original_sample=keep_original_sample, **kwargs)
         if detector not in DETECTORS:
             raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
         if threshold < 0:
