@@ -135,8 +135,11 @@ class PySceneDetectDetector:
 def make_detector(name: str, threshold: float, min_scene_len: int, fps: float, kwargs: dict):
     if name not in DETECTORS:
         raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {name!r}")
-    weights = kwargs.get("weights")
-    own = not set(kwargs) - {"luma_only", "weights"} and not (weights is not None and len(weights) > 3 and weights[3])
+    weights = (0.0, 0.0, 1.0, 0.0) if kwargs.get("luma_only") else kwargs.get("weights")
+    no_edges = not (weights is not None and len(weights) > 3 and weights[3])
+    # kernel_size only shapes the edge component: without an edge weight it changes nothing.
+    own = not set(kwargs) - {"luma_only", "weights", "kernel_size"} and no_edges
+    kwargs = {k: v for k, v in kwargs.items() if k != "kernel_size"} if own else kwargs
     if name == "ContentDetector" and own:
         return ContentScores(threshold, min_scene_len, **kwargs)
     return PySceneDetectDetector(name, threshold, min_scene_len, fps, **kwargs)
