@@ -77,3 +77,13 @@ def test_a_file_that_is_not_a_video_is_a_sample_error(tmp_path):
     bad.write_bytes(b"not a video")
     with pytest.raises(SampleError):
         write_clip(str(bad), str(tmp_path / "o.mp4"), Span(0, 1), reencode=False)
+
+
+def test_rotation_metadata_survives_copy_and_re_encode(tmp_path):
+    from synthetic import make_moving
+
+    src = make_moving(str(tmp_path / "rotated.mp4"), seconds=1, rotation=-90)
+    assert probe_video(src).rotation == -90
+    copied = copy_clip(src, str(tmp_path / "c.mp4"), Span(0, 1))
+    encoded = reencode_clip(src, str(tmp_path / "r.mp4"), Span(0.25, 1))
+    assert probe_video(copied).rotation == -90 and probe_video(encoded).rotation == -90

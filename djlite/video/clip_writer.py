@@ -24,7 +24,7 @@ from fractions import Fraction
 import av
 
 from djlite.errors import SampleError
-from djlite.video.probe import first_video_stream, open_container
+from djlite.video.probe import first_video_stream, open_container, probe_video
 
 CUT_MODES = ("auto", "copy", "reencode")
 # Containers a re-encoded clip can keep; others (avi, flv, ogv, mxf, webm) are written as .mp4.
@@ -202,6 +202,9 @@ def reencode_clip(source: str, target: str, span: Span | None = None, size: tupl
             out_video.width, out_video.height = width - width % 2, height - height % 2
             out_video.pix_fmt = "yuv420p"
             out_video.time_base = video.time_base
+            rotation = probe_video(source).rotation
+            if rotation:  # the display matrix, which a stream copy keeps and a new stream must be given
+                out_video.set_display_rotation(rotation)
             out_audio = None
             if audio is not None:
                 try:
