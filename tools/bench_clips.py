@@ -8,6 +8,7 @@ against a re-encoded split of the same 10-second pieces, measured in the same ru
 For the corpus's longest clips: cuts vs PySceneDetect's, clips decode, durations add up.
 """
 
+import os
 import random
 import sys
 import tempfile
@@ -124,7 +125,10 @@ def bench_clips(args) -> dict:
             "ratio": ratio,
         }
 
-        corpus = Path(args.videos).parent / "corpus" if args.videos else REPO.parent / "shared" / "videos" / "corpus"
+        shared = Path(os.environ.get("DJLITE_SHARED_VIDEOS", REPO.parent / "shared" / "videos"))
+        corpus = Path(args.videos).parent / "corpus" if args.videos else shared / "corpus"
+        if not corpus.is_dir():
+            print(f"clips: {corpus} is absent; the corpus part is skipped")
         for name in LONGEST_CORPUS:
             source = corpus / name
             if not source.exists():
