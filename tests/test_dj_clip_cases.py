@@ -116,3 +116,31 @@ def test_resolution_keeping_the_aspect_ratio(dj_videos, tmp_path, mode, divisibl
         out = op.process({"videos": [str(dj_videos / "video1.mp4")]})["videos"][0]
         info = probe_video(out)
         assert (info.width, info.height) == expected
+
+
+def test_data_juicer_layout_key_frames(dj_videos, tmp_path):
+    # test_video_split_by_key_frame_mapper.py::test, with one_sample_per_clip: false (Data-Juicer's layout).
+    v, eoc = "<__dj__video>", "<|__dj__eoc|>"
+    texts = [f"{v} 白色的小羊站在一旁讲话。", f"{v} 身穿白色上衣的男子。{eoc}", f"{v} 两个长头发的女子。 {eoc}"]
+    op = VideoSplitByKeyFrameMapper(keep_original_sample=False, one_sample_per_clip=False, save_dir=str(tmp_path))
+    got = []
+    for name, text in zip(("video1", "video2", "video3"), texts):
+        source = str(dj_videos / f"{name}.mp4")
+        (sample,) = op.process({"text": text, "videos": [source]})
+        assert sample[Fields.source_file] == [source] * len(sample["videos"])
+        got.append((sample["text"], len(sample["videos"])))
+    assert got == [
+        (f"{v * 3} 白色的小羊站在一旁讲话。{eoc}", 3),
+        (f"{v * 3} 身穿白色上衣的男子。{eoc}", 3),
+        (f"{v * 6} 两个长头发的女子。 {eoc}", 6),
+    ]
+
+
+def test_data_juicer_layout_scenes(dj_videos, tmp_path):
+    # test_video_split_by_scene_mapper.py::test_default_with_text on video1 (3 scenes) and video2 (1 scene).
+    v = "<__dj__video>"
+    op = VideoSplitBySceneMapper(one_sample_per_clip=False, save_dir=str(tmp_path))
+    (three,) = op.process({"text": f"{v} this is video1", "videos": [str(dj_videos / "video1.mp4")]})
+    (one,) = op.process({"text": f"{v} this is video2", "videos": [str(dj_videos / "video2.mp4")]})
+    assert (three["text"], len(three["videos"])) == (f"{v * 3} this is video1", 3)
+    assert (one["text"], one["videos"]) == (f"{v} this is video2", [str(dj_videos / "video2.mp4")])

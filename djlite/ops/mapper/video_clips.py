@@ -59,6 +59,23 @@ def clip_text(text: str | None, video_index: int) -> str | None:
     return f"{VIDEO_TOKEN}{EOC_TOKEN}"
 
 
+def dj_split_text(text: str | None, counts: list[int], append_eoc: bool) -> str | None:
+    """Data-Juicer's text for a split sample: the k-th video token repeated counts[k] times (0 removes it);
+    with `append_eoc`, the non-empty eoc chunks each followed by the eoc token, as its duration and key-frame
+    splitters write it."""
+    if text is None:
+        return text
+    tokens = iter(counts)
+
+    def repeat(chunk: str) -> str:
+        pieces = chunk.split(VIDEO_TOKEN)
+        return pieces[0] + "".join(VIDEO_TOKEN * next(tokens, 1) + piece for piece in pieces[1:])
+
+    if not append_eoc:
+        return repeat(text)
+    return "".join(f"{repeat(chunk)}{EOC_TOKEN}" for chunk in text.split(EOC_TOKEN) if chunk.strip())
+
+
 class VideoSplitMapper(OneToManyMapper):
     """One new sample per clip of each video of a sample.
 
@@ -66,7 +83,8 @@ class VideoSplitMapper(OneToManyMapper):
     that video (see `clip_text`), `__dj__source_file__` = [the parent video] (Data-Juicer's column) and
     `__dj__clip__` = {source, start, end, index} (seconds from the parent's first frame). Its stats and hashes
     start empty: the parent's describe a different video. Data-Juicer instead puts all the clips of a sample in
-    one new sample; djlite makes one sample per clip so that later filters keep or drop each clip.
+    one new sample; djlite makes one sample per clip so that later filters keep or drop each clip, and
+    `one_sample_per_clip: false` gives Data-Juicer's layout.
     """
 
     reuses_whole_video = False
@@ -77,6 +95,7 @@ class VideoSplitMapper(OneToManyMapper):
         keep_original_sample: bool = True,
         save_dir: str | None = None,
         cut_mode: str = "auto",
+        one_sample_per_clip: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -85,6 +104,7 @@ class VideoSplitMapper(OneToManyMapper):
         self.keep_original_sample = keep_original_sample
         self.save_dir = save_dir
         self.cut_mode = cut_mode
+        self.one_sample_per_clip = one_sample_per_clip
 
     def output_features(self, features):
         from datasets import List, Value
@@ -151,7 +171,31 @@ class VideoSplitMapper(OneToManyMapper):
                     new.append(child)
                 except WRITE_ERRORS as e:
                     new.append(FailedClip(child, e))
-        return new
+        return new if self.one_sample_per_clip else self.data_juicer_layout(sample, paths, new)
+
+    # Data-Juicer's text rule for the sample holding all clips: whether every eoc chunk gets an eoc appended
+    # (duration and key-frame splitters) or the text keeps its own (scene splitter).
+    dj_appends_eoc = True
+
+    def data_juicer_layout(self, sample, paths: list[str], made: list) -> list:
+        """one_sample_per_clip: false: the clips of all videos in one new sample, as Data-Juicer lays them out.
+
+        `videos` lists the clips in order, `__dj__source_file__` the parent of each, the text has each video's
+        token repeated once per clip (a video with no clip loses its token); `__dj__clip__` stays empty (one
+        record cannot describe several clips). Clips that failed stay error rows of their own.
+        """
+        good = [m for m in made if not isinstance(m, FailedClip)]
+        failed = [m for m in made if isinstance(m, FailedClip)]
+        if not good:
+            return failed
+        counts = [sum(1 for m in good if m[Fields.clip]["source"] == path) for path in paths]
+        combined = dict(good[0])
+        combined[self.video_key] = [m[self.video_key][0] for m in good]
+        combined[Fields.source_file] = [m[Fields.clip]["source"] for m in good]
+        combined[Fields.clip] = None
+        if self.text_key in sample:
+            combined[self.text_key] = dj_split_text(sample[self.text_key], counts, self.dj_appends_eoc)
+        return [combined] + failed
 
     def clip_sample(self, sample, video_index: int, path: str, target: str, span: Span, index: int) -> dict:
         child = copy.deepcopy({k: v for k, v in sample.items() if k not in (Fields.stats, *HASH_COLUMNS)})

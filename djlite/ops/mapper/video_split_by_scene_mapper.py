@@ -24,6 +24,7 @@ class VideoSplitBySceneMapper(VideoSplitMapper):
     """
 
     reuses_whole_video = True
+    dj_appends_eoc = False
 
     def __init__(
         self,
