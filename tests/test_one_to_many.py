@@ -46,3 +46,20 @@ def test_dj_analyze_shows_what_the_split_made(tmp_path):
     html = open(result.files["report.html"]).read()
     assert "video_split_by_scene_mapper: new samples (clips) / originals replaced" in html
     assert "4 / 1" in html
+
+
+def test_clips_recipe_filters_each_clip_on_its_own(tmp_path):
+    shutil.copytree(REPO / "recipes", tmp_path / "recipes", ignore=shutil.ignore_patterns("outputs"))
+    result = djlite.run(str(tmp_path / "recipes" / "clips.yaml"), export_path=str(tmp_path / "out" / "clips.jsonl"))
+    ops = {op["op"]: op for op in result.summary["ops"]}
+    assert ops["video_split_by_scene_mapper"]["created"] == 4
+    # still scene -> motion, burned-in text -> OCR, the first scene again -> near-dedup: one clip each.
+    assert [ops[name]["filtered"] for name in list(ops)[1:]] == [1, 1, 1]
+    (kept,) = read_jsonl(result.result_paths[0])
+    assert kept[Fields.clip] == {
+        "source": str(tmp_path / "recipes" / "clips_data" / "scenes.mp4"),
+        "start": 0.0,
+        "end": 2.0,
+        "index": 0,
+    }
+    assert (tmp_path / "out" / "__dj__produced_data__" / "video_split_by_scene_mapper").is_dir()
