@@ -87,3 +87,22 @@ def test_rotation_metadata_survives_copy_and_re_encode(tmp_path):
     copied = copy_clip(src, str(tmp_path / "c.mp4"), Span(0, 1))
     encoded = reencode_clip(src, str(tmp_path / "r.mp4"), Span(0.25, 1))
     assert probe_video(copied).rotation == -90 and probe_video(encoded).rotation == -90
+
+
+def test_several_clips_copied_in_one_pass_keep_every_packet(dj_videos, tmp_path):
+    # video1 has AAC audio interleaved with the video: no packet of either stream is lost between clips.
+    source = str(dj_videos / "video1.mp4")
+    keys, end = keyframe_times(source)
+    bounds = keys + [end]
+    items = [(str(tmp_path / f"{i}.mp4"), Span(a, b)) for i, (a, b) in enumerate(zip(bounds, bounds[1:]))]
+    assert clip_writer.copy_clips(source, items) == [None] * len(items)
+
+    def count(path, kind):
+        with av.open(path) as container:
+            return sum(1 for p in container.demux(**{kind: 0}) if p.size)
+
+    assert sum(count(t, "video") for t, _ in items) == count(source, "video")
+    assert sum(count(t, "audio") for t, _ in items) >= count(source, "audio") - 1  # the last may outlast the video
+    stamps = [os.stat(t).st_mtime_ns for t, _ in items]
+    assert clip_writer.copy_clips(source, items) == [None] * len(items)
+    assert [os.stat(t).st_mtime_ns for t, _ in items] == stamps

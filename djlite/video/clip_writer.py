@@ -269,3 +269,144 @@ def write_clip(source: str, target: str, span: Span, reencode: bool) -> str:
         return copy_clip(source, target, span)
     except av.FFmpegError as e:
         raise SampleError(f"{source}: cannot write clip {span.start:.3f}-{span.end:.3f}s: {e}") from e
+
+
+class _Output:
+    """One clip being stream-copied: its temporary file, streams and bounds in each stream's time base."""
+
+    def __init__(self, target: str, span: Span, video, audio, origin: int):
+        folder = os.path.dirname(target) or "."
+        os.makedirs(folder, exist_ok=True)
+        name, ext = os.path.splitext(os.path.basename(target))
+        fd, self.temp = tempfile.mkstemp(prefix=f".{name}.", suffix=ext, dir=folder)
+        os.close(fd)
+        self.target, self.span = target, span
+        self.container = av.open(self.temp, "w")
+        self.video = self.container.add_stream_from_template(video)
+        self.audio = None
+        if audio is not None:
+            try:
+                self.audio = self.container.add_stream_from_template(audio)
+            except (ValueError, av.FFmpegError):
+                self.audio = None
+        tb = video.time_base
+        self.start = origin + int(round(span.start / tb))
+        self.end = origin + int(round(span.end / tb))
+        seconds = (float(self.start * tb), float(self.end * tb))
+        self.audio_bounds = None
+        if audio is not None:
+            self.audio_bounds = tuple(int(round(s / audio.time_base)) for s in seconds)
+        self.frames = 0
+
+    def take(self, packet, is_video: bool) -> None:
+        if is_video:
+            shift, packet.stream = self.start, self.video
+            self.frames += 1
+        else:
+            shift, packet.stream = self.audio_bounds[0], self.audio
+        packet.pts -= shift
+        packet.dts -= shift
+        self.container.mux(packet)
+
+    def finish(self) -> None:
+        self.container.close()
+        if not self.frames:
+            os.unlink(self.temp)
+            raise SampleError(f"no frames between {self.span.start:.3f}s and {self.span.end:.3f}s")
+        os.replace(self.temp, self.target)
+
+    def abandon(self) -> None:
+        try:
+            self.container.close()
+        except (av.FFmpegError, OSError):
+            pass
+        if os.path.exists(self.temp):
+            os.unlink(self.temp)
+
+
+def copy_clips(source: str, items: list[tuple[str, Span]]) -> list[Exception | None]:
+    """Stream-copy several clips of `source` (sorted, non-overlapping spans starting on keyframes) in one pass
+    over its packets: one open and one read of the file for all of them, instead of one per clip.
+
+    Returns, per item, None (written, or already there: a re-run writes nothing) or the error that item got.
+    """
+    results: list[Exception | None] = [None] * len(items)
+    todo = [i for i, (target, _) in enumerate(items) if not os.path.exists(target)]
+    if not todo:
+        return results
+    try:
+        container = open_container(source)
+    except (SampleError, OSError) as e:
+        return [e if i in todo else None for i in range(len(items))]
+    with container:
+        video = first_video_stream(container, source)
+        audio = _first_audio(container)
+        origin = _origin(container, video)
+        first_start = origin + int(round(items[todo[0]][1].start / video.time_base))
+        container.seek(first_start, stream=video, backward=True)
+        streams = [video] + ([audio] if audio is not None else [])
+        pending = list(todo)
+        current: _Output | None = None
+        current_index = -1
+        # Clips whose video is done but whose audio may still come (audio is interleaved a little behind).
+        closing: list[tuple[int, _Output]] = []
+
+        def finish(index: int, output: _Output) -> None:
+            try:
+                output.finish()
+            except (SampleError, av.FFmpegError, OSError) as e:
+                results[index] = e
+                output.abandon()
+
+        def close_current():
+            nonlocal current
+            if current is not None:
+                if current.audio is not None:
+                    closing.append((current_index, current))
+                else:
+                    finish(current_index, current)
+            current = None
+
+        try:
+            for packet in container.demux(streams):
+                if packet.pts is None or packet.dts is None:
+                    continue
+                is_video = packet.stream is video
+                if is_video:
+                    # A keyframe at or past the current clip's end closes it; one at a pending start opens the next.
+                    while current is not None and packet.pts >= current.end and packet.is_keyframe:
+                        close_current()
+                    if current is None and pending:
+                        index = pending[0]
+                        start = origin + int(round(items[index][1].start / video.time_base))
+                        if packet.pts >= start:
+                            pending.pop(0)
+                            current_index = index
+                            try:
+                                current = _Output(items[index][0], items[index][1], video, audio, origin)
+                            except (av.FFmpegError, OSError) as e:
+                                results[index] = e
+                                current = None
+                    if current is None:
+                        if not pending and not closing:
+                            break
+                        continue
+                    if current.start <= packet.pts < current.end:
+                        current.take(packet, True)
+                else:
+                    for index, output in list(closing):
+                        if packet.pts >= output.audio_bounds[1]:
+                            closing.remove((index, output))
+                            finish(index, output)
+                    for output in [o for _, o in closing] + ([current] if current is not None else []):
+                        if output.audio is not None and output.audio_bounds[0] <= packet.pts < output.audio_bounds[1]:
+                            output.take(packet, False)
+                            break
+        except (av.FFmpegError, OSError):
+            pass  # a truncated source: the clips read so far are kept, the rest fail below
+        close_current()
+        for index, output in closing:
+            finish(index, output)
+    for index in pending:
+        results[index] = SampleError(f"{source}: no frames from {items[index][1].start:.3f}s (the file ends earlier)")
+    return results

@@ -158,20 +158,39 @@ class VideoSplitMapper(OneToManyMapper):
             ext = clip_writer.output_ext(path, reencode)
             params = file_params(self, path, {**self.split_params(), "reencode": reencode})
             whole = self.reuses_whole_video and len(spans) == 1
-            for index, span in enumerate(spans):
-                target = os.path.join(root, clip_writer.clip_name(path, self.name, params, index, len(spans), ext))
-                child = self.clip_sample(sample, video_index, path, path if whole else target, span, index)
-                if whole:
-                    new.append(child)
-                    continue
-                try:
-                    if span.end - span.start <= clip_writer.EPS:
-                        raise SampleError(f"{path}: clip {index} is empty ({span.start:.3f}s to {span.end:.3f}s)")
-                    clip_writer.write_clip(path, target, span, reencode)
-                    new.append(child)
-                except WRITE_ERRORS as e:
-                    new.append(FailedClip(child, e))
+            targets = [
+                path
+                if whole
+                else os.path.join(root, clip_writer.clip_name(path, self.name, params, i, len(spans), ext))
+                for i in range(len(spans))
+            ]
+            children = [
+                self.clip_sample(sample, video_index, path, t, s, i) for i, (t, s) in enumerate(zip(targets, spans))
+            ]
+            if whole:
+                new.extend(children)
+                continue
+            errors = self.write(path, list(zip(targets, spans)), reencode)
+            new.extend(child if error is None else FailedClip(child, error) for child, error in zip(children, errors))
         return new if self.one_sample_per_clip else self.data_juicer_layout(sample, paths, new)
+
+    def write(self, path: str, items: list, reencode: bool) -> list:
+        """Write the clips [(target, span)] of one video; per clip None or the error it got."""
+        errors = [None] * len(items)
+        for i, (_target, span) in enumerate(items):
+            if span.end - span.start <= clip_writer.EPS:
+                errors[i] = SampleError(f"{path}: clip {i} is empty ({span.start:.3f}s to {span.end:.3f}s)")
+        usable = [i for i in range(len(items)) if errors[i] is None]
+        if not reencode:  # one pass over the source for all its clips
+            for i, error in zip(usable, clip_writer.copy_clips(path, [items[i] for i in usable])):
+                errors[i] = error
+            return errors
+        for i in usable:
+            try:
+                clip_writer.write_clip(path, items[i][0], items[i][1], reencode=True)
+            except WRITE_ERRORS as e:
+                errors[i] = e
+        return errors
 
     # Data-Juicer's text rule for the sample holding all clips: whether every eoc chunk gets an eoc appended
     # (duration and key-frame splitters) or the text keeps its own (scene splitter).
