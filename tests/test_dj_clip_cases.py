@@ -50,8 +50,12 @@ def test_scene_counts(dj_videos, tmp_path, params, expected):
     [({"split_duration": 10}, [2, 3, 5]), ({"split_duration": 10, "min_last_split_duration": 3}, [1, 3, 5])],
 )
 def test_duration_counts(dj_videos, tmp_path, params, expected):
+    # The pieces Data-Juicer's test counts, without re-encoding 85 s of video: the writing is tested elsewhere.
+    from djlite.video.context import VideoContext
+
     op = VideoSplitByDurationMapper(keep_original_sample=False, save_dir=str(tmp_path), **params)
-    assert clips_per_source(op, dj_videos) == expected
+    names = ("video1", "video2", "video3")
+    assert [len(op.spans(str(dj_videos / f"{n}.mp4"), VideoContext())) for n in names] == expected
 
 
 def test_key_frame_counts(dj_videos, tmp_path):
@@ -61,7 +65,7 @@ def test_key_frame_counts(dj_videos, tmp_path):
 
 def test_keep_original_sample_comes_first(dj_videos, tmp_path):
     sample = {"text": "<__dj__video> caption", "videos": [str(dj_videos / "video1.mp4")]}
-    made = VideoSplitByDurationMapper(save_dir=str(tmp_path)).process(dict(sample))
+    made = VideoSplitByDurationMapper(save_dir=str(tmp_path), cut_mode="copy").process(dict(sample))
     assert made[0] == sample and len(made) == 3
 
 
