@@ -10,9 +10,10 @@ class VideoSplitByDurationMapper(VideoSplitMapper):
     The last clip is dropped when it is shorter than `min_last_split_duration`. Clips are cut as `cut_mode`
     says (djlite.video.clip_writer): `auto` copies the packets when every cut falls on a keyframe (videos
     encoded with a fixed GOP that divides the duration) and re-encodes otherwise; `copy` moves each cut back to
-    the keyframe at or before it (clips then differ in length, losslessly and about 10-50x faster); `reencode`
-    cuts on the exact frame. Clip samples and files: README, "Clips". Data-Juicer always re-encodes, keeps all clips of
-    a sample in one new sample, and names files with a pid and timestamp, so its re-runs write new files.
+    the keyframe at or before it (clips then differ in length; lossless, and a few percent of a re-encode's
+    time: `python tools/bench.py --only clips`); `reencode` cuts on the exact frame. Clip samples and files:
+    README, "Clips". Data-Juicer always re-encodes, keeps all clips of a sample in one new sample, and names
+    files with a pid and timestamp, so its re-runs write new files.
     """
 
     def __init__(self, split_duration: float = 10, min_last_split_duration: float = 0, **kwargs):
