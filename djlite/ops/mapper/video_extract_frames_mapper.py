@@ -91,8 +91,8 @@ class VideoExtractFramesMapper(Mapper):
     one sampling, so no frame is ever lost or stale. The claims and completion records live in
     `<frame_dir>/.djlite_frames/`; a folder is complete once its record is written, and a re-run then decodes
     and writes nothing. Every file is written to a temporary name and renamed, so a killed run never leaves a
-    truncated JPEG that a re-run would trust. Without `frame_dir`: `<work_dir>/__dj__produced_data__/
-    video_extract_frames_mapper` in a run (the work dir is the export's folder unless set), else, as in
+    truncated JPEG that a re-run would trust. Without `frame_dir`:
+    `<work_dir>/__dj__produced_data__/video_extract_frames_mapper` in a run (the work dir is the export's folder unless set), else, as in
     Data-Juicer, `__dj__produced_data__/video_extract_frames_mapper` beside each video.
 
     Other differences: every video of the sample is extracted, not only those a `<__dj__video>` token refers
