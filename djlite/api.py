@@ -136,7 +136,9 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
             f"see {err_path} for the errors"
         )
     if not summary["balanced"]:
-        logger.error("accounting does not balance: input != kept + filtered + errored; please report this")
+        logger.error(
+            "accounting does not balance: input + created - consumed != kept + filtered + errored; please report this"
+        )
     written_stats = stats_path(recipe.export_path)
     return RunResult(
         recipe=recipe,

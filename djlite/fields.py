@@ -13,6 +13,14 @@ class Fields:
     op_seconds = "__dj__op_seconds__"
     # Internal, never exported: where a training layout's frames wait in the spool (djlite/formats/spool.py).
     export_frames = "__dj__export_frames__"
+    # Internal, for one-to-many mappers: 1 on the first row a stage emits for each of its input samples (0 on
+    # the other clips of the same sample), and the step that created the row (-1: the row is an input sample).
+    rows_in = "__dj__rows_in__"
+    created_by = "__dj__created_by__"
+    # A clip made by a split mapper: Data-Juicer's source column (the parent path per entry of `videos`) and
+    # djlite's lineage record {"source": parent video, "start": s, "end": s, "index": clip number}.
+    source_file = "__dj__source_file__"
+    clip = "__dj__clip__"
 
 
 class StatsKeys:
@@ -33,5 +41,5 @@ class HashKeys:
     videosig = "__dj__videosig"
 
 
-INTERNAL_COLUMNS = (Fields.dropped_by, Fields.drop_kind, Fields.op_seconds)
+INTERNAL_COLUMNS = (Fields.dropped_by, Fields.drop_kind, Fields.op_seconds, Fields.rows_in, Fields.created_by)
 HASH_COLUMNS = (HashKeys.videohash, HashKeys.hash, HashKeys.videosig)

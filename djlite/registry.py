@@ -68,7 +68,7 @@ class OpDeclarationError(TypeError):
 def check_declarations(name: str, cls: type) -> None:
     import datasets
 
-    from djlite.ops.base import OP, Deduplicator, Filter, Mapper, Selector, VideoFilter, overrides
+    from djlite.ops.base import OP, Deduplicator, Filter, Mapper, OneToManyMapper, Selector, VideoFilter, overrides
 
     def missing(*hooks):
         return [hook for hook in hooks if not overrides(cls, hook)]
@@ -101,6 +101,8 @@ def check_declarations(name: str, cls: type) -> None:
         absent = missing("compute_hash") + ([] if overrides(cls, "select") else missing("dedup_key"))
     elif issubclass(cls, Selector):
         absent = missing("select", "input_columns")
+    elif issubclass(cls, OneToManyMapper):
+        absent = missing("split")
     elif issubclass(cls, Mapper):
         absent = missing("process")
     else:

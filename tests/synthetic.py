@@ -100,3 +100,54 @@ def make_demo_set(folder: str) -> dict[str, str]:
         f.write(b"this is not a video, but its name says it is\n")
     paths["broken"] = broken
     return paths
+
+
+def make_scenes(path: str, scene_seconds=(2.0, 3.0, 1.5), fps: int = 24, size=(160, 96), gop: int = 48, seed: int = 7):
+    """Scenes of different panning textures joined by hard cuts; frames are encoded as they are made, so a
+    10-minute video costs no memory. `gop`: the keyframe interval (x264 also puts keyframes at the cuts).
+    Returns (path, the first frame index of every scene after the first)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    width, height = size
+    cuts, index = [], 0
+    with av.open(path, "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "23", "preset": "veryfast", "g": str(gop), "keyint_min": str(min(gop, 25))}
+        for number, seconds in enumerate(scene_seconds):
+            if number:
+                cuts.append(index)
+            texture = _texture(height, width * 4, seed + number)
+            tint = np.array([(number * 67) % 256, (number * 131) % 256, (number * 29) % 256], np.int16)
+            texture = np.clip(texture.astype(np.int16) // 2 + tint // 2, 0, 255).astype(np.uint8)
+            for i in range(int(round(seconds * fps))):
+                span = texture.shape[1] - width
+                x = (i * 2) % (2 * span)
+                x = x if x < span else 2 * span - x  # back and forth: a wrap-around would be a cut of its own
+                image = np.ascontiguousarray(texture[:height, x : x + width])
+                for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                    container.mux(packet)
+                index += 1
+        for packet in stream.encode():
+            container.mux(packet)
+    return path, cuts
+
+
+def make_scene_demo(path: str, fps: int = 24, size=(320, 192)) -> str:
+    """Four 2-second scenes joined by hard cuts: panning texture, a still picture, burned-in text on a panning
+    background, and the first scene again (a near-duplicate clip once split). recipes/clips.yaml splits and
+    filters it."""
+    width, height = size
+    texture = _texture(height, width * 4, 0)
+    moving = [np.ascontiguousarray(texture[:height, i : i + width]) for i in range(2 * fps)]
+    still = [np.ascontiguousarray(_texture(height, width, 5)[:height, :width] // 4 + np.uint8([0, 40, 180]))] * (
+        2 * fps
+    )
+    text = []
+    light = _texture(height, width * 4, 9) // 5 + 200  # a pale panning background: motion, and readable text
+    for i in range(2 * fps):
+        image = np.ascontiguousarray(light[:height, i * 2 : i * 2 + width])
+        for row, line in enumerate(("DJLITE DEMO", "BURNED IN")):
+            cv2.putText(image, line, (12 + (i % 4), 60 + row * 70), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (20, 20, 20), 4)
+        text.append(image)
+    return _write(path, moving + still + text + moving, fps)

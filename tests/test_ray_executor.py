@@ -104,6 +104,8 @@ def local_ray(ray_module):
 def outputs(result) -> dict:
     """What a run produced, order aside: (result row, its stats row) pairs, error rows, per-op counts."""
     rows = [row for path in result.result_paths for row in _read_rows(path)]
+    # Files a run writes (clips) live under its own export folder: compare them relative to it.
+    here = os.path.dirname(result.summary_path)
     if any(path.endswith((".tfrecord", ".tfrecords", ".tar")) for path in result.result_paths):
         # A training layout: one record per video, not per sample; the records' bytes and the stats rows.
         stats = read_jsonl(result.stats_path) if result.stats_path else []
@@ -111,8 +113,8 @@ def outputs(result) -> dict:
     else:
         stats = read_jsonl(result.stats_path) if result.stats_path else [None] * len(rows)
         assert len(stats) == len(rows)
-        canonical = sorted(json.dumps(pair, sort_keys=True) for pair in zip(rows, stats))
-    errors = sorted(json.dumps(row, sort_keys=True) for row in read_jsonl(result.errors_path))
+        canonical = sorted(json.dumps(pair, sort_keys=True).replace(here, "<export>") for pair in zip(rows, stats))
+    errors = sorted(json.dumps(row, sort_keys=True).replace(here, "<export>") for row in read_jsonl(result.errors_path))
     summary = json.loads(open(result.summary_path).read())
     for op in summary["ops"]:
         op.pop("seconds")

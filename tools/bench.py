@@ -536,7 +536,10 @@ def bench_mediasequence(args) -> dict:
 
 # ---------------------------------------------------------------------------------------------- main
 
+from bench_clips import bench_clips  # noqa: E402 - tools/ is on sys.path when bench.py runs as a script
+
 SECTIONS = {
+    "clips": bench_clips,
     "motion": bench_motion,
     "ocr": bench_ocr,
     "both": bench_both,

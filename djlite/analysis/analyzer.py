@@ -174,8 +174,12 @@ def analyze_records(
     recipe=None,
     title: str = "dj-analyze report",
     thumbnails: bool = True,
+    run_summary: dict | None = None,
 ) -> AnalysisResult:
-    """Write overall.csv/.md, whatif.csv, the plots and report.html for a run's records."""
+    """Write overall.csv/.md, whatif.csv, the plots and report.html for a run's records.
+
+    `run_summary` (the run's op_summary) adds what split mappers did: the clips they made, per op in / out.
+    """
     from djlite.analysis.plots import draw_box, draw_histogram, require_matplotlib
     from djlite.analysis.thumbnails import pick_examples
 
@@ -229,6 +233,12 @@ def analyze_records(
     if steps:
         counts["kept by the recipe"] = steps[-1].seq_kept
         counts["removed by filters"] = sum(s.seq_filtered for s in steps)
+    for op in (run_summary or {}).get("ops", []):
+        if op.get("created") or op.get("consumed"):
+            counts[f"step {op['step']} {op['op']}: in / out"] = f"{op['input']} / {op['kept']}"
+            counts[f"step {op['step']} {op['op']}: new samples (clips) / originals replaced"] = (
+                f"{op['created']} / {op['consumed']}"
+            )
     html = render_report(
         title,
         records.source,
@@ -261,7 +271,12 @@ def analyze_recipe(recipe, thumbnails: bool = True) -> AnalysisResult:
         video_key=recipe.video_key,
     )
     result = analyze_records(
-        records, out_dir, recipe, title=f"dj-analyze: {recipe.project_name}", thumbnails=thumbnails
+        records,
+        out_dir,
+        recipe,
+        title=f"dj-analyze: {recipe.project_name}",
+        thumbnails=thumbnails,
+        run_summary=run_result.summary,
     )
     result.files["stats"] = run_result.stats_path
     return result

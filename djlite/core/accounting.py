@@ -1,8 +1,12 @@
 """The accounting both executors share: a stage's marks -> per-op in / kept / filtered / errors / seconds, and
 the run's outcome and summary.
 
-For every op: in = kept + filtered + errors that dropped the sample; for the run: input = kept + filtered +
-errored. Per-op seconds are measured in the workers (the shared decode charged to the ops that use it, see
+For every op: in + created - consumed = kept + filtered + errors that dropped a row, where `kept` is the rows the
+op passes on (its "out"), `created` the new samples a one-to-many mapper made (its clips, also those that failed
+and became error rows) and `consumed` the inputs it replaced by their clips (keep_original_sample: false). For
+the run, per sample lineage: input + created - consumed = kept + filtered + errored.
+
+Per-op seconds are measured in the workers (the shared decode charged to the ops that use it, see
 djlite/video/context.py) and scaled so that a stage's ops add up to the stage's wall time, whatever np was.
 """
 
@@ -14,7 +18,14 @@ import pyarrow as pa
 
 from djlite.fields import Fields
 
-MARK_COLUMNS = [Fields.dropped_by, Fields.drop_kind, Fields.errors, Fields.op_seconds]
+MARK_COLUMNS = [
+    Fields.dropped_by,
+    Fields.drop_kind,
+    Fields.errors,
+    Fields.op_seconds,
+    Fields.rows_in,
+    Fields.created_by,
+]
 
 
 @dataclass
@@ -26,11 +37,18 @@ class OpReport:
     filtered: int = 0
     errors: int = 0
     seconds: float = 0.0
+    created: int = 0  # new samples made by a one-to-many mapper
+    consumed: int = 0  # input samples it replaced by their new samples
+
+    @property
+    def out(self) -> int:
+        return self.kept
 
     def line(self) -> str:
+        fan_out = f" created={self.created} consumed={self.consumed}" if self.created or self.consumed else ""
         return (
             f"op={self.op} in={self.input} kept={self.kept} filtered={self.filtered} "
-            f"errors={self.errors} seconds={self.seconds:.2f}"
+            f"errors={self.errors}{fan_out} seconds={self.seconds:.2f}"
         )
 
     @property
@@ -48,14 +66,20 @@ class StageMarks:
     dropped_by_error: np.ndarray  # per step: samples dropped because it raised
     errors: np.ndarray  # per step: errors recorded (also those kept under on_error: keep)
     seconds: np.ndarray  # per step: seconds measured in the workers
+    inputs: int = 0  # samples that entered the stage (rows - created + consumed)
+    created: np.ndarray = None  # per step: rows a one-to-many mapper created
+    originals: int = 0  # rows that are input samples (not created ones)
 
     @classmethod
     def empty(cls, steps: int) -> "StageMarks":
         zeros = np.zeros(steps, np.int64)
-        return cls(0, zeros.copy(), zeros.copy(), zeros.copy(), np.zeros(steps, np.float64))
+        return cls(0, zeros.copy(), zeros.copy(), zeros.copy(), np.zeros(steps, np.float64), 0, zeros.copy(), 0)
 
     def add(self, other: "StageMarks") -> "StageMarks":
         self.rows += other.rows
+        self.inputs += other.inputs
+        self.created += other.created
+        self.originals += other.originals
         self.filtered += other.filtered
         self.dropped_by_error += other.dropped_by_error
         self.errors += other.errors
@@ -66,7 +90,8 @@ class StageMarks:
         """Per-op accounting of the stage, `wall` its wall time."""
         measured = float(self.seconds.sum())
         scale = wall / measured if measured > 0 else 0.0
-        remaining, reports = self.rows, []
+        remaining, reports = self.inputs, []
+        consumed = self.inputs - self.originals  # inputs not emitted: replaced by their clips (last step only)
         for pos, (step, op) in enumerate(steps):
             report = OpReport(
                 step=step,
@@ -76,7 +101,9 @@ class StageMarks:
                 errors=int(self.errors[pos]),
                 seconds=float(self.seconds[pos] * scale),
             )
-            remaining -= int(self.filtered[pos] + self.dropped_by_error[pos])
+            if self.created[pos] or (consumed and pos == len(steps) - 1):
+                report.created, report.consumed = int(self.created[pos]), int(consumed)
+            remaining += report.created - report.consumed - int(self.filtered[pos] + self.dropped_by_error[pos])
             report.kept = remaining
             reports.append(report)
         return reports
@@ -94,8 +121,15 @@ def count_marks(batch: pa.Table, steps: list[int]) -> StageMarks:
         batch[Fields.drop_kind].to_pylist(),
         batch[Fields.errors].to_pylist(),
         batch[Fields.op_seconds].to_pylist(),
+        batch[Fields.rows_in].to_pylist(),
+        batch[Fields.created_by].to_pylist(),
     )
-    for dropped_by, kind, entries, per_step in rows:
+    for dropped_by, kind, entries, per_step, rows_in, created_by in rows:
+        marks.inputs += rows_in
+        if created_by in position:
+            marks.created[position[created_by]] += 1
+        else:
+            marks.originals += 1
         if dropped_by in position:
             (marks.filtered if kind == "filtered" else marks.dropped_by_error)[position[dropped_by]] += 1
         for entry in entries or []:
@@ -156,12 +190,16 @@ class RunOutcome:
         filtered = sum(r.filtered for r in self.reports)
         errored = self.errored_count
         total = self.input_count + len(self.load_errors)
+        created = sum(r.created for r in self.reports)
+        consumed = sum(r.consumed for r in self.reports)
         return {
             "input": total,
             "kept": kept,
             "filtered": filtered,
             "errored": errored,
-            "balanced": total == kept + filtered + errored,
+            "created": created,
+            "consumed": consumed,
+            "balanced": total + created - consumed == kept + filtered + errored,
             "load_errors": len(self.load_errors),
             "ops": [vars(r) for r in self.reports],
         }

@@ -25,7 +25,7 @@ from loguru import logger
 from djlite.core.content import ContentCache
 from djlite.errors import OpBugError, SampleError
 from djlite.fields import Fields
-from djlite.ops.base import DatasetStep, Deduplicator, Filter, Mapper
+from djlite.ops.base import DatasetStep, Deduplicator, FailedClip, Filter, Mapper, OneToManyMapper
 from djlite.video.context import VideoContext
 
 ERROR_FEATURE = List({"op": Value("string"), "step": Value("int32"), "error": Value("string")})
@@ -61,6 +61,9 @@ class SampleStage:
         self._content = ContentCache()  # results of byte-identical videos, per worker
         # Ops that read decoded frames: the context serves all of them from one decode of each video.
         self.frame_ops = [op for _, op in steps if op.reads_frames]
+        # A one-to-many mapper ends its stage (split_stages), so it can only be the last step.
+        self.fans_out = isinstance(steps[-1][1], OneToManyMapper) if steps else False
+        self._children = None
 
     @property
     def label(self) -> str:
@@ -103,6 +106,9 @@ class SampleStage:
             )
 
     def _run_op(self, step: int, op, sample):
+        if isinstance(op, OneToManyMapper):
+            self._children = list(op.split(sample, self._context))
+            return sample, True
         if isinstance(op, Filter):
             before = set(sample.get(Fields.stats) or {}) if step not in self._checked else None
             sample = op.compute_stats(sample, self._context)
@@ -116,7 +122,20 @@ class SampleStage:
         raise TypeError(f"{op.name}: {type(op).__name__} is not a per-sample op")
 
     def __call__(self, sample: dict) -> dict:
+        """The marked sample (a stage without a one-to-many mapper gives exactly one row per sample)."""
+        (row,) = self.rows(sample)
+        return row
+
+    def map_batch(self, batch: dict) -> dict:
+        """`Dataset.map(batched=True)` form of `rows`, for stages whose last op makes new samples."""
+        keys = list(batch)
+        out = [row for values in zip(*batch.values()) for row in self.rows(dict(zip(keys, values)))]
+        return {key: [row[key] for row in out] for key in (out[0] if out else keys)}
+
+    def rows(self, sample: dict) -> list[dict]:
+        """The marked rows for one input sample: the sample itself, or (one-to-many) the original and its clips."""
         self._ensure_setup()
+        self._children = None
         errors = list(sample.get(Fields.errors) or [])
         seconds = [0.0] * len(self.steps)
         dropped_by, kind = -1, ""
@@ -159,7 +178,42 @@ class SampleStage:
         sample[Fields.dropped_by] = dropped_by
         sample[Fields.drop_kind] = kind
         sample[Fields.op_seconds] = seconds
-        return sample
+        sample[Fields.rows_in] = 1
+        sample[Fields.created_by] = -1
+        if self._children is None or kind:
+            return [sample]
+        return self._fan_out(sample)
+
+    def _fan_out(self, sample: dict) -> list[dict]:
+        """The original (when kept) and the new samples of the last step, marked for the accounting.
+
+        The first row carries the input's seconds and earlier errors, so nothing is counted twice. No new
+        sample and no original kept: the input is marked filtered by the step (it led nowhere, and the
+        filtered-samples record shows it).
+        """
+        step, op = self.steps[-1]
+        children, self._children = self._children, None
+        rows = [sample] if op.keep_original_sample else []
+        for child in children:
+            failed = isinstance(child, FailedClip)
+            row = dict(child.sample if failed else child)
+            for column in self.columns:
+                row.setdefault(column, None)
+            row[Fields.errors] = [self._record(step, op, row, child.error)] if failed else []
+            row[Fields.dropped_by] = step if failed else -1
+            row[Fields.drop_kind] = "error" if failed else ""
+            row[Fields.op_seconds] = [0.0] * len(self.steps)
+            row[Fields.rows_in] = 0
+            row[Fields.created_by] = step
+            rows.append(row)
+        if not rows:
+            sample[Fields.dropped_by], sample[Fields.drop_kind] = step, "filtered"
+            return [sample]
+        if rows[0] is not sample:
+            rows[0][Fields.errors] = sample[Fields.errors] + rows[0][Fields.errors]
+            rows[0][Fields.op_seconds] = sample[Fields.op_seconds]
+            rows[0][Fields.rows_in] = 1
+        return rows
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -187,14 +241,27 @@ def stage_features(features: datasets.Features, ops: list) -> datasets.Features:
     features[Fields.dropped_by] = Value("int32")
     features[Fields.drop_kind] = Value("string")
     features[Fields.op_seconds] = List(Value("float64"))
+    features[Fields.rows_in] = Value("int8")
+    features[Fields.created_by] = Value("int32")
     return features
 
 
 def split_stages(ops: list) -> list[list[tuple[int, object]]]:
-    """Group consecutive per-sample ops; each deduplicator gets a stage of its own, each selector a step."""
+    """Group consecutive per-sample ops; each deduplicator gets a stage of its own, each selector a step; a
+    one-to-many mapper is the last op of its stage."""
     indexed = list(enumerate(ops))
     stages = []
     for is_dataset_step, group in groupby(indexed, key=lambda item: isinstance(item[1], DatasetStep)):
         group = list(group)
-        stages.extend([[item] for item in group] if is_dataset_step else [group])
+        if is_dataset_step:
+            stages.extend([item] for item in group)
+            continue
+        current = []
+        for item in group:  # a one-to-many mapper ends its stage
+            current.append(item)
+            if isinstance(item[1], OneToManyMapper):
+                stages.append(current)
+                current = []
+        if current:
+            stages.append(current)
     return stages

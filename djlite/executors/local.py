@@ -84,8 +84,11 @@ class Runner:
             return dataset
         start = time.perf_counter()
         with opencv_threads(max(1, (os.cpu_count() or 1) // workers) if workers else None):
+            # A stage ending in a one-to-many mapper emits any number of rows per sample: a batched map.
+            fan_out = {"batched": True, "batch_size": 1} if stage.fans_out else {}
             marked = dataset.map(
-                stage,
+                stage.map_batch if stage.fans_out else stage,
+                **fan_out,
                 features=features,
                 num_proc=workers,
                 load_from_cache_file=self.use_cache,

@@ -14,6 +14,8 @@ name. The op kinds:
   decides from the stats alone. VideoFilter computes per unique video with `video_stats(path, context)`,
   or, for an op that reads frames, from its `frame_consumer`'s result with nothing more to write.
 - Mapper: `process(sample, context) -> sample`, declares added columns in `output_features`.
+- OneToManyMapper: `split(sample, context) -> [new samples]` (clip splitters); the stage keeps lineage and
+  per-op in / out / created / consumed counts.
 - Deduplicator: `compute_hash(sample, context)` per sample (writes `hash_features`), then one pure
   dataset-level step `select(table) -> Selection` on a table of those columns.
 - Selector: only the dataset-level step, on a table of `input_columns` (columns or stat keys).
@@ -289,6 +291,44 @@ class Mapper(OP):
         raise NotImplementedError
 
 
+@dataclass
+class FailedClip:
+    """A clip a one-to-many mapper could not make: the stage records it as an error row of its own."""
+
+    sample: dict
+    error: Exception
+
+
+class OneToManyMapper(Mapper):
+    """Turns one sample into N new samples (N may be 0): clip splitters.
+
+    `split(sample, context)` returns the new samples, in order; an entry that could not be made is a
+    `FailedClip(sample, error)`, recorded by the stage as an error row (its siblings and parent are not lost).
+    The stage emits the original sample first when `keep_original_sample` (Data-Juicer's default), then the
+    new ones, and keeps the accounting: see djlite/core/accounting.py. An op of this kind ends its stage, so
+    the ops after it see each new sample as a sample of its own (and Ray spreads the clips over workers).
+    """
+
+    keep_original_sample: bool = True
+
+    def split(self, sample, context: VideoContext | None = None) -> list:
+        """The new samples made from `sample` (FailedClip entries for the ones that failed)."""
+        raise NotImplementedError
+
+    def process(self, sample, context: VideoContext | None = None):
+        """Data-Juicer-style: [the original sample if keep_original_sample] + the new samples that succeeded."""
+        made = [s for s in self.split(sample, context) if not isinstance(s, FailedClip)]
+        return ([sample] if self.keep_original_sample else []) + made
+
+    def process_batched(self, samples: dict) -> dict:
+        """Data-Juicer's batched signature: a dict of columns in, a dict of columns out."""
+        keys = list(samples)
+        rows = [dict(zip(keys, values)) for values in zip(*samples.values())]
+        out = [new for row in rows for new in self.process(row)]
+        columns = list(dict.fromkeys(key for row in out for key in row)) or keys
+        return {key: [row.get(key) for row in out] for key in columns}
+
+
 class DatasetStep(OP):
     """An op that decides on the whole dataset at once, through one pure step: `select(table) -> Selection`.
 
@@ -364,6 +404,6 @@ class Selector(DatasetStep):
     """
 
 
-_CONTRACT_CLASSES = (Selector, Deduplicator, DatasetStep, VideoFilter, Filter, Mapper, OP)
+_CONTRACT_CLASSES = (Selector, Deduplicator, DatasetStep, VideoFilter, Filter, OneToManyMapper, Mapper, OP)
 
 MAX_SIZE = sys.maxsize

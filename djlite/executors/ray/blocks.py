@@ -66,3 +66,25 @@ def rows_not_in(batch: pa.Table, row_indices: np.ndarray) -> pa.Table:
         return batch
     mask = np.isin(batch[ROW_INDEX].to_numpy(), row_indices, invert=True)
     return batch.filter(pa.array(mask))
+
+
+def _count_rows(block: pa.Table) -> int:
+    return len(block)
+
+
+def _renumber(block: pa.Table, first: int) -> pa.Table:
+    if not len(block):
+        return block
+    position = block.schema.get_field_index(ROW_INDEX)
+    return block.set_column(position, ROW_INDEX, pa.array(np.arange(first, first + len(block), dtype=np.int64)))
+
+
+def renumber_rows(ray, dataset):
+    """The dataset with ROW_INDEX = 0..n-1 in its (preserved) order: after a one-to-many stage, where every clip
+    carried its parent's index, so that the deduplicators' first-occurrence order and the export stay exact."""
+    refs = dataset.to_arrow_refs()
+    counter = ray.remote(_count_rows).options(num_cpus=0)
+    counts = ray.get([counter.remote(ref) for ref in refs])
+    renumber = ray.remote(_renumber).options(num_cpus=0)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int) if counts else []
+    return ray.data.from_arrow_refs([renumber.remote(ref, int(s)) for ref, s in zip(refs, starts)])

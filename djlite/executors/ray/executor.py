@@ -34,6 +34,7 @@ from djlite.dataset import datasets_caching, load_recipe_dataset
 from djlite.errors import SampleError
 from djlite.executors.ray.blocks import (
     ROW_INDEX,
+    renumber_rows,
     rows_per_block,
     rows_where,
     split_table,
@@ -112,6 +113,8 @@ class RayExecutor:
             )
         else:
             kept = marked.drop_columns(list(INTERNAL_COLUMNS))
+        if stage.fans_out:
+            kept = renumber_rows(self.ray, kept)
         return kept, kept_features
 
     def run_dataset_step(self, dataset, features, steps):

@@ -35,7 +35,7 @@ def _stage_in_this_worker(key: str, stage: SampleStage) -> SampleStage:
 
 
 def run_stage_on_batch(batch: pa.Table, stage: SampleStage, features: datasets.Features) -> pa.Table:
-    return rows_to_table([stage(row) for row in batch.to_pylist()], features)
+    return rows_to_table([out for row in batch.to_pylist() for out in stage.rows(row)], features)
 
 
 def stage_task(batch: pa.Table, key: str, stage: SampleStage, features: datasets.Features) -> pa.Table:
