@@ -35,8 +35,11 @@ def _no_nan(constant):
     raise LineError(f"{constant} is not valid JSON; write null or a number")
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_nan)
+
+
 def strict_loads(line: str):
-    return json.loads(line, object_pairs_hook=_no_duplicates, parse_constant=_no_nan)
+    return _DECODER.decode(line)
 
 
 _KIND = {str: "a string", bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object"}
@@ -54,6 +57,37 @@ def shape(value):
     if isinstance(value, dict):
         return ("dict", {k: shape(v) for k, v in value.items()})
     return _KIND[type(value)]
+
+
+def conforms(value, seen) -> bool:
+    """True when `value` fits the shape already seen without changing it (the common case, checked cheaply)."""
+    if value is None:
+        return True
+    if seen is None:
+        return False
+    if seen.__class__ is str:
+        return _KIND.get(value.__class__) == seen
+    if seen[0] == "list":
+        if value.__class__ is not list:
+            return False
+        items = seen[1]
+        if items.__class__ is str:
+            kind = _KIND.get
+            for item in value:
+                if item is not None and kind(item.__class__) != items:
+                    return False
+            return True
+        for item in value:
+            if not conforms(item, items):
+                return False
+        return True
+    if value.__class__ is not dict:
+        return False
+    fields = seen[1]
+    for k, v in value.items():
+        if k not in fields or not conforms(v, fields[k]):
+            return False
+    return True
 
 
 def merge_shapes(a, b):
@@ -189,7 +223,11 @@ def read_jsonl(path: str, video_key: str, shapes: dict, stat_kinds: dict | None 
                 check_media(row, video_key)
                 if b"\\u" in line and b"\\ud" in line.lower():
                     check_text(row)
-                merged = {key: _merge_key(key, shapes.get(key), value) for key, value in row.items()}
+                merged = {
+                    key: _merge_key(key, shapes.get(key), value)
+                    for key, value in row.items()
+                    if not conforms(value, shapes.get(key))
+                }
             except LineError as e:
                 yield number, error_record(path, number, line, str(e))
                 continue
