@@ -57,6 +57,9 @@ def run_command(command: str, body, argv: list[str]) -> int:
     except BaseException as e:
         # Interrupted: whatever the unwinding raised on top (a pool's TimeoutError...), the answer is one line.
         if not (interrupted or isinstance(e, KeyboardInterrupt)):
+            if isinstance(e, BrokenPipeError):  # `dj-process --help-op X | head`: the reader left, not an error
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 0
             if isinstance(e, OSError) and e.errno in WRITE_ERRNOS:
                 return _write_error(command, e)
             raise
