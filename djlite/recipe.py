@@ -55,6 +55,25 @@ IGNORED_DJ_OP_KEYS = {
 }  # fmt: skip
 
 
+# Help lines of the keys every op (or every filter) takes, as Data-Juicer documents them.
+COMMON_OP_KEY_HELP = {
+    "text_key": "the column of the sample's text (default: the recipe's text_keys)",
+    "video_key": "the column of the sample's video paths (default: the recipe's video_key)",
+    "num_proc": "accepted for Data-Juicer recipes; djlite's workers are the recipe's np",
+    "batch_size": "rows per batch where the op works in batches",
+    "skip_op_error": "accepted for Data-Juicer recipes; djlite's error policy is the recipe's on_error",
+    "accelerator": "accepted for Data-Juicer recipes",
+    "cpu_required": "CPUs per task (Ray executor)",
+    "gpu_required": "GPUs per task (Ray executor)",
+    "mem_required": "memory per task, bytes or '2GB' (Ray executor)",
+    "work_dir": "where the op writes files (default: the run's work_dir)",
+    "min_closed_interval": "the minimum bound is inclusive",
+    "max_closed_interval": "the maximum bound is inclusive",
+    "reversed_range": "keep the samples outside the range instead",
+    "any_or_all": "with several videos: keep when any video passes, or only when all do",
+}
+
+
 def _help(text: str):
     return {"help": text}
 
@@ -207,7 +226,10 @@ def op_parser(cls):
     for name, p in signature_params(cls).items():
         if name not in added:
             annotation = Any if p.annotation is p.empty else p.annotation
-            parser.add_argument(f"--{name}", type=annotation, default=p.default, help="common op key")
+            parser.add_argument(f"--{name}", type=annotation, default=p.default)
+    for action in parser._actions:  # help for the keys every op shares, where no docstring gave one
+        if action.dest in COMMON_OP_KEY_HELP and not action.help:
+            action.help = COMMON_OP_KEY_HELP[action.dest]
     return parser
 
 
