@@ -23,8 +23,6 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from loguru import logger
-
 from djlite.errors import RecipeError
 from djlite.params import describe_type, signature_params
 from djlite.recipe_yaml import load_yaml, read_recipe_file, yaml_error_message
@@ -284,6 +282,8 @@ def _drop_ignored_op_keys(name: str, params: dict, accepted) -> dict:
     for key, value in params.items():
         if key in IGNORED_DJ_OP_KEYS and key not in accepted:
             if key not in _warned_op_keys:
+                from loguru import logger  # not at module level: `dj-process --help` stays fast
+
                 _warned_op_keys.add(key)
                 logger.warning(f"{name}: {key} is a Data-Juicer op key djlite does not use; it is ignored")
             continue

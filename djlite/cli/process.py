@@ -77,6 +77,11 @@ def _run(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # answered without building the parser
+        from djlite import __version__
+
+        print(f"dj-process (djlite) {__version__}")
+        return 0
     from djlite.cli.logging import run_command
 
     return run_command("dj-process", _run, argv)
