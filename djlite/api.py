@@ -1,6 +1,7 @@
 """Run a recipe from Python: `djlite.run("recipe.yaml", np=2)` or `djlite.run({"dataset_path": ..., ...})`."""
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 
@@ -11,7 +12,10 @@ from djlite.core.accounting import RunOutcome
 from djlite.dataset import datasets_caching, load_recipe_dataset
 from djlite.executors.local import Runner
 from djlite.exporter import export_errors, export_result, stats_path, write_json, write_yaml
+from djlite.formats.export import export_layout_result, make_layout, with_export_frames
 from djlite.recipe import Recipe, load_recipe
+from djlite.stats_cache import StatsCache
+from djlite.trace import remove_stale_filtered, write_filtered, write_trace
 
 
 @dataclass
@@ -54,10 +58,27 @@ def _cap_workers(requested: int) -> int:
 
 
 def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str], str]:
-    with datasets_caching(recipe.use_cache):
-        dataset, load_errors = load_recipe_dataset(recipe)
-        runner = Runner(_cap_workers(recipe.np), recipe.on_error, recipe.use_cache, stats_only=stats_only)
-        outcome = runner.run(dataset, recipe.ops, load_errors)
+    layout = make_layout(recipe)
+    ops, spool_dir = with_export_frames(recipe.ops, layout, recipe.export_path)
+    try:
+        with datasets_caching(recipe.use_cache):
+            dataset, load_errors = load_recipe_dataset(recipe)
+            runner = Runner(
+                _cap_workers(recipe.np),
+                recipe.on_error,
+                recipe.use_cache,
+                stats_only=stats_only,
+                stats_cache=StatsCache(recipe.stats_cache_dir) if recipe.use_cache else None,
+                keep_filtered=recipe.export_filtered or recipe.open_tracer,
+            )
+            outcome = runner.run(dataset, ops, load_errors)
+        if layout is not None:
+            result_paths = export_layout_result(outcome.dataset, layout, recipe, spool_dir)
+            err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
+            return outcome, result_paths, err_path
+    finally:
+        if spool_dir:
+            shutil.rmtree(spool_dir, ignore_errors=True)
 
     result_paths = export_result(
         outcome.dataset,
@@ -68,6 +89,10 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
         keep_hashes=recipe.keep_hashes_in_res_ds,
     )
     err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
+    if recipe.export_filtered:
+        write_filtered(outcome.filtered, recipe.export_path)
+    if recipe.open_tracer:
+        write_trace(outcome.filtered, recipe.ops, recipe.work_dir, recipe.op_list_to_trace, recipe.trace_num)
     return outcome, result_paths, err_path
 
 
@@ -91,6 +116,8 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
         outcome, result_paths, err_path = run_on_ray(recipe, stats_only=stats_only)
     else:
         outcome, result_paths, err_path = _run_local(recipe, stats_only)
+    if not recipe.export_filtered:
+        remove_stale_filtered(recipe.export_path)
     summary = outcome.summary()
     summary["seconds"] = round(time.perf_counter() - started, 3)
     summary_path = os.path.join(recipe.work_dir, "op_summary.json")
