@@ -18,7 +18,7 @@ def one_error_line(done) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("suffix", ["", "_stats", "_errors"])
+@pytest.mark.parametrize("suffix", ["", "_stats", "_errors", "_filtered"])
 def test_export_that_is_the_dataset_exits_2_before_work_and_keeps_it(tmp_path, suffix):
     export = tmp_path / "data.jsonl"
     dataset = tmp_path / f"data{suffix}.jsonl"
