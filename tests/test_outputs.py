@@ -74,6 +74,10 @@ def test_read_only_export_folder_is_found_before_the_work(tmp_path, small_mount,
     assert done.returncode == 2
     line = one_error_line(done)
     assert "cannot write to" in line and "Read-only file system" in line and "loaded" not in done.stderr
+    import djlite
+
+    with pytest.raises(RecipeError, match="Read-only file system"):  # from Python too, before any work
+        djlite.run(str(recipe))
 
 
 def test_full_disk_stops_with_one_line_and_old_outputs_intact(tmp_path, small_mount, clips):
