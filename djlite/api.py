@@ -14,6 +14,7 @@ from djlite.executors.local import Runner
 from djlite.exporter import export_errors, export_result, stats_path, write_json, write_yaml
 from djlite.fields import Fields
 from djlite.formats.export import export_layout_result, make_layout, with_export_frames
+from djlite.outputs import prepare_outputs
 from djlite.recipe import Recipe, load_recipe
 from djlite.stats_cache import StatsCache
 from djlite.trace import remove_stale_filtered, write_filtered, write_trace
@@ -107,6 +108,7 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
         recipe = load_recipe(data=config, overrides=overrides)
     else:
         recipe = load_recipe(config, overrides=overrides)
+    prepare_outputs(recipe)  # a read-only or full export folder fails here, before the work
     os.makedirs(recipe.work_dir, exist_ok=True)
     for op in recipe.ops:  # ops that write files (frames) put them under the run's work dir unless told otherwise
         if op.work_dir is None:

@@ -6,6 +6,7 @@ on earlier lines: see djlite.jsonl_lines) is not fatal: it is set aside with its
 the errors file like any bad sample.
 """
 
+import json
 import os
 from contextlib import contextmanager
 
@@ -15,7 +16,7 @@ from loguru import logger
 from djlite.errors import RecipeError
 from djlite.exporter import atomic_path
 from djlite.fields import Fields
-from djlite.jsonl_lines import read_jsonl
+from djlite.jsonl_lines import read_json_array, read_jsonl
 
 SUFFIX_TO_BUILDER = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 MAX_LOGGED_BAD_LINES = 5
@@ -68,6 +69,9 @@ def _screen_jsonl(files: list[str], video_key: str, scratch_dir: str) -> tuple[l
     stat_kinds = _stat_kinds()
     kept, bad = [], []
     for index, path in enumerate(files):
+        if path.endswith(".json"):
+            kept += _screen_json_array(path, video_key, shapes, stat_kinds, bad, scratch_dir, index)
+            continue
         if not path.endswith(".jsonl"):
             kept.append(path)
             continue
@@ -91,6 +95,25 @@ def _screen_jsonl(files: list[str], video_key: str, scratch_dir: str) -> tuple[l
             continue
         kept.append(out_path)
     return kept, bad
+
+
+def _screen_json_array(path, video_key, shapes, stat_kinds, bad: list, scratch_dir: str, index: int) -> list[str]:
+    """A .json list of samples: as it is when every item is good, else a jsonl copy of its good items."""
+    try:
+        good, errors = read_json_array(path, video_key, shapes, stat_kinds)
+    except ValueError as e:
+        raise RecipeError(f"cannot read dataset file {path!r}: not valid JSON: {e}") from None
+    bad.extend(errors)
+    if good is None:
+        return [path]
+    if not good:
+        return []
+    os.makedirs(scratch_dir, exist_ok=True)
+    out_path = os.path.join(scratch_dir, f"{index}-{os.path.basename(path)}l")
+    with atomic_path(out_path) as tmp, open(tmp, "w", encoding="utf-8") as dst:
+        for row in good:
+            dst.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return [out_path]
 
 
 def resolve_media_paths(dataset: datasets.Dataset, video_key: str, base_dir: str, num_proc: int = 1):

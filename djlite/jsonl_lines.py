@@ -35,8 +35,11 @@ def _no_nan(constant):
     raise LineError(f"{constant} is not valid JSON; write null or a number")
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_nan)
+
+
 def strict_loads(line: str):
-    return json.loads(line, object_pairs_hook=_no_duplicates, parse_constant=_no_nan)
+    return _DECODER.decode(line)
 
 
 _KIND = {str: "a string", bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object"}
@@ -54,6 +57,37 @@ def shape(value):
     if isinstance(value, dict):
         return ("dict", {k: shape(v) for k, v in value.items()})
     return _KIND[type(value)]
+
+
+def conforms(value, seen) -> bool:
+    """True when `value` fits the shape already seen without changing it (the common case, checked cheaply)."""
+    if value is None:
+        return True
+    if seen is None:
+        return False
+    if seen.__class__ is str:
+        return _KIND.get(value.__class__) == seen
+    if seen[0] == "list":
+        if value.__class__ is not list:
+            return False
+        items = seen[1]
+        if items.__class__ is str:
+            kind = _KIND.get
+            for item in value:
+                if item is not None and kind(item.__class__) != items:
+                    return False
+            return True
+        for item in value:
+            if not conforms(item, items):
+                return False
+        return True
+    if value.__class__ is not dict:
+        return False
+    fields = seen[1]
+    for k, v in value.items():
+        if k not in fields or not conforms(v, fields[k]):
+            return False
+    return True
 
 
 def merge_shapes(a, b):
@@ -111,12 +145,12 @@ def has_nan(value) -> bool:
     return False
 
 
-def error_record(path: str, number: int, line, message: str) -> dict:
+def error_record(path: str, number: int, line, message: str, unit: str = "line") -> dict:
     if isinstance(line, bytes):
         line = line.decode("utf-8", errors="backslashreplace")
     return {
         "line": str(line).rstrip("\n")[:LINE_CHARS_KEPT],
-        Fields.errors: [{"op": "load", "error": f"InvalidLine: {path} line {number}: {message}"}],
+        Fields.errors: [{"op": "load", "error": f"InvalidLine: {path} {unit} {number}: {message}"}],
     }
 
 
@@ -181,20 +215,55 @@ def read_jsonl(path: str, video_key: str, shapes: dict, stat_kinds: dict | None 
                 continue
             number, line = lines.number, raw["line"]
             try:
-                reserved = [k for k in RESERVED_INPUT_KEYS if k in row]
-                if reserved:
-                    raise LineError(f"{reserved[0]!r} is a column djlite writes; rename it in the input")
-                if Fields.stats in row:
-                    check_stats(row[Fields.stats], stat_kinds)
-                check_media(row, video_key)
-                if b"\\u" in line and b"\\ud" in line.lower():
-                    check_text(row)
-                merged = {key: _merge_key(key, shapes.get(key), value) for key, value in row.items()}
+                check_row(
+                    row, video_key, shapes, stat_kinds, maybe_surrogates=b"\\u" in line and b"\\ud" in line.lower()
+                )
             except LineError as e:
                 yield number, error_record(path, number, line, str(e))
                 continue
-            shapes.update(merged)
             yield number, None
+
+
+def check_row(row: dict, video_key: str, shapes: dict, stat_kinds: dict, maybe_surrogates: bool = True) -> None:
+    """LineError when `row` is not a usable sample; otherwise record its keys' shapes in `shapes`."""
+    reserved = [k for k in RESERVED_INPUT_KEYS if k in row]
+    if reserved:
+        raise LineError(f"{reserved[0]!r} is a column djlite writes; rename it in the input")
+    if Fields.stats in row:
+        check_stats(row[Fields.stats], stat_kinds)
+    check_media(row, video_key)
+    if maybe_surrogates:
+        check_text(row)
+    merged = {
+        key: _merge_key(key, shapes.get(key), value)
+        for key, value in row.items()
+        if not conforms(value, shapes.get(key))
+    }
+    shapes.update(merged)
+
+
+def read_json_array(path: str, video_key: str, shapes: dict, stat_kinds: dict | None = None):
+    """A .json file holding a list of samples -> (the good samples, error records for the others).
+
+    The good samples are None when there is no bad one (the file is loaded as it is), and also when the file
+    is not a list (an object of columns, say), which is left to `datasets`.
+    """
+    stat_kinds = stat_kinds or {}
+    with open(path, "rb") as f:
+        data = strict_loads(f.read().decode("utf-8"))  # ValueError (UnicodeDecodeError too) for a broken file
+    if not isinstance(data, list):
+        return None, []
+    good, errors = [], []
+    for number, row in enumerate(data, 1):
+        try:
+            if not isinstance(row, dict):
+                raise LineError("a sample is a JSON object {...}")
+            check_row(row, video_key, shapes, stat_kinds)
+        except LineError as e:
+            errors.append(error_record(path, number, json.dumps(row, ensure_ascii=True), str(e), unit="item"))
+            continue
+        good.append(row)
+    return (good if errors else None), errors
 
 
 def _merge_key(key, seen, value):

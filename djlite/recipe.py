@@ -23,8 +23,6 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from loguru import logger
-
 from djlite.errors import RecipeError
 from djlite.params import describe_type, signature_params
 from djlite.recipe_yaml import load_yaml, read_recipe_file, yaml_error_message
@@ -47,11 +45,31 @@ IGNORED_DJ_KEYS = {
 # Keys of Data-Juicer's OP.__init__ that djlite's ops do not take (djlite has no images, audio, per-op
 # resources or batching modes). A recipe carrying them still builds; each is named once in the log.
 IGNORED_DJ_OP_KEYS = {
-    "image_key", "audio_key", "image_bytes_key", "query_key", "response_key", "history_key", "index_key",
-    "num_cpus", "num_gpus", "memory", "runtime_env", "batch_mode", "turbo", "stats_export_path",
-    "use_actor", "ray_execution_mode", "min_batch_size", "max_batch_size", "auto_op_parallelism",
-    "num_proc_per_gpu",
+    "image_key", "audio_key", "image_bytes_key", "system_key", "instruction_key", "prompt_key", "query_key",
+    "response_key", "history_key", "index_key", "image_special_token", "audio_special_token",
+    "video_special_token", "eoc_special_token", "num_cpus", "num_gpus", "memory", "runtime_env", "batch_mode",
+    "turbo", "stats_export_path", "use_actor", "ray_execution_mode", "min_batch_size", "max_batch_size",
+    "auto_op_parallelism", "num_proc_per_gpu",
 }  # fmt: skip
+
+
+# Help lines of the keys every op (or every filter) takes, as Data-Juicer documents them.
+COMMON_OP_KEY_HELP = {
+    "text_key": "the column of the sample's text (default: the recipe's text_keys)",
+    "video_key": "the column of the sample's video paths (default: the recipe's video_key)",
+    "num_proc": "accepted for Data-Juicer recipes; djlite's workers are the recipe's np",
+    "batch_size": "rows per batch where the op works in batches",
+    "skip_op_error": "accepted for Data-Juicer recipes; djlite's error policy is the recipe's on_error",
+    "accelerator": "accepted for Data-Juicer recipes",
+    "cpu_required": "CPUs per task (Ray executor)",
+    "gpu_required": "GPUs per task (Ray executor)",
+    "mem_required": "memory per task, bytes or '2GB' (Ray executor)",
+    "work_dir": "where the op writes files (default: the run's work_dir)",
+    "min_closed_interval": "the minimum bound is inclusive",
+    "max_closed_interval": "the maximum bound is inclusive",
+    "reversed_range": "keep the samples outside the range instead",
+    "any_or_all": "with several videos: keep when any video passes, or only when all do",
+}
 
 
 def _help(text: str):
@@ -223,7 +241,10 @@ def op_parser(cls):
     for name, p in signature_params(cls).items():
         if name not in added:
             annotation = Any if p.annotation is p.empty else p.annotation
-            parser.add_argument(f"--{name}", type=annotation, default=p.default, help="common op key")
+            parser.add_argument(f"--{name}", type=annotation, default=p.default)
+    for action in parser._actions:  # help for the keys every op shares, where no docstring gave one
+        if action.dest in COMMON_OP_KEY_HELP and not action.help:
+            action.help = COMMON_OP_KEY_HELP[action.dest]
     return parser
 
 
@@ -278,6 +299,8 @@ def _drop_ignored_op_keys(name: str, params: dict, accepted) -> dict:
     for key, value in params.items():
         if key in IGNORED_DJ_OP_KEYS and key not in accepted:
             if key not in _warned_op_keys:
+                from loguru import logger  # not at module level: `dj-process --help` stays fast
+
                 _warned_op_keys.add(key)
                 logger.warning(f"{name}: {key} is a Data-Juicer op key djlite does not use; it is ignored")
             continue

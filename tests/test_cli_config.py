@@ -183,3 +183,11 @@ def test_ctrl_c_is_one_line_exit_130_and_no_result_file(tmp_path, clips, np_):
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted" in err.strip().splitlines()[-1] and "Traceback" not in err
     assert not (tmp_path / "out" / "res.jsonl").exists()
+
+
+def test_help_op_without_a_name_or_with_an_unknown_one_is_one_line():
+    done = dj_process("--help-op")
+    assert done.returncode == 2 and "--help-op needs an op name" in done.stderr
+    done = dj_process("--help-op=video_duraton_filter")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "did you mean 'video_duration_filter'?" in done.stderr

@@ -90,3 +90,14 @@ def test_hidden_files_and_folders_of_a_folder_dataset_are_not_read(tmp_path, cli
     from djlite.dataset import dataset_files
 
     assert dataset_files(str(folder)) == [str(folder / "a.jsonl")]
+
+
+def test_json_array_items_are_screened_like_lines(tmp_path, clips):
+    good = video_samples([clips["moving"]])[0] | {"id": 1}
+    dataset = tmp_path / "data.json"
+    dataset.write_text(json.dumps([good, {"text": 5, "videos": []}, {"videos": [7]}, good | {"id": 2}]))
+    res = djlite.run(str(write_recipe(tmp_path / "r.yaml", dataset, [{"video_duration_filter": {}}])))
+    assert res.summary["kept"] == 2 and res.summary["errored"] == 2 and res.summary["balanced"]
+    assert [r["id"] for r in read_jsonl(res.result_paths[0])] == [1, 2]
+    errors = [r[Fields.errors][0]["error"] for r in read_jsonl(res.errors_path)]
+    assert "item 2: key 'text'" in errors[0] and "item 3: 'videos'" in errors[1]

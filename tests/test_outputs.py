@@ -18,7 +18,7 @@ def one_error_line(done) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("suffix", ["", "_stats", "_errors"])
+@pytest.mark.parametrize("suffix", ["", "_stats", "_errors", "_filtered"])
 def test_export_that_is_the_dataset_exits_2_before_work_and_keeps_it(tmp_path, suffix):
     export = tmp_path / "data.jsonl"
     dataset = tmp_path / f"data{suffix}.jsonl"
@@ -74,6 +74,10 @@ def test_read_only_export_folder_is_found_before_the_work(tmp_path, small_mount,
     assert done.returncode == 2
     line = one_error_line(done)
     assert "cannot write to" in line and "Read-only file system" in line and "loaded" not in done.stderr
+    import djlite
+
+    with pytest.raises(RecipeError, match="Read-only file system"):  # from Python too, before any work
+        djlite.run(str(recipe))
 
 
 def test_full_disk_stops_with_one_line_and_old_outputs_intact(tmp_path, small_mount, clips):

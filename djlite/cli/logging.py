@@ -6,12 +6,12 @@ import signal
 import sys
 import time
 
-from loguru import logger
-
 WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
 
 
 def configure_logging(work_dir: str | None, command: str, verbose: bool = False) -> str | None:
+    from loguru import logger  # imported here: `--help` and `--version` never need it
+
     logger.remove()
     logger.add(
         sys.stderr,
@@ -36,7 +36,8 @@ def run_command(command: str, body, argv: list[str]) -> int:
     """
     from djlite.errors import RecipeError
 
-    configure_logging(None, command)
+    if not {"-h", "--help", "--version"} & set(argv):
+        configure_logging(None, command)
     main_pid = os.getpid()
     interrupted = []
 
@@ -57,6 +58,9 @@ def run_command(command: str, body, argv: list[str]) -> int:
     except BaseException as e:
         # Interrupted: whatever the unwinding raised on top (a pool's TimeoutError...), the answer is one line.
         if not (interrupted or isinstance(e, KeyboardInterrupt)):
+            if isinstance(e, BrokenPipeError):  # `dj-process --help-op X | head`: the reader left, not an error
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 0
             if isinstance(e, OSError) and e.errno in WRITE_ERRNOS:
                 return _write_error(command, e)
             raise

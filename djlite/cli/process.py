@@ -22,12 +22,26 @@ def _parser():
     return parser
 
 
+def _help_op_name(argv: list[str]) -> str | None:
+    """The op named by --help-op (answered before any recipe is read), or None."""
+    from djlite.errors import RecipeError
+
+    for i, arg in enumerate(argv):
+        if arg.startswith("--help-op="):
+            return arg.split("=", 1)[1]
+        if arg == "--help-op":
+            if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
+                raise RecipeError("--help-op needs an op name, e.g. --help-op video_duration_filter")
+            return argv[i + 1]
+    return None
+
+
 def _run(argv: list[str]) -> int:
     from djlite.recipe import op_help, recipe_from_cli
 
     parser = _parser()
-    if "--help-op" in argv or any(a.startswith("--help-op=") for a in argv):
-        name = argv[argv.index("--help-op") + 1] if "--help-op" in argv else argv[0].split("=", 1)[1]
+    name = _help_op_name(argv)
+    if name is not None:
         print(op_help(name))
         return 0
     recipe, namespace = recipe_from_cli(parser, argv)
@@ -63,6 +77,11 @@ def _run(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # answered without building the parser
+        from djlite import __version__
+
+        print(f"dj-process (djlite) {__version__}")
+        return 0
     from djlite.cli.logging import run_command
 
     return run_command("dj-process", _run, argv)
