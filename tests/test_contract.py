@@ -244,6 +244,8 @@ def test_byte_identical_copies_are_decoded_and_scored_once_per_worker(tmp_path, 
 
     import djlite.video.reader as reader
 
+    # A fresh stats cache: the session's shared one may already hold these clips' scores (then nothing decodes).
+    monkeypatch.setenv("DJLITE_CACHE_DIR", str(tmp_path / "stats-cache"))
     decoded = []
     real = reader.read_frames
     monkeypatch.setattr(
@@ -295,6 +297,7 @@ def test_a_new_frame_filter_is_one_class_and_shares_the_decode(tmp_path, clips, 
     import djlite.video.reader as reader
 
     register_op("video_brightness_filter")(VideoBrightnessFilter)
+    monkeypatch.setenv("DJLITE_CACHE_DIR", str(tmp_path / "stats-cache"))  # a fresh stats cache: see above
     decoded = []
     real = reader.read_frames
     monkeypatch.setattr(reader, "read_frames", lambda info, c, **kw: decoded.append(len(c)) or real(info, c, **kw))
