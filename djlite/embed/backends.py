@@ -142,6 +142,7 @@ class OnnxBackend(EmbeddingBackend):
         self.threads = threads
         self.session = None
         self.dim = 0
+        self._fingerprint = None
 
     def setup(self) -> None:
         try:
@@ -166,9 +167,13 @@ class OnnxBackend(EmbeddingBackend):
         return np.asarray(out, dtype=np.float32).reshape(len(batch), -1)
 
     def fingerprint(self) -> str:
-        with open(self.model_path, "rb") as f:
-            digest = hashlib.sha1(f.read()).hexdigest()[:16]
-        return f"{self.name}:{digest}:{self.input_size}:{self.pixel_mean.tolist()}:{self.pixel_std.tolist()}"
+        if self._fingerprint is None:
+            with open(self.model_path, "rb") as f:
+                digest = hashlib.sha1(f.read()).hexdigest()[:16]
+            self._fingerprint = (
+                f"{self.name}:{digest}:{self.input_size}:{self.pixel_mean.tolist()}:{self.pixel_std.tolist()}"
+            )
+        return self._fingerprint
 
 
 BACKENDS = {
