@@ -203,6 +203,10 @@ def load_recipe(path: str | None = None, overrides: dict | None = None, data: di
     base_dir = os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
     recipe.ops = _build_ops(recipe, where)
     _check_paths(recipe, base_dir, where)
+    for op in recipe.ops:
+        # Ops that write files beside the outputs (frame embeddings) default to the recipe's work_dir.
+        if op.work_dir is None:
+            op.work_dir = recipe.work_dir
     return recipe
 
 
