@@ -1,0 +1,142 @@
+"""The selection report: original / every-Nth / random (seeded) / coreset rows side by side, JSON + Markdown,
+and a histogram of pairwise distances before and after (PNG, when matplotlib is installed).
+
+Every row holds `selection_stats` (djlite/select/stats.py) for the same budget, so the table answers "did the
+coreset buy diversity?": a larger min and p10 pairwise distance, a smaller coverage radius. "every_nth" is
+the row order's evenly spaced subset (for frames in time order, the fixed-fps baseline).
+"""
+
+import json
+import math
+import os
+
+import numpy as np
+
+from djlite.exporter import atomic_path
+from djlite.select.kcenter import every_nth, random_subset
+from djlite.select.stats import DEFAULT_MEMORY_BYTES, pairwise_distances_upper, sampled_pair_distances, selection_stats
+
+COLUMNS = [
+    ("count", "Number of samples"),
+    ("mean", "L2 distance mean"),
+    ("min", "L2 distance min"),
+    ("max", "L2 distance max"),
+    ("p10", "L2 distance 10th pct"),
+    ("p90", "L2 distance 90th pct"),
+    ("nn_mean", "NN distance mean"),
+    ("nn_p10", "NN distance 10th pct"),
+    ("coverage_radius", "Coverage radius"),
+    ("near_duplicate_pairs", "Pairs closer than eps"),
+]
+
+
+def build_report(
+    X, coreset, seed: int = 42, eps: float = 0.05, memory_bytes: int = DEFAULT_MEMORY_BYTES, extra: dict | None = None
+) -> dict:
+    """{"rows": {original, every_nth, random, coreset: stats}, ...}; the baselines use the coreset's count."""
+    X = np.asarray(X, dtype=np.float32)
+    coreset = np.asarray(coreset, dtype=np.int64)
+    n, k = len(X), len(coreset)
+    selections = {
+        "original": np.arange(n),
+        "every_nth": every_nth(n, k),
+        "random": random_subset(n, k, seed=seed),
+        "coreset": coreset,
+    }
+    rows = {name: selection_stats(X, idx, eps=eps, seed=seed, memory_bytes=memory_bytes) for name, idx in selections.items()}
+    return {
+        "n": n,
+        "budget": k,
+        "dim": int(X.shape[1]) if X.ndim == 2 else 0,
+        "seed": seed,
+        "eps": eps,
+        "rows": rows,
+        **(extra or {}),
+    }
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def to_markdown(report: dict) -> str:
+    rows = report["rows"]
+    names = list(rows)
+    lines = [
+        "# Selection report",
+        "",
+        f"{report['n']} vectors of dimension {report['dim']}, budget {report['budget']}, seed {report['seed']}.",
+        "",
+        "| metric | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for key, label in COLUMNS:
+        lines.append(f"| {label} | " + " | ".join(_cell(rows[name].get(key)) for name in names) + " |")
+    approx = [name for name in names if rows[name].get("approx")]
+    if approx:
+        lines += ["", f"Pairwise statistics of {', '.join(approx)} come from sampled pairs (approx)."]
+    lines += ["", f"eps for near-duplicate pairs: {report['eps']}."]
+    for key in ("first_pick", "stopped_by", "min_distance"):
+        if key in report:
+            lines.append(f"{key}: {report[key]}")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict, folder: str, X=None, name: str = "selection_report") -> dict:
+    """Write <folder>/<name>.json, .md and (with X and matplotlib) .png atomically; return the paths."""
+    os.makedirs(folder, exist_ok=True)
+    paths = {"json": os.path.join(folder, f"{name}.json"), "md": os.path.join(folder, f"{name}.md")}
+    with atomic_path(paths["json"]) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2, default=_json_default)
+    with atomic_path(paths["md"]) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(to_markdown(report))
+    if X is not None and "coreset_rows" in report:
+        png = os.path.join(folder, f"{name}.png")
+        if draw_histogram(X, report, png):
+            paths["png"] = png
+    return paths
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _distances(A, memory_bytes: int = 256 * 1024**2, seed: int = 0) -> np.ndarray:
+    m = len(A)
+    if m * (m - 1) // 2 * 4 <= memory_bytes:
+        return pairwise_distances_upper(A)
+    return sampled_pair_distances(A, 500_000, seed)
+
+
+def draw_histogram(X, report: dict, path: str) -> bool:
+    """Pairwise-distance histograms of the original set and the coreset (log count axis, as Lightly's)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    X = np.asarray(X, dtype=np.float32)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bins = np.linspace(0, max(float(report["rows"]["original"].get("max") or 2.0), 1e-6), 60)
+    for label, idx in (("original", np.arange(len(X))), ("coreset", np.asarray(report["coreset_rows"]))):
+        if len(idx) >= 2:
+            ax.hist(_distances(X[idx]), bins=bins, alpha=0.55, label=f"{label} ({len(idx)})", density=True)
+    ax.set_yscale("log")
+    ax.set_xlabel("pairwise L2 distance")
+    ax.set_ylabel("density (log)")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+    return True

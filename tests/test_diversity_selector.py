@@ -1,0 +1,149 @@
+"""diversity_selector: budgets, min_distance, preselected sets, Lightly's combinations, stats, report, Ray."""
+
+import json
+
+import numpy as np
+import pytest
+from datasets import Dataset
+from helpers import read_jsonl, write_jsonl, write_recipe
+
+import djlite
+from djlite.fields import Fields
+from djlite.ops.selector.diversity_selector import DiversitySelector, largest_remainder
+
+
+def clustered(n=120, clusters=6, d=8, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, d)) * 3
+    label = np.arange(n) % clusters
+    X = centres[label] + 0.05 * rng.normal(size=(n, d))
+    return X.astype(np.float32), label
+
+
+def rows(X, label, **extra):
+    out = []
+    for i, (x, c) in enumerate(zip(X, label)):
+        row = {"id": i, "text": f"s{i}", "video_embedding": [x.tolist()], "label": f"c{c}", "video": f"v{i % 3}"}
+        row.update({k: v[i] for k, v in extra.items()})
+        out.append(row)
+    return out
+
+
+def run(op, data):
+    out, _ = op.process(Dataset.from_list(data))
+    return out
+
+
+def test_one_pick_per_cluster_in_pick_order_with_stats():
+    X, label = clustered()
+    out = run(DiversitySelector(select_num=6), rows(X, label))
+    assert sorted(label[out["id"]]) == list(range(6))
+    stats = out[Fields.stats]
+    assert [s["diversity_rank"] for s in stats] == list(range(6))
+    radii = [s["diversity_cover_radius"] for s in stats]
+    assert radii[0] is None and all(a >= b for a, b in zip(radii[1:], radii[2:]))
+    again = run(DiversitySelector(select_num=6), rows(X, label))
+    assert again["id"] == out["id"]
+
+
+def test_ratio_budget_and_min_distance():
+    X, label = clustered()
+    assert len(run(DiversitySelector(select_ratio=0.1), rows(X, label))) == 12
+    out = run(DiversitySelector(min_distance=0.5), rows(X, label))  # unit vectors: clusters far, members close
+    assert len(out) == 6
+    V = X[out["id"]] / np.linalg.norm(X[out["id"]], axis=1, keepdims=True)
+    d = np.linalg.norm(V[:, None] - V[None], axis=2) + np.eye(len(V)) * 9
+    assert d.min() >= 0.5
+
+
+def test_preselected_field_and_file(tmp_path):
+    X, label = clustered()
+    pre = [i == 0 or i == 1 for i in range(len(X))]  # clusters 0 and 1 are labelled already
+    out = run(DiversitySelector(select_num=6, preselected_key="done"), rows(X, label, done=pre))
+    assert out["id"][:2] == [0, 1] and len(out) == 6
+    assert sorted(label[out["id"]]) == list(range(6))  # the 4 new picks cover the other clusters
+    np.save(tmp_path / "pool.npy", X[:2])
+    out = run(DiversitySelector(select_num=4, preselected_file=str(tmp_path / "pool.npy")), rows(X, label))
+    assert sorted(label[out["id"]]) == [2, 3, 4, 5]
+    csv = tmp_path / "embeddings.csv"
+    header = "filenames," + ",".join(f"embedding_{i}" for i in range(X.shape[1])) + ",labels\n"
+    csv.write_text(header + "".join(f"f{i}.png," + ",".join(map(str, X[i])) + ",0\n" for i in range(2)))
+    out2 = run(DiversitySelector(select_num=4, preselected_file=str(csv)), rows(X, label))
+    assert out2["id"] == out["id"]
+
+
+def test_threshold_weight_balance_and_per_group_budget():
+    X, label = clustered()
+    score = [float(i) for i in range(len(X))]
+    out = run(
+        DiversitySelector(select_num=6, thresholds=[{"key": "score", "operation": "bigger_equal", "value": 60}]),
+        rows(X, label, score=score),
+    )
+    assert min(out["id"]) >= 60
+    target = {"c0": 0.5, "c1": 0.5}
+    out = run(DiversitySelector(select_num=10, balance_key="label", balance_target=target), rows(X, label))
+    assert sorted(set(out["label"])) == ["c0", "c1"] and out["label"].count("c0") == 5
+    out = run(DiversitySelector(select_num=12, group_key="video", per_group_budget=2), rows(X, label))
+    assert len(out) == 6 and all(out["video"].count(v) == 2 for v in ("v0", "v1", "v2"))
+    heavy = [10.0 if i % 6 == 0 else 1.0 for i in range(len(X))]  # cluster 0 weighs 10x
+    out = run(DiversitySelector(select_num=8, weight_key="w", weight_strength=2), rows(X, label, w=heavy))
+    plain = run(DiversitySelector(select_num=8), rows(X, label))
+    assert list(label[out["id"]]).count(0) > list(label[plain["id"]]).count(0)
+
+
+def test_largest_remainder():
+    assert largest_remainder([0.5, 0.3, 0.2], 7) == [4, 2, 1]
+    assert sum(largest_remainder([1, 1, 1], 10)) == 10
+
+
+def test_bad_parameters_are_one_line_errors():
+    with pytest.raises(ValueError, match="needs a budget"):
+        DiversitySelector()
+    with pytest.raises(ValueError, match="threshold"):
+        DiversitySelector(select_num=2, thresholds=[{"key": "a", "operation": "huge", "value": 1}])
+    with pytest.raises(FileNotFoundError, match="preselected_file"):
+        DiversitySelector(select_num=2, preselected_file="/nope.npy")
+
+
+def test_rows_without_vectors_are_not_picked():
+    X, label = clustered(n=12)
+    data = rows(X, label)
+    data[0]["video_embedding"] = []
+    out = run(DiversitySelector(select_num=12), data)
+    assert 0 not in out["id"] and len(out) == 11
+
+
+def test_report_files_and_recipe_run(tmp_path):
+    X, label = clustered()
+    dataset = write_jsonl(tmp_path / "data.jsonl", [dict(r, videos=[]) for r in rows(X, label)])
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        dataset,
+        [{"diversity_selector": {"select_num": 6, "report_dir": str(tmp_path / "report")}}],
+        keep_stats_in_res_ds=True,
+    )
+    result = djlite.run(str(recipe))
+    kept = read_jsonl(result.result_paths[0])
+    assert [r[Fields.stats]["diversity_rank"] for r in kept] == list(range(6))
+    report = json.loads((tmp_path / "report" / "selection_report.json").read_text())
+    assert set(report["rows"]) == {"original", "every_nth", "random", "coreset"}
+    assert report["rows"]["coreset"]["count"] == 6
+    assert report["rows"]["coreset"]["coverage_radius"] <= report["rows"]["random"]["coverage_radius"]
+    assert "| Coverage radius |" in (tmp_path / "report" / "selection_report.md").read_text()
+
+
+def test_ray_equals_local(tmp_path):
+    ray = pytest.importorskip("ray", reason="the Ray executor needs `pip install djlite[ray]`")
+    X, label = clustered(n=40)
+    dataset = write_jsonl(tmp_path / "data.jsonl", [dict(r, videos=[]) for r in rows(X, label)])
+    recipe = str(write_recipe(tmp_path / "r.yaml", dataset, [{"diversity_selector": {"select_num": 7}}]))
+    local = djlite.run(recipe, export_path=str(tmp_path / "local" / "res.jsonl"))
+    try:
+        if not ray.is_initialized():
+            ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+        on_ray = djlite.run(recipe, executor_type="ray", export_path=str(tmp_path / "ray" / "res.jsonl"))
+    finally:
+        ray.shutdown()
+    ids = [r["id"] for r in read_jsonl(local.result_paths[0])]
+    assert len(ids) == 7
+    assert [r["id"] for r in read_jsonl(on_ray.result_paths[0])] == ids  # same picks, same pick order
