@@ -43,7 +43,9 @@ def build_report(
         "random": random_subset(n, k, seed=seed),
         "coreset": coreset,
     }
-    rows = {name: selection_stats(X, idx, eps=eps, seed=seed, memory_bytes=memory_bytes) for name, idx in selections.items()}
+    rows = {
+        name: selection_stats(X, idx, eps=eps, seed=seed, memory_bytes=memory_bytes) for name, idx in selections.items()
+    }
     return {
         "n": n,
         "budget": k,

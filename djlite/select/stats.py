@@ -13,11 +13,16 @@ from djlite.select.kcenter import squared_norms
 
 DEFAULT_MEMORY_BYTES = 2 * 1024**3
 DEFAULT_SAMPLE_PAIRS = 2_000_000
-CHUNK = 2048
+BLOCK_ELEMENTS = 1 << 23  # a distance block holds at most this many float64 (64 MiB)
+
+
+def block_rows(columns: int) -> int:
+    return max(1, min(4096, BLOCK_ELEMENTS // max(columns, 1)))
 
 
 def _block(A: np.ndarray, norms: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """Distances of rows start..stop of A to every row of A (float32)."""
+    """Distances of rows start..stop of A to every row of A. A is float64 here: with float32 the expansion
+    |a|^2 + |b|^2 - 2 a.b leaves ~1e-3 where the distance is 0, which would hide exact duplicates."""
     d = A[start:stop] @ A.T
     d *= -2.0
     d += norms[start:stop, None]
@@ -28,14 +33,15 @@ def _block(A: np.ndarray, norms: np.ndarray, start: int, stop: int) -> np.ndarra
 
 def pairwise_distances_upper(A: np.ndarray) -> np.ndarray:
     """All m(m-1)/2 distances ||a_i - a_j||, i < j, float32, computed in row blocks."""
-    A = np.ascontiguousarray(A, dtype=np.float32)
+    A = np.ascontiguousarray(A, dtype=np.float64)
     m = len(A)
     norms = squared_norms(A)
     out = np.empty(m * (m - 1) // 2, dtype=np.float32)
     at = 0
-    for start in range(0, m, CHUNK):
-        block = _block(A, norms, start, min(m, start + CHUNK))
-        for r, i in enumerate(range(start, min(m, start + CHUNK))):
+    step = block_rows(m)
+    for start in range(0, m, step):
+        block = _block(A, norms, start, min(m, start + step))
+        for r, i in enumerate(range(start, min(m, start + step))):
             row = block[r, i + 1 :]
             out[at : at + len(row)] = row
             at += len(row)
@@ -82,12 +88,13 @@ def pairwise_stats(
 
 def nearest_neighbour_distances(A) -> np.ndarray:
     """Each member's distance to its nearest other member (exact, in row blocks: O(m^2 d) time, O(m) memory)."""
-    A = np.ascontiguousarray(A, dtype=np.float32)
+    A = np.ascontiguousarray(A, dtype=np.float64)
     m = len(A)
     norms = squared_norms(A)
     out = np.empty(m, np.float64)
-    for start in range(0, m, CHUNK):
-        block = _block(A, norms, start, min(m, start + CHUNK))
+    step = block_rows(m)
+    for start in range(0, m, step):
+        block = _block(A, norms, start, min(m, start + step))
         block[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
         out[start : start + len(block)] = block.min(axis=1)
     return out
@@ -95,12 +102,13 @@ def nearest_neighbour_distances(A) -> np.ndarray:
 
 def distance_to_set(X, A) -> np.ndarray:
     """For every row of X, the distance to the nearest row of A (in blocks of X)."""
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    A = np.ascontiguousarray(A, dtype=np.float32)
+    X = np.asarray(X)
+    A = np.ascontiguousarray(A, dtype=np.float64)
     a_norms = squared_norms(A)
     out = np.empty(len(X), np.float64)
-    for start in range(0, len(X), CHUNK):
-        x = X[start : start + CHUNK]
+    step = block_rows(len(A))
+    for start in range(0, len(X), step):
+        x = X[start : start + step].astype(np.float64)
         d = x @ A.T
         d *= -2.0
         d += squared_norms(x)[:, None]
@@ -128,11 +136,12 @@ def selection_stats(X, selected, eps: float = 0.05, seed: int = 0, memory_bytes:
 
 
 def _pairs_below(A: np.ndarray, eps: float) -> int:
-    A = np.ascontiguousarray(A, dtype=np.float32)
+    A = np.ascontiguousarray(A, dtype=np.float64)
     norms = squared_norms(A)
     count = 0
-    for start in range(0, len(A), CHUNK):
-        block = _block(A, norms, start, min(len(A), start + CHUNK))
-        for r, i in enumerate(range(start, min(len(A), start + CHUNK))):
+    step = block_rows(len(A))
+    for start in range(0, len(A), step):
+        block = _block(A, norms, start, min(len(A), start + step))
+        for r, i in enumerate(range(start, min(len(A), start + step))):
             count += int(np.count_nonzero(block[r, i + 1 :] < eps))
     return count

@@ -156,7 +156,9 @@ class DiversitySelector(Selector):
         else:
             P = read_lightly_embeddings(self.preselected_file)
         if P.ndim != 2 or P.shape[1] != dim:
-            raise ValueError(f"preselected_file {self.preselected_file}: vectors of shape {P.shape}, expected (m, {dim})")
+            raise ValueError(
+                f"preselected_file {self.preselected_file}: vectors of shape {P.shape}, expected (m, {dim})"
+            )
         return _unit(P) if self.normalize else P
 
     def eligible(self, table, rows: np.ndarray) -> np.ndarray:
@@ -200,7 +202,9 @@ class DiversitySelector(Selector):
         X, rows = self.vectors(table)
         missing = n - len(rows)
         if missing:
-            logger.warning("%s: %d of %d rows have no %r vector and are not picked", self.name, missing, n, self.embedding_key)
+            logger.warning(
+                "%s: %d of %d rows have no %r vector and are not picked", self.name, missing, n, self.embedding_key
+            )
         pre = np.zeros(0, np.int64)
         if self.preselected_key:
             flags = np.asarray([bool(v) for v in field_values(table, self.preselected_key)])[rows]
@@ -208,7 +212,9 @@ class DiversitySelector(Selector):
         if self.select_num is None and self.select_ratio is None:
             budget = len(rows)
         else:
-            budget = budget_count(len(rows), self.select_num if self.select_num is not None else float(self.select_ratio))
+            budget = budget_count(
+                len(rows), self.select_num if self.select_num is not None else float(self.select_ratio)
+            )
         new = max(0, budget - len(pre)) if self.count_preselected else budget
         result = k_center_greedy(
             X,
@@ -235,7 +241,9 @@ class DiversitySelector(Selector):
             for position, value in zip(rows, result.dmin):
                 distance[position] = float(value) if math.isfinite(value) else None
         self.last_report = self.report(X, order, result)
-        return Selection(kept, stats={"diversity_rank": rank, "diversity_cover_radius": radius, "diversity_distance": distance})
+        return Selection(
+            kept, stats={"diversity_rank": rank, "diversity_cover_radius": radius, "diversity_distance": distance}
+        )
 
     def report(self, X, order, result) -> dict | None:
         folder = self.report_dir or self.work_dir

@@ -16,7 +16,12 @@ class TopkSpecifiedFieldSelector(Selector):
     """
 
     def __init__(
-        self, field_key: str = "", top_ratio: float | None = None, topk: int | None = None, reverse: bool = True, **kwargs
+        self,
+        field_key: str = "",
+        top_ratio: float | None = None,
+        topk: int | None = None,
+        reverse: bool = True,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if top_ratio is not None and not 0 <= top_ratio <= 1:

@@ -1,0 +1,80 @@
+"""Must-show of diverse selection on the shared corpus and on a long generated clip (skips without the media).
+
+With a budget of 20 clips from the corpus, the recipes/diverse_selection.yaml pick contains no two members of
+a near-duplicate group of corpus/MANIFEST.tsv, and the coreset's coverage radius and minimum pairwise
+distance beat random and every-Nth subsets of the same size.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from conftest import REPO
+from helpers import read_jsonl, write_jsonl
+from synthetic import _texture, _write
+
+import djlite
+from djlite.select import every_nth, k_center_greedy, random_subset
+from djlite.select.stats import selection_stats
+
+
+@pytest.fixture(scope="module")
+def corpus_run(corpus_videos, tmp_path_factory):
+    out = tmp_path_factory.mktemp("diverse")
+    # The recipe's dataset, its video paths re-rooted where the fixture found the corpus.
+    rows = read_jsonl(REPO / "recipes" / "corpus_data.jsonl")
+    for row in rows:
+        row["videos"] = [str(corpus_videos / os.path.basename(v)) for v in row["videos"]]
+    dataset = write_jsonl(out / "corpus.jsonl", rows)
+    recipe = str(REPO / "recipes" / "diverse_selection.yaml")
+    return djlite.run(recipe, dataset_path=str(dataset), export_path=str(out / "selected.jsonl")), out
+
+
+def test_budget_20_has_no_two_near_duplicates(corpus_run):
+    result, _ = corpus_run
+    kept = read_jsonl(result.result_paths[0])
+    assert len(kept) == 20
+    groups = [row["near_dup_group"] for row in kept if row["near_dup_group"]]
+    assert len(groups) == len(set(groups)), groups
+
+
+def test_coreset_beats_random_and_every_nth_on_the_corpus(corpus_run):
+    _, out = corpus_run
+    rows = json.loads((out / "selection_report.json").read_text())["rows"]
+    assert rows["coreset"]["count"] == rows["random"]["count"] == rows["every_nth"]["count"] == 20
+    for baseline in ("random", "every_nth"):
+        assert rows["coreset"]["coverage_radius"] < rows[baseline]["coverage_radius"]
+        assert rows["coreset"]["min"] > rows[baseline]["min"]
+    assert (out / "selection_report.md").is_file()
+
+
+def long_clip(path, scenes=12, seconds_per_scene=5, fps=5, size=(96, 64)):
+    """A minute-long clip of 12 scenes (textures panning slowly), each revisited: frames within a scene are
+    near-identical, so every-Nth and random picks repeat scenes while a coreset should not."""
+    w, h = size
+    frames = []
+    order = list(range(scenes)) + list(range(0, scenes, 3))  # scenes 0, 3, 6, 9 come back later
+    for scene in order:
+        texture = _texture(h, w, seed=100 + scene)
+        for t in range(seconds_per_scene * fps):
+            frames.append(texture[t % 8 : t % 8 + h, 0:w])
+    return _write(str(path), frames, fps=fps)
+
+
+def test_coreset_beats_baselines_on_frames_of_a_long_clip(tmp_path):
+    from djlite.ops.mapper.video_frame_embedding_mapper import VideoFrameEmbeddingMapper
+
+    clip = long_clip(tmp_path / "long.mp4")
+    op = VideoFrameEmbeddingMapper(sampling_fps=5, max_frames=10_000, embedding_dir=str(tmp_path / "emb"))
+    sample = op.process({"videos": [clip]})
+    from djlite.embed.store import read_frame_embeddings
+
+    X = read_frame_embeddings(sample["video_frame_embeddings"][0]).vectors.astype(np.float32)
+    assert len(X) >= 300
+    k = 12
+    coreset = selection_stats(X, k_center_greedy(X, k).picked)
+    for baseline in (random_subset(len(X), k, seed=42), every_nth(len(X), k)):
+        other = selection_stats(X, baseline)
+        assert coreset["coverage_radius"] < other["coverage_radius"]
+        assert coreset["min"] > other["min"]
