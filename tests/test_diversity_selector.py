@@ -130,6 +130,12 @@ def test_report_files_and_recipe_run(tmp_path):
     assert report["rows"]["coreset"]["count"] == 6
     assert report["rows"]["coreset"]["coverage_radius"] <= report["rows"]["random"]["coverage_radius"]
     assert "| Coverage radius |" in (tmp_path / "report" / "selection_report.md").read_text()
+    from djlite.analysis.analyzer import analyze_records
+    from djlite.analysis.stats_file import load_run_records
+
+    analysis = analyze_records(load_run_records(result.stats_path), str(tmp_path / "report" / "analysis"))
+    html = open(analysis.files["report.html"]).read()
+    assert '<h2 id="selection">Diverse selection</h2>' in html and "data:image/png;base64" in html
 
 
 def test_ray_equals_local(tmp_path):

@@ -226,11 +226,25 @@ def analyze_records(
     if steps:
         counts["kept by the recipe"] = steps[-1].seq_kept
         counts["removed by filters"] = sum(s.seq_filtered for s in steps)
-    html = render_report(title, records.source, counts, table, steps, sections, _error_lines(records), note)
+    extra = _selection_section(out_dir, records, recipe)
+    html = render_report(
+        title, records.source, counts, table, steps, sections, _error_lines(records), note, extra_sections=extra
+    )
     files["report.html"] = os.path.join(out_dir, "report.html")
     _write_text(html, files["report.html"])
     logger.info(f"analysis written to {out_dir}: {', '.join(sorted(files))}")
     return result
+
+
+def _selection_section(out_dir: str, records, recipe) -> list[str]:
+    """dj-analyze's section for a diversity_selector's selection report, when the run wrote one."""
+    from djlite.select.report import find_report, html_section
+
+    folders = [out_dir, os.path.dirname(out_dir), os.path.dirname(os.path.abspath(records.source))]
+    if recipe is not None:
+        folders.append(recipe.work_dir)
+    found = find_report(folders)
+    return [html_section(found)] if found else []
 
 
 def analyze_recipe(recipe, thumbnails: bool = True) -> AnalysisResult:

@@ -142,3 +142,40 @@ def draw_histogram(X, report: dict, path: str) -> bool:
         fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)
     return True
+
+
+def find_report(folders, name: str = "selection_report") -> str | None:
+    """The first <folder>/<name>.json among `folders` (a run's work dir, an analysis dir, the stats file's dir)."""
+    for folder in folders:
+        if folder and os.path.isfile(os.path.join(folder, f"{name}.json")):
+            return os.path.join(folder, f"{name}.json")
+    return None
+
+
+def html_section(json_path: str) -> str:
+    """The report as an HTML section for dj-analyze's report: the table and the histogram, self-contained."""
+    import base64
+    import html
+
+    with open(json_path, encoding="utf-8") as f:
+        report = json.load(f)
+    rows = report["rows"]
+    names = list(rows)
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    body = "".join(
+        f"<tr><td>{html.escape(label)}</td>" + "".join(f"<td>{_cell(rows[n].get(key))}</td>" for n in names) + "</tr>"
+        for key, label in COLUMNS
+    )
+    parts = [
+        '<h2 id="selection">Diverse selection</h2>',
+        f'<p class="note">{report["n"]} vectors, budget {report["budget"]}, seed {report["seed"]}; every-Nth and '
+        "random subsets of the same size for comparison. Larger min / 10th-percentile distances and a smaller "
+        f"coverage radius mean a more diverse pick. From {html.escape(json_path)}.</p>",
+        f"<table><tr><th>metric</th>{head}</tr>{body}</table>",
+    ]
+    png = os.path.splitext(json_path)[0] + ".png"
+    if os.path.isfile(png):
+        with open(png, "rb") as f:
+            data = base64.b64encode(f.read()).decode()
+        parts.append(f'<div class="plots"><img src="data:image/png;base64,{data}" alt="pairwise distances"></div>')
+    return "".join(parts)
