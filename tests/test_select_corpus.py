@@ -6,11 +6,11 @@ distance beat random and every-Nth subsets of the same size.
 """
 
 import json
-import os
 
 import numpy as np
 import pytest
-from conftest import REPO
+import yaml
+from conftest import REPO, read_manifest
 from helpers import read_jsonl, write_jsonl
 from synthetic import _texture, _write
 
@@ -21,14 +21,24 @@ from djlite.select.stats import selection_stats
 
 @pytest.fixture(scope="module")
 def corpus_run(corpus_videos, tmp_path_factory):
+    """recipes/diverse_selection.yaml on the shared corpus with a budget of 20."""
     out = tmp_path_factory.mktemp("diverse")
-    # The recipe's dataset, its video paths re-rooted where the fixture found the corpus.
-    rows = read_jsonl(REPO / "recipes" / "corpus_data.jsonl")
-    for row in rows:
-        row["videos"] = [str(corpus_videos / os.path.basename(v)) for v in row["videos"]]
-    dataset = write_jsonl(out / "corpus.jsonl", rows)
-    recipe = str(REPO / "recipes" / "diverse_selection.yaml")
-    return djlite.run(recipe, dataset_path=str(dataset), export_path=str(out / "selected.jsonl")), out
+    rows = [
+        {"id": m["file"], "text": "<__dj__video> clip", "videos": [str(corpus_videos / m["file"])],
+         "near_dup_group": m["near_dup_group"] or None}
+        for m in read_manifest(corpus_videos)
+    ]  # fmt: skip
+    recipe = yaml.safe_load((REPO / "recipes" / "diverse_selection.yaml").read_text())
+    recipe["process"][-1]["diversity_selector"]["select_num"] = 20
+    recipe.update(dataset_path=str(write_jsonl(out / "corpus.jsonl", rows)), export_path=str(out / "selected.jsonl"))
+    return djlite.run(recipe), out
+
+
+def test_the_recipe_on_the_demo_clips_never_keeps_both_copies(tmp_path):
+    result = djlite.run(str(REPO / "recipes" / "diverse_selection.yaml"), export_path=str(tmp_path / "s.jsonl"))
+    kept = [row["id"] for row in read_jsonl(result.result_paths[0])]
+    assert sorted(kept) in (["moving", "static", "text"], ["moving_reencoded", "static", "text"])
+    assert (tmp_path / "selection_report.json").is_file()
 
 
 def test_budget_20_has_no_two_near_duplicates(corpus_run):
