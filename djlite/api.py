@@ -7,10 +7,11 @@ from dataclasses import dataclass
 import datasets
 from loguru import logger
 
+from djlite.core.accounting import RunOutcome
 from djlite.dataset import datasets_caching, load_recipe_dataset
+from djlite.executors.local import Runner
 from djlite.exporter import export_errors, export_result, stats_path, write_json, write_yaml
 from djlite.recipe import Recipe, load_recipe
-from djlite.runner import Runner, RunOutcome
 
 
 @dataclass
@@ -22,6 +23,11 @@ class RunResult:
     stats_path: str | None
     errors_path: str
     summary_path: str
+
+    @property
+    def failed_ops(self) -> list:
+        """Reports of the ops that errored on every sample they received: the run failed (dj-process exits 1)."""
+        return self.outcome.failed_ops
 
     @property
     def dataset(self) -> datasets.Dataset:
@@ -77,7 +83,7 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
     started = time.perf_counter()
 
     if recipe.executor_type == "ray":
-        from djlite.executors.ray_executor import run_on_ray
+        from djlite.executors.ray.executor import run_on_ray
 
         outcome, result_paths, err_path = run_on_ray(recipe, stats_only=stats_only)
     else:
@@ -91,6 +97,11 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
         f"input={summary['input']} kept={summary['kept']} filtered={summary['filtered']} "
         f"errored={summary['errored']} seconds={summary['seconds']}"
     )
+    for report in outcome.failed_ops:
+        logger.error(
+            f"step {report.step} {report.op} failed on all {report.input} samples it received; "
+            f"see {err_path} for the errors"
+        )
     if not summary["balanced"]:
         logger.error("accounting does not balance: input != kept + filtered + errored; please report this")
     written_stats = stats_path(recipe.export_path)

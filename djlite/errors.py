@@ -15,3 +15,10 @@ class SampleError(Exception):
 
 class VideoError(SampleError):
     """A video file that cannot be opened or decoded."""
+
+
+class OpBugError(RuntimeError):
+    """An op failed in a way bad data does not explain (an AttributeError in its code, an undeclared stat).
+
+    The run stops, with the traceback: turning a bug into one error record per sample would look like bad data.
+    """

@@ -20,7 +20,7 @@ import yaml
 
 from djlite.errors import RecipeError
 from djlite.params import ParamTypeError, coerce, signature_params
-from djlite.registry import get_op
+from djlite.registry import check_requirements, get_op
 
 EXPORT_SUFFIXES = (".jsonl", ".json", ".parquet")
 DATASET_SUFFIXES = (".jsonl", ".json", ".parquet")
@@ -175,9 +175,11 @@ def build_op(name: str, params: dict | None, where: str = "recipe"):
         except ParamTypeError as e:
             raise RecipeError(f"{where} {name}: {key}: {e}") from None
     try:
-        return cls(**checked)
+        op = cls(**checked)
     except (ValueError, TypeError) as e:
         raise RecipeError(f"{where} {name}: {e}") from None
+    check_requirements(op, where)
+    return op
 
 
 def load_recipe(path: str | None = None, overrides: dict | None = None, data: dict | None = None) -> Recipe:

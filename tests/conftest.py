@@ -45,6 +45,6 @@ def bad_videos() -> Path:
 @pytest.fixture(scope="session")
 def clips(tmp_path_factory) -> dict[str, str]:
     """Generated clips: moving, static, text, short, moving_reencoded, broken."""
-    from djlite.video.synthetic import make_demo_set
+    from synthetic import make_demo_set
 
     return make_demo_set(str(tmp_path_factory.mktemp("clips")))

@@ -449,8 +449,9 @@ def test_readme_command_on_the_demo_recipe(tmp_path):
 
 
 def test_thumbnail_frame_is_displayed_as_a_player_shows_it(tmp_path, clips):
+    from synthetic import make_moving
+
     from djlite.errors import VideoError
-    from djlite.video.synthetic import make_moving
     from djlite.video.thumbnail import middle_frame
 
     rotated = make_moving(str(tmp_path / "rot90.mp4"), seconds=1, size=(160, 96), rotation=90)

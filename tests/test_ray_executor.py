@@ -12,12 +12,14 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO
+from datasets import Value
 from helpers import read_jsonl, video_samples, write_jsonl, write_recipe
 
 import djlite
 from djlite.errors import RecipeError
 from djlite.fields import Fields, HashKeys
-from djlite.ops.base import Filter
+from djlite.ops.base import Filter, Selection, Selector
 from djlite.ops.deduplicator.video_deduplicator import VideoDeduplicator
 from djlite.recipe import load_recipe, parse_overrides
 from djlite.registry import known_ops
@@ -157,6 +159,20 @@ def parity_dataset(tmp_path, dj_videos, corpus_videos, bad_videos):
     return write_jsonl(tmp_path / "data.jsonl", rows), len(rows)
 
 
+SHIPPED_RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("recipe", SHIPPED_RECIPES, ids=[r.stem for r in SHIPPED_RECIPES])
+def test_every_shipped_recipe_from_a_clone_equals_local(local_ray, tmp_path, recipe):
+    # The README's demo and recipes/dedup.yaml crashed with `ValueError: Keys mismatch` under Ray (issue 9.1).
+    clone = tmp_path / "recipes"
+    shutil.copytree(REPO / "recipes", clone, ignore=shutil.ignore_patterns("outputs"))
+    local = djlite.run(str(clone / recipe.name), export_path=str(tmp_path / "local" / "res.jsonl"))
+    on_ray = djlite.run(str(clone / recipe.name), executor_type="ray", export_path=str(tmp_path / "ray" / "res.jsonl"))
+    assert outputs(on_ray) == outputs(local)
+    assert local.summary["balanced"] and local.summary["kept"] > 0
+
+
 def test_every_registered_op_over_dj_corpus_and_bad_equals_local(
     local_ray, tmp_path, dj_videos, corpus_videos, bad_videos
 ):
@@ -173,40 +189,46 @@ def test_every_registered_op_over_dj_corpus_and_bad_equals_local(
     assert kept_ids == sorted(kept_ids) and len(set(kept_ids)) == len(kept_ids)
 
 
-class ExactDedupThroughTheDriver(VideoDeduplicator):
-    """video_deduplicator's rule in a process(dataset) of its own, without dedup_key: like the near-duplicate
-    op, the executor can only run it through the gather-to-driver fallback."""
+class LastOccurrenceDedup(VideoDeduplicator):
+    """A deduplicator with a `select` of its own: keeps each hash's last occurrence and writes a stat."""
 
-    dedup_key = None
+    stats_features = {"dup_rank": Value("int64")}
 
-    def process(self, dataset):
-        seen, keep = set(), []
-        for index, video_hash in enumerate(dataset[HashKeys.videohash]):
-            if not video_hash or video_hash not in seen:
-                keep.append(index)
-                seen.add(video_hash)
-        return dataset.select(keep)
+    def select(self, table, show_num=0):
+        hashes = table[HashKeys.videohash].to_pylist()
+        last = {h: i for i, h in enumerate(hashes)}
+        kept = [i for i, h in enumerate(hashes) if not h or last[h] == i]
+        return Selection(kept, stats={"dup_rank": [last.get(h, i) for i, h in enumerate(hashes)]})
 
 
-def test_dedup_fallback_on_the_driver_equals_group_by_and_local(local_ray, tmp_path, dj_videos):
-    from djlite.executors import ray_dedup
+class LongestFirstSelector(Selector):
+    """A selector: the two samples with the longest videos, longest first (pick order, not dataset order)."""
 
+    input_columns = ["video_duration"]
+    stats_features = {"pick": Value("int64")}
+
+    def select(self, table, show_num=0):
+        durations = [max(d or [0]) for d in table["video_duration"].to_pylist()]
+        order = sorted(range(len(durations)), key=lambda i: (-durations[i], i))
+        picks = {row: rank for rank, row in enumerate(order)}
+        return Selection(order[:2], stats={"pick": [picks[i] for i in range(len(durations))]})
+
+
+def test_dataset_steps_of_custom_ops_equal_local(local_ray, tmp_path, dj_videos):
     # video6 = video1 and video8 = video3, byte for byte
-    rows = video_samples([dj_videos / f"video{i}.mp4" for i in (1, 2, 3, 6, 8)] * 2)
+    rows = video_samples([dj_videos / f"video{i}.mp4" for i in (1, 2, 3, 6, 8)])
     for i, row in enumerate(rows):
         row["id"] = i
     dataset = write_jsonl(tmp_path / "data.jsonl", rows)
-    recipe = load_recipe(str(write_recipe(tmp_path / "r.yaml", dataset, [{"video_deduplicator": {}}])))
-    fallback = ExactDedupThroughTheDriver(video_key="videos")
-    assert ray_dedup.is_exact(recipe.ops[0]) and not ray_dedup.is_exact(fallback)
-
-    local = djlite.run(recipe)
-    kept = {}
-    for name, op in (("group_by", recipe.ops[0]), ("driver", fallback)):
-        kept[name] = run_on(recipe, tmp_path / name, ops=[op], executor_type="ray")
-        assert outputs(kept[name])["kept"] == outputs(local)["kept"]
-        ids = [row["id"] for row in read_jsonl(kept[name].result_paths[0])]
-        assert ids == [0, 1, 2]  # first occurrences kept
+    recipe = load_recipe(str(write_recipe(tmp_path / "r.yaml", dataset, [{"video_duration_filter": {}}])))
+    ops = [recipe.ops[0], LastOccurrenceDedup(), LongestFirstSelector()]
+    local = run_on(recipe, tmp_path / "local", ops=ops, keep_stats_in_res_ds=True)
+    on_ray = run_on(recipe, tmp_path / "ray", ops=ops, keep_stats_in_res_ds=True, executor_type="ray")
+    assert outputs(on_ray) == outputs(local)
+    kept = read_jsonl(on_ray.result_paths[0])
+    assert [row["id"] for row in kept] == [4, 1]  # video8 (= video3, the longest, last copy), then video2
+    assert [row[Fields.stats]["pick"] for row in kept] == [0, 1]
+    assert [row[Fields.stats]["dup_rank"] for row in kept] == [4, 1]
 
 
 @pytest.mark.parametrize(

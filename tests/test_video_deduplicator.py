@@ -13,7 +13,8 @@ from djlite.ops.deduplicator.video_deduplicator import VideoDeduplicator
 def dedup(op, rows: list[dict]) -> list[dict]:
     """Data-Juicer's test procedure: map compute_hash over the dataset, then process it."""
     dataset = datasets.Dataset.from_list(rows).map(op.compute_hash)
-    return op.process(dataset).select_columns(list(rows[0])).to_list()
+    kept, _ = op.process(dataset)
+    return kept.select_columns(list(rows[0])).to_list()
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,12 @@ import os
 
 import pytest
 from helpers import read_jsonl, write_jsonl, write_recipe
+from synthetic import make_moving
 
 import djlite
 from djlite.errors import RecipeError, VideoError
 from djlite.ops.mapper.video_extract_frames_mapper import VideoExtractFramesMapper
 from djlite.recipe import build_op
-from djlite.video.synthetic import make_moving
 
 
 def counts(op, videos) -> list[int]:

@@ -5,6 +5,7 @@ import shutil
 import numpy as np
 import pytest
 from conftest import REPO
+from synthetic import make_moving, make_static
 
 import djlite
 from djlite.errors import RecipeError, VideoError
@@ -13,7 +14,6 @@ from djlite.ops.filter.video_motion_score_filter import VideoMotionScoreFilter, 
 from djlite.recipe import build_op
 from djlite.video.probe import probe_video
 from djlite.video.reader import read_frames
-from djlite.video.synthetic import make_moving, make_static
 
 KEY = "video_motion_score"
 # Data-Juicer 1.6.1 on this kind of machine (../shared/videos/README.md).

@@ -5,8 +5,10 @@ import datasets
 import numpy as np
 import pytest
 from helpers import read_jsonl, write_jsonl, write_recipe
+from synthetic import make_moving
 
 import djlite
+from djlite.core.selection import apply_selection_locally
 from djlite.dedup.alignment import MISS, video_distance
 from djlite.dedup.grouping import UnionFind, group_near_duplicates
 from djlite.dedup.lsh import BandIndex, candidate_pairs
@@ -23,7 +25,6 @@ from djlite.video.signature import (
     hamming,
     transform_hashes,
 )
-from djlite.video.synthetic import make_moving
 
 
 def picture(seed: int, size=(180, 320)) -> np.ndarray:
@@ -179,7 +180,7 @@ def test_op_groups_reencoded_trimmed_and_rotated_copies(copies):
     rows = [{"videos": [copies[n]], "name": n} for n in names] + [{"videos": [], "name": "no video"}]
     op = VideoNearDeduplicator()
     dataset = datasets.Dataset.from_list([op.compute_hash(dict(row)) for row in rows])
-    annotated = op.annotate(dataset).to_list()
+    annotated = apply_selection_locally(dataset, op, drop=False)[0].to_list()
     stats = {row["name"]: row[Fields.stats] for row in annotated}
     assert {n for n in names if stats[n]["video_near_dup_group"] == 0} == {
         "moving",
@@ -190,7 +191,7 @@ def test_op_groups_reencoded_trimmed_and_rotated_copies(copies):
     assert stats["moving"]["video_near_dup_count"] == 3 and stats["static"]["video_near_dup_count"] == 0
     assert 0 < stats["moving_reencoded"]["video_near_dup_distance"] < 0.1
     assert stats["no video"]["video_near_dup_group"] == 7
-    kept = [row["name"] for row in op.process(dataset).to_list()]
+    kept = [row["name"] for row in op.process(dataset)[0].to_list()]
     assert kept == ["moving", "static", "text", "short", "no video"]
 
 

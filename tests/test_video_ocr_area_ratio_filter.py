@@ -11,6 +11,7 @@ from djlite.ocr import OCRBackendError, area_ratio, missing_packages
 from djlite.ocr.geometry import TextBoxes, group_into_lines
 from djlite.ops.filter.video_ocr_area_ratio_filter import VideoOcrAreaRatioFilter
 from djlite.recipe import build_op
+from djlite.registry import missing_requirements
 from djlite.video.probe import probe_video
 from djlite.video.reader import read_frames
 
@@ -169,16 +170,15 @@ def test_missing_backend_package_names_what_to_install(monkeypatch):
     # A None entry in sys.modules is Python's own way of making a package unimportable.
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     assert missing_packages("rapidocr") == ["onnxruntime"]
-    with pytest.raises(ValueError, match=r"pip install 'djlite\[ocr\]'"):
-        VideoOcrAreaRatioFilter()
+    assert missing_requirements(VideoOcrAreaRatioFilter()) == {"onnxruntime": "ocr"}
     with pytest.raises(RecipeError, match=r"onnxruntime, not installed: pip install 'djlite\[ocr\]'"):
         build_op("video_ocr_area_ratio_filter", {"max_area_ratio": 0.2})
 
 
 def test_easyocr_backend_is_a_clear_error_or_matches_data_juicer_exactly(dj_videos):
     if missing_packages("easyocr"):
-        with pytest.raises(ValueError, match=r"pip install 'djlite\[easyocr\]'"):
-            VideoOcrAreaRatioFilter(backend="easyocr")
+        with pytest.raises(RecipeError, match=r"pip install 'djlite\[easyocr\]'"):
+            build_op("video_ocr_area_ratio_filter", {"backend": "easyocr"})
         pytest.skip("easyocr is not installed")
     op = VideoOcrAreaRatioFilter(backend="easyocr")
     try:

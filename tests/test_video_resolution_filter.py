@@ -14,7 +14,7 @@ def test_process_on_handwritten_stats():
 
 
 def test_rotation_is_recorded_and_size_is_as_coded(clips, tmp_path):
-    from djlite.video.synthetic import make_moving
+    from synthetic import make_moving
 
     rotated = make_moving(str(tmp_path / "rot.mp4"), seconds=0.5, size=(96, 64), rotation=90)
     stats = VideoResolutionFilter().compute_stats({"videos": [rotated, clips["moving"]]})[Fields.stats]

@@ -8,7 +8,7 @@ import inspect
 import sys
 from pathlib import Path
 
-from djlite.ops.base import OP, Deduplicator, Filter, Mapper
+from djlite.ops.base import OP, Deduplicator, Filter, Mapper, Selector
 from djlite.params import signature_params
 from djlite.registry import OPERATORS, load_builtin_ops
 
@@ -18,7 +18,7 @@ COMMON = set(signature_params(OP)) | set(signature_params(Filter)) - {"any_or_al
 
 
 def _kind(cls) -> str:
-    for base, name in ((Filter, "filter"), (Mapper, "mapper"), (Deduplicator, "deduplicator")):
+    for base, name in ((Filter, "filter"), (Mapper, "mapper"), (Deduplicator, "deduplicator"), (Selector, "selector")):
         if issubclass(cls, base):
             return name
     return "op"

@@ -45,6 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     for path in result.result_paths:
         logger.info(f"kept samples: {path}")
     logger.info(f"stats: {result.stats_path}; errors: {result.errors_path}; summary: {result.summary_path}")
+    if result.failed_ops:
+        failed = ", ".join(f"step {r.step} {r.op} ({r.errors} of {r.input})" for r in result.failed_ops)
+        print(
+            f"dj-process: error: ops failed on every sample they received: {failed}; see {result.errors_path}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -1,26 +1,76 @@
-"""Operator base classes. They stay small: the runner owns looping, workers and error handling.
+"""Operator base classes: the op contract. They stay small: executors own looping, workers and errors.
 
-An op works on one sample dict, without the runner:
+An op works on one sample dict, without an executor:
 
     op = VideoDurationFilter(max_duration=15)
     sample = op.compute_stats({"videos": ["a.mp4"]})
     op.process(sample)   # True = keep
+
+Every hook an executor looks up is declared here with its default and a docstring; an executor asks
+`overrides(op, "hook")` (or a property built on it, like `op.reads_frames`) instead of probing attributes by
+name. The op kinds:
+
+- Filter: `compute_stats(sample, context)` writes `stats_features` into `__dj__stats__`; `process(sample)`
+  decides from the stats alone. VideoFilter computes per unique video with `video_stats(path, context)`,
+  or, for an op that reads frames, from its `frame_consumer`'s result with nothing more to write.
+- Mapper: `process(sample, context) -> sample`, declares added columns in `output_features`.
+- Deduplicator: `compute_hash(sample, context)` per sample (writes `hash_features`), then one pure
+  dataset-level step `select(table) -> Selection` on a table of those columns.
+- Selector: only the dataset-level step, on a table of `input_columns` (columns or stat keys).
+
+Both executors run the dataset-level step the same way (djlite/core/selection.py): they build the narrow
+table in dataset order, call `select`, write the Selection's per-row stats and keep its rows.
 """
 
 import inspect
 import sys
+from dataclasses import dataclass, field
 
 from djlite.fields import Fields
 from djlite.params import signature_params
 from djlite.video.context import VideoContext
 
 
+def overrides(op, hook: str) -> bool:
+    """True when `op`'s class defines `hook` itself instead of inheriting the base classes' default.
+
+    The defaults live on the base classes below; an executor uses this (as NeMo Curator detects batch support)
+    rather than `hasattr`, so a typo in an op's method name is not silently taken for "no such hook".
+    """
+    for base in _CONTRACT_CLASSES:
+        if isinstance(op, base) or (isinstance(op, type) and issubclass(op, base)):
+            default = base.__dict__.get(hook)
+            if default is not None:
+                return getattr(op if isinstance(op, type) else type(op), hook) is not default
+    return False
+
+
+@dataclass
+class Selection:
+    """What a dataset-level step (deduplicator, selector) decided about its input table of n rows.
+
+    kept: row positions (0..n-1) to keep, in output order (ascending for deduplicators; pick order for a
+    selector). stats: per-row values of the op's `stats_features`, {stat key: list of n values}, written into
+    every row's `__dj__stats__` (also the dropped rows', for the filtered-samples record and stats-only runs).
+    pairs: up to `show_num` traced duplicate groups, {key: [rows...]}, as Data-Juicer's tracer shows them.
+    """
+
+    kept: list[int]
+    stats: dict[str, list] = field(default_factory=dict)
+    pairs: dict = field(default_factory=dict)
+
+
 class OP:
     _name: str = "op"
     # Heavy models load in setup(), once per worker; constructors stay cheap and picklable.
-    # True when setup() loads a model: the Ray executor then runs the op's stage in an actor pool, so the model
-    # loads once per actor instead of once per task.
     uses_model: bool = False
+    """True when setup() loads a model: the Ray executor then runs the op's stage in an actor pool, so the model
+    loads once per actor instead of once per task."""
+    requires: dict = {}
+    """Optional packages this op needs: {import name: djlite extra that installs it}, e.g. {"rapidocr": "ocr"}.
+    Checked on disk (nothing imported) when the recipe is built, so a missing one fails before any data is read
+    with the `pip install 'djlite[extra]'` to run. An instance may narrow it in __init__ (an op whose backend
+    is a parameter)."""
 
     def __new__(cls, *args, **kwargs):
         obj = super().__new__(cls)
@@ -68,6 +118,40 @@ class OP:
     def setup(self) -> None:
         """Load models and other per-process state. Called once per worker before the first sample."""
 
+    # ------------------------------------------------------------------ frames
+
+    def frame_consumer(self, info):
+        """A `djlite.video.reader.FrameConsumer` for one video (`info`: its probe), or None for no frames.
+
+        Override it to read decoded frames: the stage's VideoContext then builds the consumers of every frame op
+        of the stage on the first request for a video and feeds them all from one decode. A consumer gets the
+        op's parameters (and a loaded model), never the op itself, so it stays a small object with one job.
+        """
+        return None
+
+    @property
+    def reads_frames(self) -> bool:
+        return overrides(self, "frame_consumer")
+
+    def frame_result(self, path: str, context: VideoContext):
+        """The result of this op's frame consumer on `path`, from the stage's shared decode."""
+        return context.frame_result(self, path)
+
+    def per_video(self, sample, context: VideoContext | None, compute) -> list:
+        """[compute(path, context) for each entry of sample[video_key]], computed once per unique path.
+
+        Without a context (an op called directly, outside an executor) one is made for this sample and closed.
+        """
+        paths = self.video_paths(sample)
+        own = context is None
+        context = context or VideoContext(frame_ops=[self] if self.reads_frames else [])
+        try:
+            done = {path: compute(path, context) for path in dict.fromkeys(paths)}
+        finally:
+            if own:
+                context.close()
+        return [done[path] for path in paths]
+
     def video_paths(self, sample) -> list[str]:
         return list(sample.get(self.video_key) or [])
 
@@ -78,11 +162,12 @@ class OP:
 class Filter(OP):
     """Computes stats into sample["__dj__stats__"], then decides from the stats alone."""
 
-    # Stat keys this filter writes and the Arrow type of each (a `datasets` feature).
     stats_features: dict = {}
-    # For dj-analyze: which parameters bound which stat, {stat_key: (min_param, max_param)}, either may be None.
-    # Only needed when the names do not say it: by default min_X / max_X bound the stat whose key contains X.
+    """Stat keys this filter writes and the Arrow type of each (a `datasets` feature). Must not be empty (checked
+    at registration); a key written but not declared stops the run on the stage's first sample."""
     stats_bounds: dict = {}
+    """For dj-analyze: which parameters bound which stat, {stat_key: (min_param, max_param)}, either may be None.
+    Only needed when the names do not say it: by default min_X / max_X bound the stat whose key contains X."""
 
     def __init__(
         self,
@@ -109,9 +194,11 @@ class Filter(OP):
         return all(stats.get(key) is not None for key in self.stats_keys)
 
     def compute_stats(self, sample, context: VideoContext | None = None):
+        """Write this filter's stats into sample["__dj__stats__"] (skip when present); return the sample."""
         raise NotImplementedError
 
     def process(self, sample) -> bool:
+        """Keep (True) or drop the sample, from its stats alone."""
         raise NotImplementedError
 
     def in_range(self, value, low, high) -> bool:
@@ -128,11 +215,21 @@ class Filter(OP):
 
 
 class VideoFilter(Filter):
-    """A filter whose stats are one value per entry of sample[video_key], computed per unique path."""
+    """A filter whose stats are one value per entry of sample[video_key], computed per unique path.
+
+    Override `video_stats`, or, for a filter that reads frames, only `frame_consumer`: with one stat key the
+    consumer's result is that stat's value for the video (a dict result gives several keys).
+    """
 
     def video_stats(self, path: str, context: VideoContext) -> dict:
         """Stats of one video: {stat_key: value} for every key of stats_features."""
-        raise NotImplementedError
+        if not self.reads_frames:
+            raise NotImplementedError(f"{type(self).__name__} defines neither video_stats nor frame_consumer")
+        result = self.frame_result(path, context)
+        if isinstance(result, dict):
+            return result
+        (key,) = self.stats_keys
+        return {key: result}
 
     def compute_stats(self, sample, context: VideoContext | None = None):
         stats = sample.get(Fields.stats)
@@ -140,16 +237,9 @@ class VideoFilter(Filter):
             stats = sample[Fields.stats] = {}
         if self.has_stats(sample):
             return sample
-        paths = self.video_paths(sample)
-        own_context = context is None
-        context = context or VideoContext()
-        try:
-            per_path = {path: self.video_stats(path, context) for path in dict.fromkeys(paths)}
-        finally:
-            if own_context:
-                context.close()
+        per_video = self.per_video(sample, context, self.video_stats)
         for key in self.stats_keys:
-            stats[key] = [per_path[path][key] for path in paths]
+            stats[key] = [values[key] for values in per_video]
         return sample
 
 
@@ -157,6 +247,7 @@ class Mapper(OP):
     """Transforms a sample; may add columns (declare them in output_features)."""
 
     def process(self, sample, context: VideoContext | None = None):
+        """The transformed sample."""
         raise NotImplementedError
 
     def output_features(self, features):
@@ -164,16 +255,81 @@ class Mapper(OP):
         return features
 
 
-class Deduplicator(OP):
-    """compute_hash per sample (isolated per sample), then process(dataset) keeps first occurrences."""
+class DatasetStep(OP):
+    """An op that decides on the whole dataset at once, through one pure step: `select(table) -> Selection`.
+
+    `table` is a pyarrow.Table of `input_columns` only (a name that is not a top-level column is read from
+    `__dj__stats__`), one row per sample, in dataset order. The step sees nothing else and changes nothing: the
+    executors apply its Selection (djlite/core/selection.py), the same way in both.
+    """
+
+    stats_features: dict = {}
+    """Per-row stats the step writes (the Selection's `stats` keys) and their Arrow types; may be empty."""
+
+    @property
+    def input_columns(self) -> list[str]:
+        raise NotImplementedError
+
+    def select(self, table, show_num: int = 0) -> Selection:
+        """Which rows of `table` to keep, and per-row stats."""
+        raise NotImplementedError
+
+    def process(self, dataset, show_num: int = 0):
+        """Data-Juicer's signature: (the dataset after this step, up to show_num traced duplicate groups)."""
+        from djlite.core.selection import apply_selection_locally
+
+        if len(dataset) == 0:
+            return dataset, {}
+        return apply_selection_locally(dataset, self, show_num=show_num)
+
+
+class Deduplicator(DatasetStep):
+    """compute_hash per sample (isolated per sample), then `select` keeps first occurrences.
+
+    An exact deduplicator defines only `dedup_key(row)`; the default `select` keeps each key's first row. One
+    whose notion of duplicate no key expresses (near-duplicates) overrides `select`.
+    """
 
     hash_features: dict = {}
+    """Columns compute_hash writes and their Arrow types: the table `select` gets."""
+
+    @property
+    def input_columns(self) -> list[str]:
+        return list(self.hash_features)
 
     def compute_hash(self, sample, context: VideoContext | None = None):
+        """Write this op's hash columns into the sample (skip when present); return the sample."""
         raise NotImplementedError
 
-    def process(self, dataset):
+    def dedup_key(self, row: dict):
+        """The key two rows must share to be duplicates; None = never a duplicate (kept)."""
         raise NotImplementedError
 
+    def select(self, table, show_num: int = 0) -> Selection:
+        columns = self.input_columns
+        seen: dict = {}
+        groups: dict = {}
+        kept = []
+        for position, row in enumerate(table.select(columns).to_pylist()):
+            key = self.dedup_key(row)
+            if key is not None and key in seen:
+                groups.setdefault(key, [seen[key]]).append(position)
+                continue
+            kept.append(position)
+            if key is not None:
+                seen[key] = position
+        # Data-Juicer's tracer: the show_num largest duplicate groups.
+        largest = sorted(groups.items(), key=lambda item: len(item[1]), reverse=True)[: max(0, show_num)]
+        return Selection(kept, pairs=dict(largest))
+
+
+class Selector(DatasetStep):
+    """A dataset-level selection (diverse or top-k picks): table of `input_columns` -> rows kept in pick order.
+
+    Declare `input_columns` (columns or stat keys computed by earlier ops) and override `select`.
+    """
+
+
+_CONTRACT_CLASSES = (Selector, Deduplicator, DatasetStep, VideoFilter, Filter, Mapper, OP)
 
 MAX_SIZE = sys.maxsize

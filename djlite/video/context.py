@@ -9,7 +9,13 @@ Frames: an op that needs decoded frames defines `frame_consumer(info) -> FrameCo
 of the stage (`frame_ops`) and feeds them all from a single decode pass (djlite.video.reader); the
 other ops then find their results waiting. Consumers may defer heavy work (a detector) to `result()`,
 which runs only when their op asks, so a sample dropped by an earlier filter costs no model time.
+
+Time: the shared decode runs inside whichever op asked first, but it is not that op's alone. The context
+times it and charges each op its consumer's `feed` time plus an equal share of the decoding itself
+(`charged`, by op id; `decode_seconds` is the total), so the stage can report each op's honest seconds.
 """
+
+import time
 
 from djlite.errors import VideoError
 from djlite.video.probe import VideoInfo, probe_video
@@ -22,6 +28,8 @@ class VideoContext:
         self._consumers: dict[tuple[int, str], object] = {}
         self._results: dict[tuple, object] = {}
         self._decode_errors: dict[str, VideoError] = {}
+        self.decode_seconds = 0.0  # wall time spent in shared decodes, whichever op triggered them
+        self.charged: dict[int, float] = {}  # op id -> its share of decode_seconds
 
     def info(self, path: str) -> VideoInfo:
         if path not in self._infos:
@@ -64,7 +72,16 @@ class VideoContext:
             for o in ops
             if (id(o), path) not in self._results and (id(o), path) not in self._consumers
         }
-        read_frames(info, list(pending.values()))
+        owners = {key[0]: _TimedConsumer(consumer) for key, consumer in pending.items()}
+        start = time.perf_counter()
+        try:
+            read_frames(info, list(owners.values()))
+        finally:
+            elapsed = time.perf_counter() - start
+            self.decode_seconds += elapsed
+            shared = max(0.0, elapsed - sum(t.seconds for t in owners.values())) / max(1, len(owners))
+            for op_id, timed in owners.items():
+                self.charged[op_id] = self.charged.get(op_id, 0.0) + timed.seconds + shared
         self._consumers.update(pending)
 
     def close(self) -> None:
@@ -78,3 +95,22 @@ class VideoContext:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class _TimedConsumer:
+    """A consumer whose feed() time is measured, so the op doing per-frame work (optical flow) is charged for it."""
+
+    def __init__(self, consumer):
+        self.consumer = consumer
+        self.plan = consumer.plan
+        self.seconds = 0.0
+
+    def feed(self, frame) -> None:
+        start = time.perf_counter()
+        try:
+            self.consumer.feed(frame)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def __getattr__(self, name):
+        return getattr(self.consumer, name)

@@ -1,14 +1,13 @@
 import math
 from typing import Literal
 
-import datasets
 from datasets import Value
 
 from djlite.dedup.columns import SIGNATURE_FEATURE, signatures_from_arrow
 from djlite.dedup.grouping import group_near_duplicates
 from djlite.dedup.lsh import BandIndex
-from djlite.fields import Fields, HashKeys
-from djlite.ops.base import Deduplicator
+from djlite.fields import HashKeys
+from djlite.ops.base import Deduplicator, Selection
 from djlite.registry import register_op
 from djlite.video.context import VideoContext
 from djlite.video.sampling import fps
@@ -106,16 +105,9 @@ class VideoNearDeduplicator(Deduplicator):
     def compute_hash(self, sample, context: VideoContext | None = None):
         if sample.get(HashKeys.videosig) is not None:
             return sample
-        if sample.get(Fields.stats) is None:
-            sample[Fields.stats] = {}
-        paths = list(dict.fromkeys(self.video_paths(sample)))
-        own_context = context is None
-        context = context or VideoContext(frame_ops=[self])
-        try:
-            signatures = [context.frame_result(self, path) for path in paths]
-        finally:
-            if own_context:
-                context.close()
+        # One signature per unique video, in first-appearance order.
+        unique = {self.video_key: list(dict.fromkeys(self.video_paths(sample)))}
+        signatures = self.per_video(unique, context, self.frame_result)
         sample[HashKeys.videosig] = [s.to_dict() for s in signatures]
         return sample
 
@@ -125,51 +117,22 @@ class VideoNearDeduplicator(Deduplicator):
 
     # ------------------------------------------------------------------ grouping (once, on the whole dataset)
 
-    def group(self, dataset):
-        table = dataset.select_columns([HashKeys.videosig]).with_format("arrow")
-        samples = []
-        for batch in table.iter(batch_size=100_000):
-            samples.extend(signatures_from_arrow(batch.column(HashKeys.videosig)))
-        return group_near_duplicates(
+    def select(self, table, show_num: int = 0) -> Selection:
+        samples = signatures_from_arrow(table[HashKeys.videosig])
+        grouping = group_near_duplicates(
             samples, self.threshold, self.transforms, self.keep, self.band_index(), self.index_frames
         )
-
-    def annotate(self, dataset, grouping=None):
-        """The dataset with every sample's near-duplicate stats written, nothing dropped."""
-        grouping = grouping or self.group(dataset)
         sizes: dict[int, int] = {}
         for rep in grouping.representative:
             sizes[rep] = sizes.get(rep, 0) + 1
-        representative, distance = grouping.representative, grouping.distance
-
-        def write_stats(batch, indices):
-            stats = batch.get(Fields.stats) or [None] * len(indices)
-            batch[Fields.stats] = [
-                dict(s or {}, **{
-                    GROUP: representative[i],
-                    DISTANCE: round(distance[i], 6) if math.isfinite(distance[i]) else None,
-                    COUNT: sizes[representative[i]] - 1,
-                })
-                for s, i in zip(stats, indices)
-            ]  # fmt: skip
-            return batch
-
-        features = dataset.features.copy()
-        stats = features.get(Fields.stats)
-        features[Fields.stats] = dict(stats if isinstance(stats, dict) else {}, **self.stats_features)
-        return dataset.map(
-            write_stats,
-            with_indices=True,
-            batched=True,
-            features=features,
-            desc=f"{self.name} stats",
-            new_fingerprint=datasets.fingerprint.Hasher.hash((dataset._fingerprint, self.config, "near-dup-stats")),
-        )
-
-    def process(self, dataset):
-        if len(dataset) <= 1:
-            return self.annotate(dataset) if len(dataset) else dataset
-        grouping = self.group(dataset)
-        annotated = self.annotate(dataset, grouping)
-        kept = grouping.kept
-        return annotated if len(kept) == len(annotated) else annotated.select(kept)
+        members: dict[int, list[int]] = {}
+        for i, rep in enumerate(grouping.representative):
+            if sizes[rep] > 1:
+                members.setdefault(rep, []).append(i)
+        largest = sorted(members.items(), key=lambda item: len(item[1]), reverse=True)[: max(0, show_num)]
+        stats = {
+            GROUP: list(grouping.representative),
+            DISTANCE: [round(d, 6) if math.isfinite(d) else None for d in grouping.distance],
+            COUNT: [sizes[rep] - 1 for rep in grouping.representative],
+        }
+        return Selection(grouping.kept, stats=stats, pairs=dict(largest))

@@ -1,4 +1,5 @@
 import sys
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -35,6 +36,34 @@ def resized_dimensions(
     return (max(divisible, new_height // divisible * divisible), max(divisible, new_width // divisible * divisible))
 
 
+@dataclass(frozen=True)
+class FlowSettings:
+    """How a pair of sampled frames becomes a motion score: the filter's parameters, nothing else."""
+
+    size: tuple[int, ...] | None
+    max_size: int | None
+    divisible: int
+    relative: bool
+    farneback: tuple
+
+    def flow_input(self, frame: DecodedFrame) -> np.ndarray:
+        """The grey picture the flow is computed on: resized in BGR first, as Data-Juicer does."""
+        height, width = frame.bgr().shape[:2]
+        new_height, new_width = resized_dimensions(height, width, self.size, self.max_size, self.divisible)
+        if (new_height, new_width) == (height, width):
+            return frame.gray()
+        bgr = cv2.resize(frame.bgr(), (new_width, new_height), interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+
+    def pair_score(self, previous: np.ndarray, current: np.ndarray):
+        flow = cv2.calcOpticalFlowFarneback(previous, current, None, *self.farneback)
+        magnitude = cv2.cartToPolar(flow[..., 0], flow[..., 1])[0]
+        score = np.mean(magnitude)
+        if self.relative:
+            score = score / np.hypot(*flow.shape[:2])
+        return score
+
+
 class MotionScores(FrameConsumer):
     """Farneback flow between consecutive sampled frames, computed as they arrive.
 
@@ -43,16 +72,16 @@ class MotionScores(FrameConsumer):
     same stage drops the sample after the shared decode, its flow has still been paid for.
     """
 
-    def __init__(self, plan, op: "VideoMotionScoreFilter"):
+    def __init__(self, plan, settings: FlowSettings):
         super().__init__(plan)
-        self.op = op
+        self.settings = settings
         self.previous: np.ndarray | None = None
         self.scores: list = []
 
     def feed(self, frame: DecodedFrame) -> None:
-        gray = self.op.flow_input(frame)
+        gray = self.settings.flow_input(frame)
         if self.previous is not None:
-            self.scores.append(self.op.pair_score(self.previous, gray))
+            self.scores.append(self.settings.pair_score(self.previous, gray))
         self.previous = gray
 
     def result(self) -> float:
@@ -144,6 +173,7 @@ class VideoMotionScoreFilter(VideoFilter):
         self.divisible = divisible
         self.relative = relative
         self.farneback = (pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, flags)
+        self.flow = FlowSettings(size, max_size, divisible, relative, self.farneback)
 
     def sampling_step(self, info) -> int:
         """Data-Juicer's step between sampled frames; 1 when the frame rate is unknown."""
@@ -153,27 +183,10 @@ class VideoMotionScoreFilter(VideoFilter):
         return max(min(step, total_frames(info) - 1), 1)
 
     def frame_consumer(self, info) -> MotionScores:
-        return MotionScores(strided(self.sampling_step(info), include_second=True), self)
+        return MotionScores(strided(self.sampling_step(info), include_second=True), self.flow)
 
     def flow_input(self, frame: DecodedFrame) -> np.ndarray:
-        """The grey picture the flow is computed on: resized in BGR first, as Data-Juicer does."""
-        height, width = frame.bgr().shape[:2]
-        new_height, new_width = resized_dimensions(height, width, self.size, self.max_size, self.divisible)
-        if (new_height, new_width) == (height, width):
-            return frame.gray()
-        bgr = cv2.resize(frame.bgr(), (new_width, new_height), interpolation=cv2.INTER_AREA)
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-
-    def pair_score(self, previous: np.ndarray, current: np.ndarray):
-        flow = cv2.calcOpticalFlowFarneback(previous, current, None, *self.farneback)
-        magnitude = cv2.cartToPolar(flow[..., 0], flow[..., 1])[0]
-        score = np.mean(magnitude)
-        if self.relative:
-            score = score / np.hypot(*flow.shape[:2])
-        return score
-
-    def video_stats(self, path, context):
-        return {StatsKeys.video_motion_score: context.frame_result(self, path)}
+        return self.flow.flow_input(frame)
 
     def process(self, sample) -> bool:
         scores = sample[Fields.stats][StatsKeys.video_motion_score]

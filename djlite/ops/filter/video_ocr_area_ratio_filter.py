@@ -5,7 +5,7 @@ from datasets import List, Value
 
 from djlite.errors import VideoError
 from djlite.fields import Fields, StatsKeys
-from djlite.ocr import BACKENDS, OCRBackendError, area_ratio, check_backend, load_detector
+from djlite.ocr import BACKENDS, area_ratio, load_detector
 from djlite.ops.base import VideoFilter
 from djlite.registry import register_op
 from djlite.video.reader import DecodedFrame, FrameConsumer
@@ -19,9 +19,9 @@ class OcrFrames(FrameConsumer):
     costs decoding (shared with the other frame ops) but no model time.
     """
 
-    def __init__(self, op, plan, path: str):
+    def __init__(self, plan, detector, path: str):
         super().__init__(plan)
-        self.op = op
+        self.detector = detector
         self.path = path
         self.frames: list[np.ndarray] = []
 
@@ -34,9 +34,16 @@ class OcrFrames(FrameConsumer):
         ratios = []
         for rgb in self.frames:
             height, width = rgb.shape[:2]
-            ratios.append(area_ratio(self.op.detector.detect(rgb), width, height))
+            ratios.append(area_ratio(self.detector.detect(rgb), width, height))
         self.frames = []  # the pictures are not needed once measured
         return float(np.mean(ratios))
+
+
+# backend -> {import name: djlite extra}
+REQUIRES = {
+    "rapidocr": {"rapidocr": "ocr", "onnxruntime": "ocr"},
+    "easyocr": {"easyocr": "easyocr", "easyocr_en_models": "easyocr", "torch": "easyocr"},
+}
 
 
 @register_op("video_ocr_area_ratio_filter")
@@ -67,6 +74,7 @@ class VideoOcrAreaRatioFilter(VideoFilter):
 
     stats_features = {StatsKeys.video_ocr_area_ratio: List(Value("float64"))}
     uses_model = True  # the Ray executor runs this op in an actor pool: one detector per actor
+    requires = REQUIRES["rapidocr"]
 
     def __init__(
         self,
@@ -84,10 +92,8 @@ class VideoOcrAreaRatioFilter(VideoFilter):
             raise ValueError(f"frame_sample_num must be >= 1, got {frame_sample_num}")
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        try:
-            check_backend(backend)  # on disk only: a missing package fails the recipe before any data is read
-        except OCRBackendError as e:
-            raise ValueError(str(e)) from None
+        # Checked on disk when the recipe is built: a missing package fails before any data is read.
+        self.requires = REQUIRES[backend]
         self.min_area_ratio = min_area_ratio
         self.max_area_ratio = max_area_ratio
         self.frame_sample_num = frame_sample_num
@@ -111,10 +117,7 @@ class VideoOcrAreaRatioFilter(VideoFilter):
         return state
 
     def frame_consumer(self, info) -> OcrFrames:
-        return OcrFrames(self, uniform(self.frame_sample_num), info.path)
-
-    def video_stats(self, path, context):
-        return {StatsKeys.video_ocr_area_ratio: context.frame_result(self, path)}
+        return OcrFrames(uniform(self.frame_sample_num), self.detector, info.path)
 
     def process(self, sample) -> bool:
         ratios = sample[Fields.stats][StatsKeys.video_ocr_area_ratio]

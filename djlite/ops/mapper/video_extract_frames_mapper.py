@@ -154,11 +154,11 @@ class VideoExtractFramesMapper(Mapper):
 
     def _frames_of(self, path: str, context: VideoContext):
         if self.output_format == "bytes":
-            return context.frame_result(self, path)
+            return self.frame_result(path, context)
         done = self._written(path)
         if done is not None:
             return done
-        jpegs = context.frame_result(self, path)
+        jpegs = self.frame_result(path, context)
         folder = self.folder(path)
         os.makedirs(folder, exist_ok=True)
         names = [f"frame_{i}.jpg" for i in range(len(jpegs))]
@@ -171,13 +171,5 @@ class VideoExtractFramesMapper(Mapper):
     def process(self, sample, context: VideoContext | None = None):
         if sample.get(self.frame_key) is not None:
             return sample
-        paths = self.video_paths(sample)
-        own_context = context is None
-        context = context or VideoContext(frame_ops=[self])
-        try:
-            per_path = {path: self._frames_of(path, context) for path in dict.fromkeys(paths)}
-        finally:
-            if own_context:
-                context.close()
-        sample[self.frame_key] = [per_path[path] for path in paths]
+        sample[self.frame_key] = self.per_video(sample, context, self._frames_of)
         return sample

@@ -1,14 +1,15 @@
 """executor_type: ray: the recipe on Ray Data, with exactly the local runner's results.
 
-The flow mirrors djlite/runner.py, stage for stage:
+The flow mirrors djlite/executors/local.py, stage for stage, with the same shared parts (djlite/core/):
   - load: the same loader as the local runner (same parsing, bad lines, media paths, Arrow types), on the
     driver; the rows (metadata only, the videos stay on disk) go to Ray as blocks of at most a few hundred
     samples, each row carrying its index in the dataset;
-  - a stage of consecutive per-sample ops: `SampleStage` mapped over batches (ray_stage.py), materialised,
-    its marks added up per block into the same per-op accounting; the kept rows continue, the errored rows
-    are set aside for the errors file;
-  - a deduplicator: its hashing stage as above, then the duplicates' row indices (ray_dedup.py) filtered out;
-  - export: parallel parts assembled into the local runner's files (ray_export.py).
+  - a stage of consecutive per-sample ops: `SampleStage` mapped over batches (stage.py), materialised,
+    its marks added up per block by the same `count_marks` into the same per-op accounting; the kept rows
+    continue, the errored rows are set aside for the errors file;
+  - a deduplicator or selector: its hashing stage as above, then the op's pure `select` on the driver over
+    the narrow table of its columns, applied to the blocks by row index (selection.py);
+  - export: parallel parts assembled into the local runner's files (export.py).
 
 Where it differs from the local runner: `np` and `use_cache` do not apply to the processing (Ray decides
 parallelism from the cluster's CPUs and each op's `num_proc` / `cpu_required` / `gpu_required`; nothing is
@@ -22,68 +23,28 @@ import os
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import datasets
 from loguru import logger
 
+from djlite.core.accounting import OpReport, RunOutcome
+from djlite.core.stage import SampleStage, split_stages, stage_features
 from djlite.dataset import datasets_caching, load_recipe_dataset
 from djlite.errors import SampleError
-from djlite.executors.ray_blocks import (
+from djlite.executors.ray.blocks import (
     ROW_INDEX,
-    rows_not_in,
     rows_per_block,
     rows_where,
     split_table,
     with_row_index,
     without,
 )
-from djlite.executors.ray_dedup import DedupResult, dedup, dedup_on_driver, keep_and_update
-from djlite.executors.ray_export import export_errors_on_ray, export_on_ray
-from djlite.executors.ray_session import cluster_cpus, ray_session, require_ray
-from djlite.executors.ray_stage import collect_marks, map_stage
+from djlite.executors.ray.export import export_errors_on_ray, export_on_ray
+from djlite.executors.ray.selection import apply_selection_on_ray
+from djlite.executors.ray.session import cluster_cpus, ray_session, require_ray
+from djlite.executors.ray.stage import collect_marks, map_stage
 from djlite.fields import INTERNAL_COLUMNS, Fields
-from djlite.ops.base import Deduplicator
-from djlite.runner import OpReport, SampleStage, split_stages, stage_features
-
-
-@dataclass
-class RayOutcome:
-    """The accounting of a Ray run; `summary()` has the local RunOutcome's fields and rules."""
-
-    input_count: int
-    load_errors: list[dict] = field(default_factory=list)
-    reports: list[OpReport] = field(default_factory=list)
-    kept_count: int = 0
-    errored_samples: int = 0
-    result_paths: list[str] = field(default_factory=list)
-    result_format: str = "jsonl"
-    _dataset: datasets.Dataset | None = field(default=None, repr=False)
-
-    @property
-    def errored_count(self) -> int:
-        return self.errored_samples + len(self.load_errors)
-
-    @property
-    def dataset(self) -> datasets.Dataset:
-        """The kept samples, read back from the exported result files."""
-        if self._dataset is None:
-            builder = "parquet" if self.result_format == "parquet" else "json"
-            self._dataset = datasets.load_dataset(builder, data_files=self.result_paths, split="train")
-        return self._dataset
-
-    def summary(self) -> dict:
-        filtered = sum(r.filtered for r in self.reports)
-        total = self.input_count + len(self.load_errors)
-        return {
-            "input": total,
-            "kept": self.kept_count,
-            "filtered": filtered,
-            "errored": self.errored_count,
-            "balanced": total == self.kept_count + filtered + self.errored_count,
-            "load_errors": len(self.load_errors),
-            "ops": [vars(r) for r in self.reports],
-        }
+from djlite.ops.base import DatasetStep, Deduplicator
 
 
 def first_error(errored) -> SampleError:
@@ -148,41 +109,24 @@ class RayExecutor:
             kept = marked.drop_columns(list(INTERNAL_COLUMNS))
         return kept, kept_features
 
-    def run_dedup(self, dataset, features, steps):
-        _, op = steps[0]
-        hashed, features = self.run_stage(dataset, features, steps)
-        report = self.reports[-1]
-        if self.stats_only:  # as the local runner: nothing dropped, but an op's own stats are still written
-            annotate = getattr(op, "annotate", None)
-            if annotate is None or not report.kept:
-                return hashed, features
-            return self._apply(hashed, features, dedup_on_driver(hashed, op, features, annotate))
+    def run_dataset_step(self, dataset, features, steps):
+        """A deduplicator (its hashing stage, then its step) or a selector (its step alone)."""
+        step, op = steps[0]
+        if isinstance(op, Deduplicator):
+            dataset, features = self.run_stage(dataset, features, steps)
+            report = self.reports[-1]
+        else:
+            rows = dataset.count()
+            report = OpReport(step=step, op=op.name, input=rows, kept=rows)
+            self.reports.append(report)
+        if not report.kept:
+            return dataset, features
         start = time.perf_counter()
-        if report.kept <= 1:  # as the local runner: process(dataset) is not called on a single sample
-            return hashed, features
-        result = dedup(hashed, op, features, self.cpus)
-        hashed, features = self._apply(hashed, features, result)
-        report.filtered = len(result.duplicates)
-        report.kept -= len(result.duplicates)
+        dataset, features, dropped = apply_selection_on_ray(dataset, op, features, drop=not self.stats_only)
+        report.filtered = dropped
+        report.kept -= dropped
         report.seconds += time.perf_counter() - start
-        return hashed, features
-
-    @staticmethod
-    def _apply(hashed, features, result: DedupResult):
-        """The hashed rows without the duplicates, with what the op wrote merged in."""
-        if result.written is not None:
-            features = result.features
-            hashed = hashed.map_batches(
-                keep_and_update,
-                fn_kwargs={"written": result.written, "features": features},
-                batch_format="pyarrow",
-                batch_size=None,
-            )
-        elif len(result.duplicates):
-            hashed = hashed.map_batches(
-                rows_not_in, fn_kwargs={"row_indices": result.duplicates}, batch_format="pyarrow", batch_size=None
-            )
-        return hashed, features
+        return dataset, features
 
     def run(self, dataset: datasets.Dataset, ops: list):
         """Return the kept samples (a lazy Ray dataset carrying ROW_INDEX) and their features."""
@@ -190,8 +134,8 @@ class RayExecutor:
         blocks = split_table(table, rows_per_block(len(table), self.cpus))
         current = self.ray.data.from_arrow(blocks)
         for steps in split_stages(ops):
-            if isinstance(steps[0][1], Deduplicator):
-                current, features = self.run_dedup(current, features, steps)
+            if isinstance(steps[0][1], DatasetStep):
+                current, features = self.run_dataset_step(current, features, steps)
             else:
                 current, features = self.run_stage(current, features, steps)
             for report in self.reports[-len(steps) :]:
@@ -241,12 +185,12 @@ def run_on_ray(recipe, stats_only: bool = False):
         )
         errored, errored_features = [d for d, _ in executor.errored], [f for _, f in executor.errored]
         errors_path = export_errors_on_ray(errored, errored_features, load_errors, recipe.export_path)
-    outcome = RayOutcome(
+    outcome = RunOutcome(
         input_count=len(dataset),
         load_errors=list(load_errors),
         reports=executor.reports,
-        kept_count=kept_count,
         errored_samples=executor.errored_samples,
+        kept_count=kept_count,
         result_paths=result_paths,
         result_format=fmt,
     )

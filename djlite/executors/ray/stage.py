@@ -1,6 +1,6 @@
 """One runner stage on Ray Data: the local runner's SampleStage mapped over batches, then its accounting.
 
-The per-sample work is `djlite.runner.SampleStage` itself, so the two executors cannot drift: the same ops in
+The per-sample work is `djlite.core.stage.SampleStage` itself, so the two executors cannot drift: the same ops in
 the same order, one shared VideoContext per sample, the same kept / filtered / errored marks. A stage with an
 op that loads a model (`uses_model = True`) runs in an actor pool, so the model loads once per actor; the whole
 stage goes there, not only that op, because splitting it would decode each video twice. Other stages run as
@@ -10,15 +10,13 @@ the stage records it.
 
 import uuid
 import warnings
-from dataclasses import dataclass
 
 import datasets
-import numpy as np
 import pyarrow as pa
 
-from djlite.executors.ray_blocks import MAX_ROWS_PER_BLOCK, rows_to_table
-from djlite.fields import Fields
-from djlite.runner import OpReport, SampleStage
+from djlite.core.accounting import MARK_COLUMNS, StageMarks, count_marks
+from djlite.core.stage import SampleStage
+from djlite.executors.ray.blocks import MAX_ROWS_PER_BLOCK, rows_to_table
 
 # A sample that kills its worker every time (a decoder crash) would otherwise be retried forever.
 WORKER_RETRIES = 3
@@ -95,77 +93,13 @@ def map_stage(ray, dataset, stage: SampleStage, features: datasets.Features, cpu
         )
 
 
-@dataclass
-class StageMarks:
-    """The marks of one stage, added up over every block."""
-
-    rows: int
-    filtered: np.ndarray  # per step of the stage: samples it filtered out
-    dropped_by_error: np.ndarray  # per step: samples dropped because it raised
-    errors: np.ndarray  # per step: errors recorded (also those kept under on_error: keep)
-    seconds: np.ndarray  # per step: seconds measured in the workers
-
-    @classmethod
-    def empty(cls, steps: int) -> "StageMarks":
-        zeros = np.zeros(steps, np.int64)
-        return cls(0, zeros.copy(), zeros.copy(), zeros.copy(), np.zeros(steps, np.float64))
-
-    def add(self, other: "StageMarks") -> None:
-        self.rows += other.rows
-        self.filtered += other.filtered
-        self.dropped_by_error += other.dropped_by_error
-        self.errors += other.errors
-        self.seconds += other.seconds
-
-    def reports(self, steps, wall: float) -> list[OpReport]:
-        """Per-op accounting, exactly as the local runner derives it from the same marks."""
-        measured = float(self.seconds.sum())
-        scale = wall / measured if measured > 0 else 0.0
-        remaining, reports = self.rows, []
-        for pos, (step, op) in enumerate(steps):
-            report = OpReport(
-                step=step,
-                op=op.name,
-                input=remaining,
-                filtered=int(self.filtered[pos]),
-                errors=int(self.errors[pos]),
-                seconds=float(self.seconds[pos] * scale),
-            )
-            remaining -= int(self.filtered[pos] + self.dropped_by_error[pos])
-            report.kept = remaining
-            reports.append(report)
-        return reports
-
-
-def count_marks(batch: pa.Table, steps: list[int]) -> StageMarks:
-    """The per-step counts of one block of marked samples."""
-    position = {step: pos for pos, step in enumerate(steps)}
-    marks = StageMarks.empty(len(steps))
-    marks.rows = len(batch)
-    if not len(batch):
-        return marks
-    rows = zip(
-        batch[Fields.dropped_by].to_pylist(),
-        batch[Fields.drop_kind].to_pylist(),
-        batch[Fields.errors].to_pylist(),
-        batch[Fields.op_seconds].to_pylist(),
-    )
-    for dropped_by, kind, entries, per_step in rows:
-        if dropped_by in position:
-            (marks.filtered if kind == "filtered" else marks.dropped_by_error)[position[dropped_by]] += 1
-        for entry in entries or []:
-            if entry["step"] in position:
-                marks.errors[position[entry["step"]]] += 1
-        marks.seconds += np.asarray(per_step, dtype=np.float64)
-    return marks
-
-
 def count_blocks(blocks: list, steps: list[int]) -> StageMarks:
     import ray
 
     total = StageMarks.empty(len(steps))
-    for block in blocks:
-        total.add(count_marks(ray.get(block), steps))
+    for ref in blocks:
+        block = ray.get(ref)  # an empty block may come without the dataset's columns
+        total.add(count_marks(block.select(MARK_COLUMNS) if len(block) else block, steps))
     return total
 
 

@@ -19,7 +19,7 @@ import shutil
 import numpy as np
 import pyarrow as pa
 
-from djlite.executors.ray_blocks import ROW_INDEX, to_hf_dataset, without
+from djlite.executors.ray.blocks import ROW_INDEX, to_hf_dataset, without
 from djlite.exporter import atomic_path, export_errors, export_result, shard_paths, stats_path
 from djlite.fields import HASH_COLUMNS, Fields
 

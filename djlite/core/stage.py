@@ -1,0 +1,192 @@
+"""A stage: consecutive per-sample ops run on one sample at a time, with one shared VideoContext.
+
+Both executors map `SampleStage` over their rows (local: `Dataset.map`; Ray: `map_batches`), so the per-sample
+work cannot drift between them. Each sample comes out marked: kept, filtered (by which step) or errored (at
+which step), with the seconds each step spent on it; djlite/core/accounting.py turns the marks into the per-op
+report.
+
+Errors are classified. A sample's own trouble (a file that does not open or decode, bad input values:
+SampleError, OSError, ValueError, EOFError, PyAV and OpenCV errors) is recorded on the sample and the run
+goes on. Any other exception (AttributeError, TypeError, NameError, KeyError... raised by the op's code) is a
+bug in the op: when it happens before the op has handled any sample in this worker, the run stops with an
+OpBugError carrying the traceback; later ones are recorded like sample errors (a bug that shows only on
+rare input), and an op that errored on every sample still fails the run at the end (djlite.api).
+"""
+
+import os
+import time
+import traceback
+from itertools import groupby
+
+import datasets
+from datasets import List, Value
+from loguru import logger
+
+from djlite.errors import OpBugError, SampleError
+from djlite.fields import Fields
+from djlite.ops.base import DatasetStep, Deduplicator, Filter, Mapper
+from djlite.video.context import VideoContext
+
+ERROR_FEATURE = List({"op": Value("string"), "step": Value("int32"), "error": Value("string")})
+LOGGED_ERRORS_PER_OP = 5
+SAMPLE_ERROR_TYPES = (SampleError, OSError, ValueError, EOFError)
+SAMPLE_ERROR_MODULES = ("av", "cv2")
+
+
+def is_sample_error(error: BaseException) -> bool:
+    """True for the exceptions bad input raises; False for those that mean a bug in the op."""
+    if isinstance(error, SAMPLE_ERROR_TYPES):
+        return True
+    return type(error).__module__.split(".")[0] in SAMPLE_ERROR_MODULES
+
+
+class SampleStage:
+    """Runs consecutive per-sample ops on one sample; picklable, set up once per worker process."""
+
+    def __init__(self, steps: list[tuple[int, object]], on_error: str, stats_only: bool = False, columns=()):
+        self.steps = steps
+        self.on_error = on_error
+        self.stats_only = stats_only
+        # Columns the stage's ops add (hashes, frame paths): a sample that errored or was dropped before the op
+        # that writes one still needs it, as null, for the stage's Arrow schema.
+        self.columns = tuple(columns)
+        self._ready_pid = None
+        self._logged: dict[int, int] = {}
+        self._succeeded: set[int] = set()  # steps that handled a sample without error in this worker
+        self._checked: set[int] = set()  # filters whose written stat keys were checked in this worker
+        # Ops that read decoded frames: the context serves all of them from one decode of each video.
+        self.frame_ops = [op for _, op in steps if op.reads_frames]
+
+    @property
+    def label(self) -> str:
+        """A short progress-bar label: the op names without their common `video_` prefix and kind suffix."""
+        names = [op.name.removeprefix("video_") for _, op in self.steps]
+        return " + ".join(names) if len(names) <= 3 else f"{' + '.join(names[:2])} + {len(names) - 2} more"
+
+    def _ensure_setup(self):
+        if self._ready_pid != os.getpid():
+            for _, op in self.steps:
+                op.setup()
+            self._ready_pid = os.getpid()
+            self._logged = {}
+            self._succeeded = set()
+            self._checked = set()
+
+    def _record(self, step: int, op, sample, error: Exception) -> dict:
+        message = f"{type(error).__name__}: {error}"
+        shown = self._logged.get(step, 0)
+        if shown < LOGGED_ERRORS_PER_OP:
+            videos = (sample.get(op.video_key) or [])[:3]
+            logger.warning(f"step {step} {op.name}: {message} (videos: {videos})")
+            if not is_sample_error(error):
+                logger.warning("".join(traceback.format_exception(error)).rstrip())
+        elif shown == LOGGED_ERRORS_PER_OP:
+            logger.warning(f"step {step} {op.name}: more errors; see the errors file and op_summary.json")
+        self._logged[step] = shown + 1
+        return {"op": op.name, "step": step, "error": message}
+
+    def _check_written_stats(self, step: int, op, before: set, sample) -> None:
+        """On the first sample: the stat keys a filter wrote must be those it declares."""
+        self._checked.add(step)
+        written = set(sample.get(Fields.stats) or {}) - before
+        undeclared = sorted(written - set(op.stats_features))
+        if undeclared:
+            raise OpBugError(
+                f"step {step} {op.name}: wrote stat {undeclared[0]!r}, which its stats_features do not declare "
+                f"(declared: {', '.join(op.stats_features)}); add it to {type(op).__name__}.stats_features"
+            )
+
+    def _run_op(self, step: int, op, sample):
+        if isinstance(op, Filter):
+            before = set(sample.get(Fields.stats) or {}) if step not in self._checked else None
+            sample = op.compute_stats(sample, self._context)
+            if before is not None:
+                self._check_written_stats(step, op, before, sample)
+            return sample, self.stats_only or bool(op.process(sample))
+        if isinstance(op, Mapper):
+            return op.process(sample, self._context), True
+        if isinstance(op, Deduplicator):
+            return op.compute_hash(sample, self._context), True
+        raise TypeError(f"{op.name}: {type(op).__name__} is not a per-sample op")
+
+    def __call__(self, sample: dict) -> dict:
+        self._ensure_setup()
+        errors = list(sample.get(Fields.errors) or [])
+        seconds = [0.0] * len(self.steps)
+        dropped_by, kind = -1, ""
+        with VideoContext(frame_ops=self.frame_ops) as context:
+            self._context = context
+            for pos, (step, op) in enumerate(self.steps):
+                start, decoded_before = time.perf_counter(), context.decode_seconds
+                try:
+                    sample, keep = self._run_op(step, op, sample)
+                    self._succeeded.add(step)
+                except OpBugError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - classified below: bug or the sample's own trouble
+                    if self.on_error == "raise":
+                        raise
+                    if not is_sample_error(e) and step not in self._succeeded:
+                        raise OpBugError(
+                            f"step {step} {op.name} failed with {type(e).__name__} on its first sample, a bug in "
+                            f"the op rather than bad data:\n{''.join(traceback.format_exception(e)).rstrip()}"
+                        ) from e
+                    errors.append(self._record(step, op, sample, e))
+                    keep = self.on_error == "keep"
+                    if not keep:
+                        dropped_by, kind = step, "error"
+                finally:
+                    # The shared decode is charged below to the ops that use it, not to the one that triggered it.
+                    seconds[pos] += time.perf_counter() - start - (context.decode_seconds - decoded_before)
+                if not keep:
+                    if not kind:
+                        dropped_by, kind = step, "filtered"
+                    break
+            for pos, (_, op) in enumerate(self.steps):
+                seconds[pos] += context.charged.get(id(op), 0.0)
+            self._context = None
+        for column in self.columns:
+            sample.setdefault(column, None)
+        sample[Fields.errors] = errors
+        sample[Fields.dropped_by] = dropped_by
+        sample[Fields.drop_kind] = kind
+        sample[Fields.op_seconds] = seconds
+        return sample
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_context"] = None
+        return state
+
+
+def stage_features(features: datasets.Features, ops: list) -> datasets.Features:
+    """The dataset's features after a stage: every stat and column the stage's ops may write."""
+    features = features.copy()
+    stats = dict(features.get(Fields.stats) or {}) if isinstance(features.get(Fields.stats), dict) else {}
+    for op in ops:
+        if isinstance(op, Filter):
+            stats.update(op.stats_features)
+        elif isinstance(op, Mapper):
+            features = op.output_features(features)
+        elif isinstance(op, Deduplicator):
+            features.update(op.hash_features)
+            # The dataset-level step's per-row stats (near-duplicate group and distance) come later, but a
+            # stats column declared now keeps every row's schema the same whether or not it was written.
+            stats.update(op.stats_features)
+    if stats or Fields.stats in features:
+        features[Fields.stats] = stats
+    features[Fields.errors] = ERROR_FEATURE
+    features[Fields.dropped_by] = Value("int32")
+    features[Fields.drop_kind] = Value("string")
+    features[Fields.op_seconds] = List(Value("float64"))
+    return features
+
+
+def split_stages(ops: list) -> list[list[tuple[int, object]]]:
+    """Group consecutive per-sample ops; each deduplicator gets a stage of its own, each selector a step."""
+    indexed = list(enumerate(ops))
+    stages = []
+    for is_dataset_step, group in groupby(indexed, key=lambda item: isinstance(item[1], DatasetStep)):
+        group = list(group)
+        stages.extend([[item] for item in group] if is_dataset_step else [group])
+    return stages

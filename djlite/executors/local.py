@@ -1,0 +1,141 @@
+"""The local executor: ops in order over a `datasets.Dataset`, np worker processes, nothing lost.
+
+Consecutive per-sample ops form one stage (djlite/core/stage.py), run as a single `Dataset.map`: each sample
+goes through every op of the stage with one shared VideoContext, so its videos are opened and decoded once
+for all of them. The stage marks each sample kept, filtered or errored; one `filter` removes the dropped
+rows, and the marks give the per-op accounting (djlite/core/accounting.py). A deduplicator's or selector's
+dataset-level step is applied by djlite/core/selection.py, as on Ray.
+"""
+
+import os
+import time
+from contextlib import contextmanager
+
+import datasets
+from loguru import logger
+
+from djlite import __version__
+from djlite.core.accounting import MARK_COLUMNS, OpReport, RunOutcome, StageMarks, count_marks
+from djlite.core.selection import apply_selection_locally
+from djlite.core.stage import SampleStage, split_stages, stage_features
+from djlite.fields import INTERNAL_COLUMNS, Fields
+from djlite.ops.base import DatasetStep, Deduplicator
+
+
+@contextmanager
+def opencv_threads(threads: int | None):
+    """Split OpenCV's thread pool (Farneback, resize) between np workers instead of oversubscribing the CPUs.
+
+    Set in the parent, before the workers fork: calling cv2.setNumThreads inside a forked child whose parent
+    had already used the pool deadlocks (pthread_cond_destroy on the inherited pool).
+    """
+    if not threads:
+        yield
+        return
+    import cv2
+
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(threads)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
+
+
+def _fingerprint(*parts) -> str:
+    return datasets.fingerprint.Hasher.hash((__version__,) + parts)
+
+
+class Runner:
+    def __init__(self, np_workers: int = 1, on_error: str = "drop", use_cache: bool = True, stats_only: bool = False):
+        self.np = max(1, np_workers)
+        self.on_error = on_error
+        self.use_cache = use_cache
+        self.stats_only = stats_only
+
+    def _workers(self, ops, rows: int) -> int | None:
+        limits = [self.np] + [op.num_proc for op in ops if op.num_proc and op.num_proc > 0]
+        n = min(min(limits), rows)
+        return n if n > 1 else None
+
+    def run_stage(self, dataset, steps, outcome: RunOutcome):
+        ops = [op for _, op in steps]
+        n_in = len(dataset)
+        workers = self._workers(ops, n_in)
+        features = stage_features(dataset.features, ops)
+        added = [c for c in features if c not in dataset.features]
+        stage = SampleStage(steps, self.on_error, self.stats_only, columns=added)
+        configs = [(step, op.name, op.config) for step, op in steps]
+        if n_in == 0:  # `map` adds no columns to an empty dataset; nothing to do but account for it
+            outcome.reports.extend(OpReport(step=step, op=op.name) for step, op in steps)
+            return dataset
+        start = time.perf_counter()
+        with opencv_threads(max(1, (os.cpu_count() or 1) // workers) if workers else None):
+            marked = dataset.map(
+                stage,
+                features=features,
+                num_proc=workers,
+                load_from_cache_file=self.use_cache,
+                desc=stage.label,
+                new_fingerprint=_fingerprint(dataset._fingerprint, configs, self.on_error, self.stats_only),
+            )
+        wall = time.perf_counter() - start
+        step_ids = [step for step, _ in steps]
+        marks = StageMarks.empty(len(steps))
+        for batch in marked.select_columns(MARK_COLUMNS).with_format("arrow").iter(batch_size=10_000):
+            marks.add(count_marks(batch, step_ids))
+        outcome.reports.extend(marks.reports(steps, wall))
+
+        dropped_by_error = int(marks.dropped_by_error.sum())
+        if dropped_by_error:
+            outcome.errored.append(
+                marked.filter(
+                    lambda k: k == "error",
+                    input_columns=Fields.drop_kind,
+                    desc="collect errors",
+                    load_from_cache_file=self.use_cache,
+                    new_fingerprint=_fingerprint(marked._fingerprint, "errors"),
+                )
+            )
+            outcome.errored_samples += dropped_by_error
+        kept = marked
+        if marks.filtered.sum() + dropped_by_error:
+            kept = marked.filter(
+                lambda d: d == -1,
+                input_columns=Fields.dropped_by,
+                desc=f"drop ({stage.label})",
+                load_from_cache_file=self.use_cache,
+                new_fingerprint=_fingerprint(marked._fingerprint, "kept"),
+            )
+        return kept.remove_columns(list(INTERNAL_COLUMNS))
+
+    def run_dataset_step(self, dataset, steps, outcome: RunOutcome):
+        """A deduplicator (its hashing stage, then its step) or a selector (its step alone)."""
+        step, op = steps[0]
+        if isinstance(op, Deduplicator):
+            dataset = self.run_stage(dataset, steps, outcome)
+            report = outcome.reports[-1]
+        else:
+            report = OpReport(step=step, op=op.name, input=len(dataset), kept=len(dataset))
+            outcome.reports.append(report)
+        if not len(dataset):
+            return dataset
+        start = time.perf_counter()
+        before = len(dataset)
+        dataset, _ = apply_selection_locally(dataset, op, drop=not self.stats_only)
+        report.filtered = before - len(dataset)
+        report.kept = len(dataset)
+        report.seconds += time.perf_counter() - start
+        return dataset
+
+    def run(self, dataset: datasets.Dataset, ops: list, load_errors: list | None = None) -> RunOutcome:
+        outcome = RunOutcome(input_count=len(dataset), load_errors=list(load_errors or []))
+        for steps in split_stages(ops):
+            if isinstance(steps[0][1], DatasetStep):
+                dataset = self.run_dataset_step(dataset, steps, outcome)
+            else:
+                dataset = self.run_stage(dataset, steps, outcome)
+            for report in outcome.reports[-len(steps) :]:
+                logger.info(report.line())
+        outcome.dataset = dataset
+        return outcome

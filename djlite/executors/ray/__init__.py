@@ -1,0 +1,1 @@
+"""executor_type: ray (Ray Data). Imports ray only when a run starts."""
