@@ -1,0 +1,1 @@
+"""Selectors: dataset-level steps, one op per file."""
