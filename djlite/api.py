@@ -1,6 +1,7 @@
 """Run a recipe from Python: `djlite.run("recipe.yaml", np=2)` or `djlite.run({"dataset_path": ..., ...})`."""
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from djlite.core.accounting import RunOutcome
 from djlite.dataset import datasets_caching, load_recipe_dataset
 from djlite.executors.local import Runner
 from djlite.exporter import export_errors, export_result, stats_path, write_json, write_yaml
+from djlite.formats.export import export_layout_result, make_layout, with_export_frames
 from djlite.recipe import Recipe, load_recipe
 
 
@@ -54,10 +56,20 @@ def _cap_workers(requested: int) -> int:
 
 
 def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str], str]:
-    with datasets_caching(recipe.use_cache):
-        dataset, load_errors = load_recipe_dataset(recipe)
-        runner = Runner(_cap_workers(recipe.np), recipe.on_error, recipe.use_cache, stats_only=stats_only)
-        outcome = runner.run(dataset, recipe.ops, load_errors)
+    layout = make_layout(recipe)
+    ops, spool_dir = with_export_frames(recipe.ops, layout, recipe.export_path)
+    try:
+        with datasets_caching(recipe.use_cache):
+            dataset, load_errors = load_recipe_dataset(recipe)
+            runner = Runner(_cap_workers(recipe.np), recipe.on_error, recipe.use_cache, stats_only=stats_only)
+            outcome = runner.run(dataset, ops, load_errors)
+        if layout is not None:
+            result_paths = export_layout_result(outcome.dataset, layout, recipe, spool_dir)
+            err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
+            return outcome, result_paths, err_path
+    finally:
+        if spool_dir:
+            shutil.rmtree(spool_dir, ignore_errors=True)
 
     result_paths = export_result(
         outcome.dataset,

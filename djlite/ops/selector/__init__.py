@@ -1,1 +1,4 @@
-"""Selectors: dataset-level picks (Data-Juicer's four field selectors and diversity_selector), one op per file."""
+"""Selectors: dataset-level steps, one op per file.
+
+Data-Juicer's four field selectors, diversity_selector (coreset on embeddings) and video_embedding_pca.
+"""
