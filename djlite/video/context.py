@@ -22,8 +22,10 @@ from djlite.video.probe import VideoInfo, probe_video
 
 
 class VideoContext:
-    def __init__(self, frame_ops: list | None = None):
+    def __init__(self, frame_ops: list | None = None, content_cache=None):
         self.frame_ops = list(frame_ops or [])
+        # Per worker, across samples: results of byte-identical videos (djlite/core/content.py); None = off.
+        self.content_cache = content_cache
         self._infos: dict[str, VideoInfo | VideoError] = {}
         self._consumers: dict[tuple[int, str], object] = {}
         self._results: dict[tuple, object] = {}

@@ -92,8 +92,8 @@ class VideoExtractFramesMapper(Mapper):
     one sampling, so no frame is ever lost or stale. The claims and completion records live in
     `<frame_dir>/.djlite_frames/`; a folder is complete once its record is written, and a re-run then decodes
     and writes nothing. Every file is written to a temporary name and renamed, so a killed run never leaves a
-    truncated JPEG that a re-run would trust. Without `frame_dir`: `<work_dir>/__dj__produced_data__/
-    video_extract_frames_mapper` in a run (the work dir is the export's folder unless set), else, as in
+    truncated JPEG that a re-run would trust. Without `frame_dir`:
+    `<work_dir>/__dj__produced_data__/video_extract_frames_mapper` in a run (the work dir is the export's folder unless set), else, as in
     Data-Juicer, `__dj__produced_data__/video_extract_frames_mapper` beside each video.
 
     Other differences: every video of the sample is extracted, not only those a `<__dj__video>` token refers
@@ -102,6 +102,8 @@ class VideoExtractFramesMapper(Mapper):
     default, which Data-Juicer uses). A sample that already has the frame field is left unchanged, as in
     Data-Juicer. `video_backend` and `legacy_split_by_text_token` are accepted and ignored with a warning.
     """
+
+    results_by_content = False  # frame paths name the video's own folder
 
     def __init__(
         self,
