@@ -129,6 +129,9 @@ def test_report_files_and_recipe_run(tmp_path):
     assert set(report["rows"]) == {"original", "every_nth", "random", "coreset"}
     assert report["rows"]["coreset"]["count"] == 6
     assert report["rows"]["coreset"]["coverage_radius"] <= report["rows"]["random"]["coverage_radius"]
+    redundant = report["examples"]["redundant"]
+    assert len(redundant) == 6 and all(d <= 0.2 for _, _, d in redundant)  # members of a kept one's cluster
+    assert all(row not in report["coreset_rows"] and kept in report["coreset_rows"] for row, kept, _ in redundant)
     assert "| Coverage radius |" in (tmp_path / "report" / "selection_report.md").read_text()
     from djlite.analysis.analyzer import analyze_records
     from djlite.analysis.stats_file import load_run_records

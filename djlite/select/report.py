@@ -49,12 +49,31 @@ def build_report(
     return {
         "n": n,
         "budget": k,
+        "examples": nearest_examples(X, coreset),
         "dim": int(X.shape[1]) if X.ndim == 2 else 0,
         "seed": seed,
         "eps": eps,
         "rows": rows,
         **(extra or {}),
     }
+
+
+def nearest_examples(X, selected, count: int = 6) -> dict:
+    """Lightly's example pairs: the dropped rows nearest to a kept row (what the pick found redundant) and the
+    dropped rows farthest from every kept row (the worst covered), each as [dropped, nearest kept, distance]."""
+    n = len(X)
+    selected = np.asarray(selected, dtype=np.int64)
+    dropped = np.setdiff1d(np.arange(n), selected)
+    if not len(selected) or not len(dropped):
+        return {"redundant": [], "worst_covered": []}
+    A = np.asarray(X, dtype=np.float64)[selected]
+    D = np.asarray(X, dtype=np.float64)[dropped]
+    d2 = (D**2).sum(1)[:, None] + (A**2).sum(1)[None, :] - 2 * D @ A.T
+    nearest = np.argmin(d2, axis=1)
+    dist = np.sqrt(np.maximum(d2[np.arange(len(dropped)), nearest], 0))
+    order = np.argsort(dist, kind="stable")
+    pairs = [[int(dropped[i]), int(selected[nearest[i]]), float(dist[i])] for i in order]
+    return {"redundant": pairs[:count], "worst_covered": pairs[::-1][:count]}
 
 
 def _cell(value) -> str:
@@ -82,6 +101,11 @@ def to_markdown(report: dict) -> str:
     if approx:
         lines += ["", f"Pairwise statistics of {', '.join(approx)} come from sampled pairs (approx)."]
     lines += ["", f"eps for near-duplicate pairs: {report['eps']}."]
+    for kind, title in (("redundant", "Dropped rows nearest to a kept row"), ("worst_covered", "Worst-covered rows")):
+        pairs = report.get("examples", {}).get(kind, [])
+        if pairs:
+            lines += ["", f"{title} (row, nearest kept row, distance; rows in the selector's input order):", ""]
+            lines += [f"- {a} -> {b}: {d:.4f}" for a, b, d in pairs]
     for key in ("first_pick", "stopped_by", "min_distance"):
         if key in report:
             lines.append(f"{key}: {report[key]}")
