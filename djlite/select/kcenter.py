@@ -166,9 +166,11 @@ def first_index(X: np.ndarray, can_pick: np.ndarray, rule: str, seed: int) -> in
         return int(candidates[0])
     if rule == "random":
         return int(candidates[np.random.default_rng(seed).integers(len(candidates))])
-    mean = X[candidates].mean(axis=0, dtype=np.float64).astype(np.float32)
-    d = squared_norms(X[candidates] - mean)
-    return int(candidates[int(np.argmax(d))])
+    # ||x - mean||^2 = |x|^2 - 2 x.mean + |mean|^2, without copying the candidate rows (O(n) memory).
+    mean = (can_pick.astype(np.float32) @ X / len(candidates)).astype(np.float32)
+    d = squared_norms(X) - 2.0 * (X @ mean)
+    d[~can_pick] = -np.inf
+    return int(np.argmax(d))
 
 
 def random_subset(n: int, budget: int | float | None, seed: int = 0) -> np.ndarray:
