@@ -156,3 +156,32 @@ def test_ray_equals_local(tmp_path):
     ids = [r["id"] for r in read_jsonl(local.result_paths[0])]
     assert len(ids) == 7
     assert [r["id"] for r in read_jsonl(on_ray.result_paths[0])] == ids  # same picks, same pick order
+
+
+def test_vectors_read_from_arrow_buffers_equal_the_row_by_row_reading():
+    import pyarrow as pa
+
+    from djlite.ops.selector.diversity_selector import _row_vector, arrow_vectors
+
+    rng = np.random.default_rng(0)
+    values = [
+        [rng.normal(size=4).tolist()],
+        None,
+        [rng.normal(size=4).tolist(), rng.normal(size=4).tolist()],
+        [],
+        [rng.normal(size=4).tolist()],
+    ]
+    kind = pa.list_(pa.list_(pa.float32()))
+    column = pa.chunked_array([pa.array(values[:2], kind), pa.array(values[2:], kind)])
+    X, rows = arrow_vectors(column)
+    assert rows.tolist() == [0, 2, 4]
+    expected = np.stack([_row_vector(values[i]) for i in rows])
+    assert np.allclose(X, expected, atol=1e-6)
+    sliced = pa.array(values, pa.list_(pa.list_(pa.float32()))).slice(2, 3)
+    X2, rows2 = arrow_vectors(sliced)
+    assert rows2.tolist() == [0, 2] and np.allclose(X2, expected[1:], atol=1e-6)
+    flat = pa.array([[1.0, 2.0], None, [3.0, 4.0]], pa.list_(pa.float32()))
+    X3, rows3 = arrow_vectors(flat)
+    assert rows3.tolist() == [0, 2] and X3.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    ragged = pa.array([[[1.0]], [[1.0, 2.0]]], pa.list_(pa.list_(pa.float32())))
+    assert arrow_vectors(ragged) is None  # the row-by-row reading then names the problem

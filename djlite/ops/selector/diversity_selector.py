@@ -134,6 +134,10 @@ class DiversitySelector(Selector):
 
     def vectors(self, table) -> tuple[np.ndarray, np.ndarray]:
         """(vectors of the rows that have one, their row positions)."""
+        fast = arrow_vectors(table.column(self.embedding_key)) if self.embedding_key in table.column_names else None
+        if fast is not None:
+            X, rows = fast
+            return (_unit(X) if self.normalize else X), rows
         rows, vectors = [], []
         for i, value in enumerate(field_values(table, self.embedding_key)):
             v = _row_vector(value)
@@ -288,6 +292,48 @@ def read_lightly_embeddings(path: str) -> np.ndarray:
         if not cols:
             raise ValueError(f"{path}: no embedding_<i> columns in the header (Lightly's embeddings.csv format)")
         return np.asarray([[float(row[i]) for i in cols] for row in reader], dtype=np.float32).reshape(-1, len(cols))
+
+
+def arrow_vectors(column) -> tuple[np.ndarray, np.ndarray] | None:
+    """Row vectors straight from Arrow buffers (no Python float per value): a list<float> column, or a
+    list<list<float>> column (one vector per video, averaged). None when the layout is anything else (vectors of
+    different lengths, null vectors inside a row): the caller then reads the values one by one."""
+    import pyarrow as pa
+
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not pa.types.is_list(array.type):
+        return None
+    outer = np.asarray(array.offsets)
+    present = np.asarray(array.is_valid()) & (np.diff(outer) > 0)
+    if pa.types.is_floating(array.type.value_type):
+        lengths = np.diff(outer)[present]
+        if not len(lengths) or np.any(lengths != lengths[0]):
+            return None if len(lengths) else (np.zeros((0, 0), np.float32), np.zeros(0, np.int64))
+        values = np.asarray(array.values.to_numpy(zero_copy_only=False), np.float32)
+        starts = outer[:-1][present]
+        X = values[starts[:, None] + np.arange(lengths[0])[None, :]]
+        return X, np.flatnonzero(present).astype(np.int64)
+    inner_type = array.type.value_type
+    if not (pa.types.is_list(inner_type) and pa.types.is_floating(inner_type.value_type)):
+        return None
+    vectors = array.values
+    inner = np.asarray(vectors.offsets)
+    used = slice(int(outer[0]), int(outer[-1]))
+    lengths = np.diff(inner)[used]
+    if vectors.null_count or not len(lengths) or np.any(lengths != lengths[0]) or lengths[0] == 0:
+        return None if len(lengths) else (np.zeros((0, 0), np.float32), np.zeros(0, np.int64))
+    d = int(lengths[0])
+    values = np.asarray(vectors.values.to_numpy(zero_copy_only=False), np.float32)
+    V = values[int(inner[used.start]) : int(inner[used.start]) + d * len(lengths)].reshape(-1, d)
+    rows = np.flatnonzero(present).astype(np.int64)
+    starts = outer[:-1][present] - outer[0]
+    counts = np.diff(outer)[present]
+    X = (
+        (np.add.reduceat(V.astype(np.float64), starts, axis=0) / counts[:, None]).astype(np.float32)
+        if len(rows)
+        else V[:0]
+    )
+    return X, rows
 
 
 def _row_vector(value):
