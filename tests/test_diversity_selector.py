@@ -185,3 +185,24 @@ def test_vectors_read_from_arrow_buffers_equal_the_row_by_row_reading():
     assert rows3.tolist() == [0, 2] and X3.tolist() == [[1.0, 2.0], [3.0, 4.0]]
     ragged = pa.array([[[1.0]], [[1.0, 2.0]]], pa.list_(pa.list_(pa.float32())))
     assert arrow_vectors(ragged) is None  # the row-by-row reading then names the problem
+
+
+def test_frame_level_with_a_per_video_budget(tmp_path):
+    from synthetic import _texture, _write
+
+    from djlite.ops.mapper.video_frame_embedding_mapper import VideoFrameEmbeddingMapper
+
+    def clip(name, scenes, seed):
+        frames = [_texture(64, 96, seed + s)[:64, :96] for s in range(scenes) for _ in range(10)]
+        return _write(str(tmp_path / name), frames, fps=10)
+
+    long_one, short_one = clip("long.mp4", 10, 100), clip("short.mp4", 2, 200)  # 10 scenes vs 2, 1 s each
+    embed = VideoFrameEmbeddingMapper(sampling_fps=2, embedding_dir=str(tmp_path / "emb"))
+    data = [embed.process({"id": i, "videos": [p]}) for i, p in enumerate([long_one, short_one])]
+    data.append({"id": 2, "videos": [], "video_frame_embeddings": [], "video_embedding": []})
+    free = run(DiversitySelector(level="frame", select_num=6), data)
+    assert free["id"][0] == 0 and len(free[Fields.stats][0]["diversity_frame_times"][0]) >= 5  # the long one
+    capped = run(DiversitySelector(level="frame", select_num=6, per_group_budget=3), data)
+    times = {row["id"]: row[Fields.stats]["diversity_frame_times"][0] for row in capped}
+    assert sorted(times) == [0, 1] and len(times[0]) == 3 and len(times[1]) == 3
+    assert all(t == sorted(t) for t in times.values())

@@ -4,7 +4,7 @@ import math
 import os
 
 import numpy as np
-from datasets import Value
+from datasets import List, Value
 
 from djlite.ops.base import Selection, Selector
 from djlite.ops.selector.fields import field_values, first_column
@@ -47,6 +47,11 @@ class DiversitySelector(Selector):
     long video cannot dominate). With weights or caps the radii need not decrease and the min-distance
     guarantee is the stop's only.
 
+    `level: frame` selects frames instead: k-center over every frame vector of every video (the sidecars of
+    `frame_embedding_key`, written by `video_frame_embedding_mapper`), `select_num` frames in all and at most
+    `per_group_budget` per video, so one long video cannot take the whole budget. A sample is kept when one of
+    its frames is picked; `diversity_frame_times` lists each of its videos' picked frame times.
+
     Stats: `diversity_rank` (pick order, 0-based; null when not kept), `diversity_cover_radius` (distance to the
     earlier selection when picked: a per-sample novelty score; null for the first pick without a preselected
     set), `diversity_distance` (every row's distance to the nearest kept row). With `report_dir` (or `work_dir`)
@@ -58,11 +63,14 @@ class DiversitySelector(Selector):
         "diversity_rank": Value("int64"),
         "diversity_cover_radius": Value("float64"),
         "diversity_distance": Value("float64"),
+        "diversity_frame_times": List(List(Value("float64"))),
     }
 
     def __init__(
         self,
         embedding_key: str = "video_embedding",
+        level: str = "sample",
+        frame_embedding_key: str = "video_frame_embeddings",
         select_num: int | None = None,
         select_ratio: float | None = None,
         min_distance: float | None = None,
@@ -91,6 +99,13 @@ class DiversitySelector(Selector):
             raise ValueError(f"select_ratio must be in (0, 1], got {select_ratio}")
         if select_num is None and select_ratio is None and min_distance is None:
             raise ValueError("diversity_selector needs a budget: set select_num, select_ratio or min_distance")
+        if level not in ("sample", "frame"):
+            raise ValueError(f"level must be 'sample' or 'frame', got {level!r}")
+        if level == "frame" and (balance_key or weight_key or thresholds or group_key or preselected_key):
+            raise ValueError(
+                "level 'frame' takes select_num/select_ratio, min_distance, per_group_budget (per video) and "
+                "preselected_file; weights, thresholds, balance and preselected rows are per sample"
+            )
         if first_pick not in ("farthest_from_mean", "lowest_index", "random"):
             raise ValueError(f"first_pick must be farthest_from_mean, lowest_index or random, got {first_pick!r}")
         for t in thresholds or []:
@@ -98,11 +113,13 @@ class DiversitySelector(Selector):
                 raise ValueError(f"a threshold is {{key: ..., operation: ..., value: ...}}, got {t!r}")
             if t["operation"] not in THRESHOLD_OPERATIONS:
                 raise ValueError(f"threshold operation must be one of {', '.join(THRESHOLD_OPERATIONS)}: {t!r}")
-        if per_group_budget is not None and (per_group_budget < 1 or not group_key):
+        if per_group_budget is not None and (per_group_budget < 1 or not (group_key or level == "frame")):
             raise ValueError("per_group_budget needs a group_key and must be >= 1")
         if preselected_file and not os.path.exists(preselected_file):
             raise FileNotFoundError(f"preselected_file not found: {preselected_file} (a .npy or embeddings.csv)")
         self.embedding_key = embedding_key
+        self.level = level
+        self.frame_embedding_key = frame_embedding_key
         self.select_num = select_num
         self.select_ratio = select_ratio
         self.min_distance = min_distance
@@ -126,6 +143,8 @@ class DiversitySelector(Selector):
 
     @property
     def input_columns(self) -> list[str]:
+        if self.level == "frame":
+            return [self.frame_embedding_key]
         keys = [self.embedding_key, self.preselected_key, self.weight_key, self.balance_key, self.group_key]
         keys += [t["key"] for t in self.thresholds]
         return list(dict.fromkeys(first_column(k) for k in keys if k))
@@ -202,6 +221,8 @@ class DiversitySelector(Selector):
     # ------------------------------------------------------------------ the step
 
     def select(self, table, show_num: int = 0) -> Selection:
+        if self.level == "frame":
+            return self.select_frames(table)
         n = table.num_rows
         X, rows = self.vectors(table)
         missing = n - len(rows)
@@ -245,8 +266,76 @@ class DiversitySelector(Selector):
             for position, value in zip(rows, result.dmin):
                 distance[position] = float(value) if math.isfinite(value) else None
         self.last_report = self.report(X, order, result)
+        stats = {"diversity_rank": rank, "diversity_cover_radius": radius, "diversity_distance": distance}
+        return Selection(kept, stats=dict(stats, diversity_frame_times=[None] * n))
+
+    def select_frames(self, table) -> Selection:
+        """Frame level: k-center over every frame vector of every video (the sidecars of `frame_embedding_key`);
+        `per_group_budget` caps the frames of one video. A sample is kept when one of its frames is picked, in
+        the order of its first pick; `diversity_frame_times` lists each video's picked frame times."""
+        from djlite.embed.store import read_frame_embeddings
+
+        n = table.num_rows
+        refs = table.column(self.frame_embedding_key).to_pylist()
+        blocks, owner, video, times = [], [], [], []
+        videos: list[tuple[int, int]] = []  # (row, position in the row's videos)
+        for row, paths in enumerate(refs):
+            for position, path in enumerate(paths or []):
+                if not path:
+                    continue
+                frames = read_frame_embeddings(path)
+                blocks.append(frames.vectors)
+                owner += [row] * len(frames)
+                video += [len(videos)] * len(frames)
+                times += frames.times.tolist()
+                videos.append((row, position))
+        if not blocks:
+            return Selection([], stats={key: [None] * n for key in self.stats_features})
+        X = np.concatenate(blocks).astype(np.float32)
+        X = _unit(X) if self.normalize else X
+        owner, video = np.asarray(owner), np.asarray(video)
+        if self.select_num is None and self.select_ratio is None:
+            budget = len(X)
+        else:
+            budget = budget_count(len(X), self.select_num if self.select_num is not None else float(self.select_ratio))
+        quotas = [(video, np.full(len(videos), self.per_group_budget))] if self.per_group_budget else None
+        result = k_center_greedy(
+            X,
+            budget,
+            min_distance=self.min_distance,
+            preselected_vectors=self.preselected_vectors(X.shape[1]),
+            first_pick=self.first_pick,
+            seed=self.seed,
+            quotas=quotas,
+        )
+        kept: list[int] = []
+        rank, radius = [None] * n, [None] * n
+        picked_times: list = [None] * n
+        for frame, r in zip(result.picked, result.radii):
+            row = int(owner[frame])
+            if rank[row] is None:
+                rank[row] = len(kept)
+                radius[row] = float(r) if math.isfinite(r) else None
+                kept.append(row)
+        for row, paths in enumerate(refs):
+            picked_times[row] = [[] for _ in (paths or [])]
+        for frame in sorted(result.picked.tolist(), key=lambda f: times[f]):
+            row, position = videos[video[frame]]
+            picked_times[row][position].append(times[frame])
+        distance = [None] * n
+        for row in range(n):
+            mine = owner == row
+            if mine.any() and np.isfinite(result.dmin[mine]).all():
+                distance[row] = float(result.dmin[mine].max())  # the row's worst-covered frame
+        self.last_report = self.report(X, result.picked, result)
         return Selection(
-            kept, stats={"diversity_rank": rank, "diversity_cover_radius": radius, "diversity_distance": distance}
+            kept,
+            stats={
+                "diversity_rank": rank,
+                "diversity_cover_radius": radius,
+                "diversity_distance": distance,
+                "diversity_frame_times": picked_times,
+            },
         )
 
     def report(self, X, order, result) -> dict | None:
