@@ -141,11 +141,17 @@ def test_report_files_and_recipe_run(tmp_path):
     assert '<h2 id="selection">Diverse selection</h2>' in html and "data:image/png;base64" in html
 
 
-def test_ray_equals_local(tmp_path):
+def test_selectors_on_ray_equal_local(tmp_path):
     ray = pytest.importorskip("ray", reason="the Ray executor needs `pip install djlite[ray]`")
     X, label = clustered(n=40)
-    dataset = write_jsonl(tmp_path / "data.jsonl", [dict(r, videos=[]) for r in rows(X, label)])
-    recipe = str(write_recipe(tmp_path / "r.yaml", dataset, [{"diversity_selector": {"select_num": 7}}]))
+    data = [dict(r, videos=[], score=float((i * 7) % 40)) for i, r in enumerate(rows(X, label))]
+    dataset = write_jsonl(tmp_path / "data.jsonl", data)
+    process = [
+        {"random_selector": {"select_num": 35, "seed": 1}},
+        {"topk_specified_field_selector": {"field_key": "score", "topk": 30}},
+        {"diversity_selector": {"select_num": 7}},
+    ]
+    recipe = str(write_recipe(tmp_path / "r.yaml", dataset, process))
     local = djlite.run(recipe, export_path=str(tmp_path / "local" / "res.jsonl"))
     try:
         if not ray.is_initialized():
