@@ -14,6 +14,8 @@ from djlite.executors.local import Runner
 from djlite.exporter import export_errors, export_result, stats_path, write_json, write_yaml
 from djlite.formats.export import export_layout_result, make_layout, with_export_frames
 from djlite.recipe import Recipe, load_recipe
+from djlite.stats_cache import StatsCache
+from djlite.trace import remove_stale_filtered, write_filtered, write_trace
 
 
 @dataclass
@@ -61,7 +63,14 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
     try:
         with datasets_caching(recipe.use_cache):
             dataset, load_errors = load_recipe_dataset(recipe)
-            runner = Runner(_cap_workers(recipe.np), recipe.on_error, recipe.use_cache, stats_only=stats_only)
+            runner = Runner(
+                _cap_workers(recipe.np),
+                recipe.on_error,
+                recipe.use_cache,
+                stats_only=stats_only,
+                stats_cache=StatsCache(recipe.stats_cache_dir) if recipe.use_cache else None,
+                keep_filtered=recipe.export_filtered or recipe.open_tracer,
+            )
             outcome = runner.run(dataset, ops, load_errors)
         if layout is not None:
             result_paths = export_layout_result(outcome.dataset, layout, recipe, spool_dir)
@@ -80,6 +89,10 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
         keep_hashes=recipe.keep_hashes_in_res_ds,
     )
     err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
+    if recipe.export_filtered:
+        write_filtered(outcome.filtered, recipe.export_path)
+    if recipe.open_tracer:
+        write_trace(outcome.filtered, recipe.ops, recipe.work_dir, recipe.op_list_to_trace, recipe.trace_num)
     return outcome, result_paths, err_path
 
 
@@ -103,6 +116,8 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
         outcome, result_paths, err_path = run_on_ray(recipe, stats_only=stats_only)
     else:
         outcome, result_paths, err_path = _run_local(recipe, stats_only)
+    if not recipe.export_filtered:
+        remove_stale_filtered(recipe.export_path)
     summary = outcome.summary()
     summary["seconds"] = round(time.perf_counter() - started, 3)
     summary_path = os.path.join(recipe.work_dir, "op_summary.json")

@@ -235,3 +235,23 @@ def test_ray_executor_writes_the_same_records(tmp_path, clips):
         assert list(read_records(a)) == list(read_records(b))  # byte for byte the same records
     assert len(on_ray.dataset) == 3 and "__dj__export_frames__" not in on_ray.dataset.column_names
     assert not [n for n in os.listdir(tmp_path / "ray") if n.startswith(".")]
+
+
+def test_recipe_cleans_and_exports_mediasequence(tmp_path):
+    from conftest import REPO
+    from helpers import dj_process
+
+    done = dj_process("--config", str(REPO / "recipes" / "mediasequence.yaml"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "outputs" / "mediasequence"
+    shards = sorted(str(p) for p in out.glob("clips-*-of-*.tfrecord"))
+    assert [os.path.basename(p) for p in shards] == ["clips-00000-of-00001.tfrecord"]
+    sequences = read_sequences(shards)
+    ids = [c["example/id"].values[0] for c, _ in sequences]
+    assert ids == [b"moving"]  # static, text and short filtered, the re-encoded copy deduplicated, broken errored
+    context, lists = sequences[0]
+    assert context["clip/label/string"].values == [b"panning"] and context["clip/label/index"].values == [0]
+    assert len(lists["image/encoded"]) == 72  # 3 s at 24 fps
+    assert json.loads((out / "clips_label_map.json").read_text()) == {"panning": 0}
+    assert [row["id"] for row in read_jsonl(out / "clips_errors.jsonl")] == ["broken"]
+    assert not [n for n in os.listdir(out) if n.startswith(".")]

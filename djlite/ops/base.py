@@ -199,6 +199,9 @@ class Filter(OP):
     stats_bounds: dict = {}
     """For dj-analyze: which parameters bound which stat, {stat_key: (min_param, max_param)}, either may be None.
     Only needed when the names do not say it: by default min_X / max_X bound the stat whose key contains X."""
+    stats_placeholders: dict = {}
+    """Values of a stat that stand for "not measured" (the motion score's -1), {stat_key: value}: dj-analyze counts
+    them apart instead of averaging them in."""
 
     def __init__(
         self,
@@ -252,6 +255,9 @@ class VideoFilter(Filter):
     consumer's result is that stat's value for the video (a dict result gives several keys).
     """
 
+    per_video_cache = True
+    """The runner's stats cache (djlite.stats_cache) may serve `video_stats` without opening the video."""
+
     def video_stats(self, path: str, context: VideoContext) -> dict:
         """Stats of one video: {stat_key: value} for every key of stats_features."""
         if not self.reads_frames:
@@ -268,7 +274,8 @@ class VideoFilter(Filter):
             stats = sample[Fields.stats] = {}
         if self.has_stats(sample):
             return sample
-        per_video = self.per_video(sample, context, self.video_stats)
+        # Through the context, which serves them from the stats cache when the runner gave it one.
+        per_video = self.per_video(sample, context, lambda path, ctx: ctx.video_stats(self, path))
         for key in self.stats_keys:
             stats[key] = [values[key] for values in per_video]
         return sample

@@ -93,8 +93,9 @@ class VideoExtractFramesMapper(Mapper):
     `<frame_dir>/.djlite_frames/`; a folder is complete once its record is written, and a re-run then decodes
     and writes nothing. Every file is written to a temporary name and renamed, so a killed run never leaves a
     truncated JPEG that a re-run would trust. Without `frame_dir`:
-    `<work_dir>/__dj__produced_data__/video_extract_frames_mapper` in a run (the work dir is the export's folder unless set), else, as in
-    Data-Juicer, `__dj__produced_data__/video_extract_frames_mapper` beside each video.
+    `<work_dir>/__dj__produced_data__/video_extract_frames_mapper` in a run (the work dir is the export's
+    folder unless set), else, as in Data-Juicer, `__dj__produced_data__/video_extract_frames_mapper` beside
+    each video.
 
     Other differences: every video of the sample is extracted, not only those a `<__dj__video>` token refers
     to, and a sample without videos keeps its fields (Data-Juicer returns an empty sample). Frames are in
