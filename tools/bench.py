@@ -418,6 +418,8 @@ class _Timed:
     @property
     def seconds(self) -> float:
         return self.result["seconds"]
+
+
 # ---------------------------------------------------------------------------------------------- threshold
 
 
