@@ -448,6 +448,10 @@ def recipe_from_data(data: dict, where: str = "recipe", base_dirs: list[str] | N
     recipe.ops = _build_ops(recipe, where)
     _check_trace(recipe, where)
     _check_paths(recipe, base_dirs or [os.getcwd()], where)
+    for op in recipe.ops:
+        # Ops that write files beside the outputs (frame embeddings) default to the recipe's work_dir.
+        if op.work_dir is None:
+            op.work_dir = recipe.work_dir
     return recipe
 
 

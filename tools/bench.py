@@ -337,6 +337,89 @@ def bench_both(args) -> dict:
     return results
 
 
+# ---------------------------------------------------------------------------------------------- embed
+
+
+def embed_floor(videos: list[Path], backend_name: str, batch: int = 32) -> dict:
+    """The least work the embedding op can do: one PyAV decode per video, the frames of a 1 fps grid (first frame
+    at or after each second, at most 300), the backend's prepare + embed in batches of `batch`, in a bare loop with
+    no dataset, no runner and no reader. The model is loaded (and run once) before the clock starts."""
+    import av
+    import numpy as np
+
+    from djlite.embed.backends import make_backend
+
+    backend = make_backend(backend_name)
+    backend.setup()
+    backend.embed(np.stack([backend.prepare(np.zeros((64, 64, 3), np.uint8))]))
+    frames = 0
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for video in videos:
+        pending, next_time, origin, taken = [], 0.0, None, 0
+        with av.open(str(video)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                origin = frame.pts if origin is None else origin
+                t = float((frame.pts - origin) * stream.time_base)
+                if t + 1e-6 < next_time or taken >= 300:
+                    continue
+                next_time, taken = float(np.floor(t + 1e-6)) + 1.0, taken + 1
+                pending.append(backend.prepare(frame.to_ndarray(format="rgb24")))
+                if len(pending) == batch:
+                    backend.embed(np.stack(pending))
+                    frames, pending = frames + len(pending), []
+        if pending:
+            backend.embed(np.stack(pending))
+            frames += len(pending)
+    return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start, "frames": frames}
+
+
+def bench_embed(args) -> dict:
+    """video_frame_embedding_mapper (1 fps, EfficientNet-Lite0 unless --embed_backend) against embed_floor."""
+    videos = sorted((args.videos or SHARED_VIDEOS / "dj").glob("*.mp4"))
+    if not videos:
+        print(f"embed: no videos under {args.videos or SHARED_VIDEOS / 'dj'}; skipped")
+        return {}
+    backend = args.embed_backend
+    floor = best_of(args.repeat, lambda: _Timed(embed_floor(videos, backend)))
+    frames = floor.result["frames"]
+    print(f"embed: {len(videos)} videos, backend {backend}, {frames} frames at 1 fps, best of {args.repeat}")
+    print(f"  (a) floor, bare decode + batched {backend} loop: {floor.seconds:7.2f} s  "
+          f"({frames / floor.seconds:.1f} frames/s; model load not included)")  # fmt: skip
+    results = {"videos": len(videos), "frames": frames, "floor_seconds": floor.seconds, "runs": {}}
+    with tempfile.TemporaryDirectory(prefix="djlite-bench-embed-") as tmp:
+        workdir = Path(tmp)
+        dataset = write_dataset(workdir, videos)
+        recipe = workdir / "embed.yaml"
+        recipe.write_text(json.dumps({"process": [{"video_frame_embedding_mapper": {"backend": backend}}]}))
+        for np_workers in (1, 2):
+            # A fresh export folder per run, so no run finds another's sidecars.
+            run = best_of(args.repeat, lambda n=np_workers: run_dj_process(recipe, dataset, n, workdir))
+            if run.returncode != 0:
+                print(f"  dj-process np={np_workers} failed ({run.returncode}):\n{run.stderr_tail}")
+                continue
+            summaries = sorted(workdir.glob(f"np{np_workers}_*/op_summary.json"), key=os.path.getmtime)
+            op_seconds = json.loads(summaries[-1].read_text())["ops"][0]["seconds"]
+            peaks = ", ".join(f"{mb:.0f}" for mb in run.workers_peak_mb)
+            print(f"  (b) dj-process np={np_workers}: {run.seconds:7.2f} s wall ({frames / run.seconds:.1f} frames/s), "
+                  f"the op itself {op_seconds:.2f} s ({frames / op_seconds:.1f} frames/s)  ratio (b)/(a) = "
+                  f"{run.seconds / floor.seconds:.2f}x wall, {op_seconds / floor.seconds:.2f}x op  "
+                  f"peak RSS per worker: {peaks} MiB")  # fmt: skip
+            results["runs"][np_workers] = {"seconds": run.seconds, "op_seconds": op_seconds,
+                                           "worker_peak_rss_mb": run.workers_peak_mb}  # fmt: skip
+    return results
+
+
+@dataclass
+class _Timed:
+    result: dict
+
+    @property
+    def seconds(self) -> float:
+        return self.result["seconds"]
+
+
 # ---------------------------------------------------------------------------------------------- threshold
 
 
@@ -543,6 +626,7 @@ SECTIONS = {
     "motion": bench_motion,
     "ocr": bench_ocr,
     "both": bench_both,
+    "embed": bench_embed,
     "threshold": bench_threshold,
     "mediasequence": bench_mediasequence,
 }
@@ -554,6 +638,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs per measurement")
     parser.add_argument("--videos", type=Path, default=None, help="folder of videos (default: ../shared/videos/dj)")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
+    parser.add_argument("--embed_backend", default="efficientnet_lite0", help="the embed section's backend")
     parser.add_argument("--np", type=int, default=None, help="threshold: np of the runs (default 1)")
     parser.add_argument("--max_videos", type=int, default=None, help="threshold: the first N videos only")
     args = parser.parse_args(argv)

@@ -249,11 +249,23 @@ def analyze_records(
         _error_lines(records),
         note,
         overall_notes(table, records),
+        extra_sections=_selection_section(out_dir, records, recipe),
     )
     files["report.html"] = os.path.join(out_dir, "report.html")
     _write_text(html, files["report.html"])
     logger.info(f"analysis written to {out_dir}: {', '.join(sorted(files))}")
     return result
+
+
+def _selection_section(out_dir: str, records, recipe) -> list[str]:
+    """dj-analyze's section for a diversity_selector's selection report, when the run wrote one."""
+    from djlite.select.report import find_report, html_section
+
+    folders = [out_dir, os.path.dirname(out_dir), os.path.dirname(os.path.abspath(records.source))]
+    if recipe is not None:
+        folders.append(recipe.work_dir)
+    found = find_report(folders)
+    return [html_section(found)] if found else []
 
 
 def analyze_recipe(recipe, thumbnails: bool = True) -> AnalysisResult:

@@ -137,6 +137,7 @@ def render_report(
     errors: list[str],
     thumbnails_note: str = "",
     overall_notes: list[str] = (),
+    extra_sections: list[str] = (),
 ) -> str:
     cards = "".join(f'<div class="card"><b>{_esc(v)}</b><span>{_esc(k)}</span></div>' for k, v in counts.items())
     nav = " ".join(f'<a href="#stat-{_esc(s.name)}">{_esc(s.name)}</a>' for s in sections)
@@ -161,6 +162,7 @@ def render_report(
         notes = [n for s in steps for n in s.notes]
         body += [f'<p class="note">{_esc(n)}</p>' for n in dict.fromkeys(notes)]
     body += [_stat_html(s, thumbnails_note) for s in sections]
+    body += list(extra_sections)  # pre-rendered sections of other tools (the selection report)
     if errors:
         items = "".join(f"<li>{_esc(e)}</li>" for e in errors)
         body.append(f"<h2>Errors</h2><ul>{items}</ul>")

@@ -27,6 +27,8 @@ def narrow_table(table: pa.Table, columns: list[str]) -> pa.Table:
         else:
             raise KeyError(f"column or stat {name!r} is not in the dataset (columns: {', '.join(table.column_names)})")
         names.append(name)
+    if not names:  # a step that reads no column (random_selector) still needs the row count
+        return table.select([])
     return pa.table(arrays, names=names)
 
 

@@ -408,8 +408,18 @@ LAYOUTS = {
 SUFFIX_LAYOUTS = {".tfrecord": "mediasequence", ".tfrecords": "video2tfrecord", ".tar": "webdataset"}
 
 
+def _register_yt8m() -> None:
+    # YouTube-8M records are made of frame embeddings (djlite/formats/yt8m.py, which subclasses Layout, hence the
+    # import on first use rather than at the top).
+    if "yt8m" not in LAYOUTS:
+        from djlite.formats.yt8m import Yt8mLayout
+
+        LAYOUTS["yt8m"] = Yt8mLayout
+
+
 def layout_name(export_path: str, export_type: str | None) -> str | None:
     """The training layout an export names, or None for a table format (jsonl, json, parquet)."""
+    _register_yt8m()
     if export_type:
         return "mediasequence" if export_type == "tfrecord" else export_type if export_type in LAYOUTS else None
     return SUFFIX_LAYOUTS.get(os.path.splitext(export_path)[1])

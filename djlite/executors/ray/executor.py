@@ -237,5 +237,7 @@ def run_on_ray(recipe, stats_only: bool = False):
         result_format=fmt,
     )
     if layout is not None:
-        outcome.dataset = kept_rows.remove_columns([Fields.export_frames])
+        # A layout made of embeddings (yt8m) spools no frames: there is no such column to remove.
+        spooled = [c for c in [Fields.export_frames] if c in kept_rows.column_names]
+        outcome.dataset = kept_rows.remove_columns(spooled)
     return outcome, result_paths, errors_path

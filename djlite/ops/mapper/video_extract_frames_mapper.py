@@ -10,6 +10,7 @@ from datasets import List, Value
 from djlite.errors import VideoError
 from djlite.ops.base import Mapper, warn_ignored
 from djlite.registry import register_op
+from djlite.select.frames import TIMES_SUFFIX, diverse_candidates, diverse_jpegs, diverse_times
 from djlite.video.context import VideoContext
 from djlite.video.reader import DecodedFrame, FrameConsumer
 from djlite.video.sampling import EPSILON, all_frames, fps, keyframes, uniform
@@ -107,7 +108,7 @@ class VideoExtractFramesMapper(Mapper):
 
     def __init__(
         self,
-        frame_sampling_method: Literal["all_keyframes", "uniform", "fps", "all"] = "all_keyframes",
+        frame_sampling_method: Literal["all_keyframes", "uniform", "fps", "all", "diverse"] = "all_keyframes",
         output_format: Literal["path", "bytes"] = "path",
         frame_num: int = 3,
         sampling_fps: float = 1.0,
@@ -119,13 +120,19 @@ class VideoExtractFramesMapper(Mapper):
         jpeg_quality: int = 75,
         video_backend: str | None = None,
         legacy_split_by_text_token: bool | None = None,
+        candidate_fps: float = 5.0,
+        min_distance: float | None = None,
+        embedding_backend: str = "thumbnail_histogram",
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if frame_sampling_method not in ("all_keyframes", "uniform", "fps", "all"):
+        if frame_sampling_method not in ("all_keyframes", "uniform", "fps", "all", "diverse"):
             raise ValueError(
-                f"frame_sampling_method must be all_keyframes, uniform, fps or all, got {frame_sampling_method!r}"
+                "frame_sampling_method must be all_keyframes, uniform, fps, all or diverse, "
+                f"got {frame_sampling_method!r}"
             )
+        if frame_sampling_method == "diverse" and (duration or not candidate_fps > 0):
+            raise ValueError("diverse sampling needs candidate_fps > 0 and works on whole videos (duration 0)")
         if output_format not in ("path", "bytes"):
             raise ValueError(f"output_format must be 'path' or 'bytes', got {output_format!r}")
         if frame_num < 1:
@@ -149,6 +156,9 @@ class VideoExtractFramesMapper(Mapper):
         self.frame_dir = os.path.abspath(frame_dir) if frame_dir else None
         self.frame_key = frame_field or frame_key
         self.jpeg_quality = jpeg_quality
+        self.candidate_fps = candidate_fps
+        self.min_distance = min_distance
+        self.embedding_backend = embedding_backend
 
     @property
     def frame_field(self) -> str:
@@ -158,6 +168,8 @@ class VideoExtractFramesMapper(Mapper):
         features = features.copy()
         kind = Value("string") if self.output_format == "path" else Value("binary")
         features[self.frame_key] = List(List(kind))
+        if self.frame_sampling_method == "diverse":
+            features[self.frame_key + TIMES_SUFFIX] = List(List(Value("float64")))
         return features
 
     def plan(self):
@@ -197,6 +209,7 @@ class VideoExtractFramesMapper(Mapper):
             self.duration,
             self.keep_partial_segment,
             self.jpeg_quality,
+            *((self.candidate_fps, self.min_distance, self.embedding_backend) if self.diverse else ()),
         )
         return repr((path, stat.st_size, stat.st_mtime_ns, sampling))
 
@@ -246,15 +259,25 @@ class VideoExtractFramesMapper(Mapper):
         if self.output_format == "path" and self._written(info.path) is not None:
             # Another op of the stage is decoding this video; this one needs nothing from it.
             return JpegFrames(uniform(1), self.jpeg_quality, skip=True)
+        if self.diverse:
+            return diverse_candidates(self, info)
         return JpegFrames(self.plan(), self.jpeg_quality, until=self.frames_end(info))
+
+    @property
+    def diverse(self) -> bool:
+        return self.frame_sampling_method == "diverse"
+
+    def _jpegs(self, path: str, context: VideoContext) -> list[bytes]:
+        result = self.frame_result(path, context)
+        return diverse_jpegs(self, path, result, context) if self.diverse else result
 
     def _frames_of(self, path: str, context: VideoContext):
         if self.output_format == "bytes":
-            return self.frame_result(path, context)
+            return self._jpegs(path, context)
         done = self._written(path)
         if done is not None:
             return done
-        jpegs = self.frame_result(path, context)
+        jpegs = self._jpegs(path, context)
         folder = self.folder(path, claim=True)
         os.makedirs(folder, exist_ok=True)
         names = [f"frame_{i}.jpg" for i in range(len(jpegs))]
@@ -262,11 +285,14 @@ class VideoExtractFramesMapper(Mapper):
             _write_atomically(os.path.join(folder, name), data)
         # Written last: its presence says the folder is complete.
         record = os.path.join(os.path.dirname(folder), BOOKKEEPING, os.path.basename(folder) + ".json")
-        _write_atomically(record, json.dumps({"video": path, "frames": names}).encode())
+        extra = {"times": diverse_times(self, path)} if self.diverse else {}
+        _write_atomically(record, json.dumps({"video": path, "frames": names, **extra}).encode())
         return [os.path.join(folder, name) for name in names]
 
     def process(self, sample, context: VideoContext | None = None):
         if sample.get(self.frame_key) is not None:
             return sample
         sample[self.frame_key] = self.per_video(sample, context, self._frames_of)
+        if self.diverse:
+            sample[self.frame_key + TIMES_SUFFIX] = [diverse_times(self, path) for path in self.video_paths(sample)]
         return sample

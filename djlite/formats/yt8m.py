@@ -1,0 +1,246 @@
+"""YouTube-8M records: `export_type: yt8m` writes them from frame embeddings; `read_yt8m` brings shards back in.
+
+Export (one record per video of a kept sample, from the sidecars of `video_frame_embedding_mapper`, PCA'd with
+the files `video_embedding_pca` saved):
+
+    <base>_frame-00000-of-0000N.tfrecord   SequenceExample: context id (bytes), labels (int64, sorted);
+                                           feature list rgb: per frame one 1024-byte string (quantized PCA
+                                           features, `rounding` truncate by default)
+    <base>_video-00000-of-0000N.tfrecord   Example: id, labels, mean_rgb (float[1024], the mean of the
+                                           *unquantized* PCA features, as YouTube-8M computes it)
+
+`level`: both (default), frame or video. Audio: djlite has no audio embedding, so by default no `audio` /
+`mean_audio` key is written at all (YouTube-8M's legacy extractor writes 128 zero bytes per frame, which its own
+dequantizer turns into -1.99, not silence). `audio: neutral` is for readers that insist on the keys: per frame
+128 bytes of 127 (which dequantize to -3e-5), `mean_audio` 128 zeros and a context flag `has_audio` = 0.
+`id_key` names the id feature (`id`; `video_id` for code written for the 2017 release). The id is the sample's
+`id` field, else the video's file stem (`_<k>` appended for the k-th video of a multi-video sample).
+
+Labels: the sample's `labels` field (integers, or strings mapped through `label_map` / assigned and written to
+`<base>_label_map.json`), or `labels_csv`: YouTube-8M's extractor CSV, no header, lines `<video path>,<l1;l2;..>`
+(a CSV with a header row is read as the other layouts read it).
+
+Options (recipe `export_extra_args`): pca_dir (default: the `pca` folder beside the export), n_components
+(default: all the PCA files hold), level, rounding, audio, id_key, frame_embedding_key, labels_csv, label_map,
+compression (GZIP/ZLIB), shard_records, shard_bytes.
+"""
+
+import csv
+import os
+
+import numpy as np
+from loguru import logger
+
+from djlite.embed.pca import Pca
+from djlite.embed.quantize import dequantize, quantize
+from djlite.embed.store import read_frame_embeddings, write_frame_embeddings
+from djlite.errors import RecipeError
+from djlite.formats.example import (
+    bytes_feature,
+    decode_example,
+    decode_sequence_example,
+    encode_example,
+    encode_sequence_example,
+    float_feature,
+    int64_feature,
+)
+from djlite.formats.export import LABEL_OPTIONS, Layout, _id_of, _pairs
+from djlite.formats.labels import KEY_COLUMNS
+from djlite.formats.tfrecord import ShardedTFRecordWriter, read_records
+
+AUDIO_DIM = 128
+NEUTRAL_AUDIO_BYTE = 127  # dequantizes to -3.1e-5: as close to silence as a byte gets
+
+
+class Yt8mCsvLabels:
+    """YouTube-8M's extractor CSV: no header, `<video path>,<label;label;...>`, integer labels."""
+
+    def __init__(self, path: str):
+        self.labels: dict[str, list] = {}
+        with open(path, newline="", encoding="utf-8") as f:
+            for line, row in enumerate(csv.reader(f), start=1):
+                if not row or not row[0].strip():
+                    continue
+                cells = [v.strip() for v in (row[1] if len(row) > 1 else "").split(";") if v.strip()]
+                try:
+                    values = sorted(int(v) for v in cells)
+                except ValueError:
+                    raise RecipeError(
+                        f"labels_csv {path!r} line {line}: YouTube-8M labels are integers, got {row[1]!r}"
+                    ) from None
+                self.labels.setdefault(row[0].strip(), []).extend(values)
+
+    def lookup(self, video_path: str, sample_id: str | None) -> list | None:
+        name = os.path.basename(video_path)
+        for key in (video_path, os.path.abspath(video_path), name, os.path.splitext(name)[0], sample_id):
+            if key and key in self.labels:
+                return self.labels[key]
+        return None
+
+
+def _has_header(path: str) -> bool:
+    with open(path, newline="", encoding="utf-8") as f:
+        first = next(csv.reader(f), [])
+    return bool(first) and first[0].strip() in KEY_COLUMNS
+
+
+class Yt8mLayout(Layout):
+    name = "yt8m"
+    suffix = ".tfrecord"
+    needs_frames = False  # the records are made of embeddings, read from their sidecars
+    defaults = {
+        **LABEL_OPTIONS,
+        "pca_dir": None,
+        "n_components": None,
+        "level": "both",
+        "rounding": "truncate",
+        "audio": "omit",
+        "id_key": "id",
+        "frame_embedding_key": "video_frame_embeddings",
+        "compression": None,
+        "shard_records": 0,
+        "shard_bytes": 256 << 20,
+    }
+
+    def __init__(self, options, where="export_extra_args"):
+        super().__init__(options, where)
+        o = self.options
+        choices = {"level": ("both", "frame", "video"), "rounding": ("truncate", "round"), "audio": ("omit", "neutral")}
+        for key, allowed in choices.items():
+            if o[key] not in allowed:
+                raise RecipeError(f"{where}: {key} must be one of {', '.join(allowed)}, got {o[key]!r}")
+        if o["id_key"] not in ("id", "video_id"):
+            raise RecipeError(f"{where}: id_key must be id or video_id, got {o['id_key']!r}")
+        if o["pca_dir"] is not None:
+            try:
+                Pca.load(o["pca_dir"], o["n_components"])
+            except (OSError, ValueError) as e:
+                raise RecipeError(f"{where}: {e}") from None
+
+    def setup(self) -> None:
+        o = self.options
+        if o.get("labels_csv") and self.csv is None and not _has_header(o["labels_csv"]):
+            self.csv = Yt8mCsvLabels(o["labels_csv"])
+        super().setup()
+
+    def clip_labels(self, sample, path):
+        return sorted(super().clip_labels(sample, path), key=lambda v: (isinstance(v, str), v))
+
+    def _pca(self, export_path: str) -> Pca:
+        folder = self.options["pca_dir"] or os.path.join(os.path.dirname(os.path.abspath(export_path)), "pca")
+        try:
+            return Pca.load(folder, self.options["n_components"])
+        except FileNotFoundError as e:
+            raise RecipeError(
+                f"export_type yt8m needs PCA files: {e}. Add video_embedding_pca to the recipe (after "
+                f"video_frame_embedding_mapper), or set export_extra_args.pca_dir"
+            ) from None
+
+    def records(self, row: dict, pca: Pca, index) -> list[tuple[dict, dict, dict]]:
+        """[(context, feature_lists, video-level features)] for each video of the row that has embeddings."""
+        o = self.options
+        refs = row.get(o["frame_embedding_key"]) or []
+        videos = row.get("videos") or [None] * len(refs)
+        out = []
+        for k, (ref, path) in enumerate(zip(refs, videos)):
+            if not ref:
+                continue
+            features = pca.transform(read_frame_embeddings(ref).vectors)
+            labels = [i for _, i in _pairs(self.clip_labels(row, path or ref), index)]
+            if any(i is None for i in labels):
+                raise ValueError(f"{row.get('id') or path}: a label has no integer index; give a label_map")
+            video_id = bytes_feature(_id_of(row, path or ref, k, len(refs)))
+            context = {o["id_key"]: video_id, "labels": int64_feature(sorted(labels))}
+            frames = quantize(features, rounding=o["rounding"])
+            lists = {"rgb": [bytes_feature([f.tobytes()]) for f in frames]}
+            video = dict(context, mean_rgb=float_feature(features.mean(axis=0, dtype=np.float64).astype(np.float32)))
+            if o["audio"] == "neutral":
+                lists["audio"] = [bytes_feature([bytes([NEUTRAL_AUDIO_BYTE]) * AUDIO_DIM])] * len(frames)
+                context["has_audio"] = int64_feature(0)
+                video["has_audio"] = int64_feature(0)
+                video["mean_audio"] = float_feature([0.0] * AUDIO_DIM)
+            out.append((context, lists, video))
+        return out
+
+    def write(self, rows, export_path):
+        o = self.options
+        pca = self._pca(export_path)
+        index = None
+        if self.given_map is not None:
+            index = self.given_map
+        elif any(isinstance(v, str) for row in rows() for v in self._row_labels(row)):
+            index = self.label_index(rows())
+        base = os.path.splitext(export_path)[0]
+        levels = ("frame", "video") if o["level"] == "both" else (o["level"],)
+        writers = {
+            level: ShardedTFRecordWriter(
+                f"{base}_{level}", o["compression"], o["shard_records"], o["shard_bytes"], self.suffix
+            )
+            for level in levels
+        }
+        without = 0
+        try:
+            for row in rows():
+                records = self.records(row, pca, index)
+                without += not records
+                for context, lists, video in records:
+                    if "frame" in writers:
+                        writers["frame"].write(encode_sequence_example(context, lists))
+                    if "video" in writers:
+                        writers["video"].write(encode_example(video))
+        except BaseException:
+            for writer in writers.values():
+                writer.abort()
+            raise
+        paths = [p for writer in writers.values() for p in writer.close()]
+        if without:
+            logger.warning(f"yt8m export: {without} kept sample(s) have no frame embeddings (no video) and no record")
+        if index is not None and index.mapping and self.given_map is None:
+            paths.append(index.write(base + "_label_map.json"))
+        return paths
+
+    def _row_labels(self, row) -> list:
+        refs = row.get(self.options["frame_embedding_key"]) or []
+        videos = row.get("videos") or [None] * len(refs)
+        return [v for ref, path in zip(refs, videos) if ref for v in self.clip_labels(row, path or ref)]
+
+
+def read_yt8m(paths: list[str], embedding_dir: str, id_key: str | None = None) -> list[dict]:
+    """Rows from YouTube-8M shards, frame-level or video-level (told apart per record), for a djlite dataset.
+
+    Each row: `id`, `labels` (int list), `video_embedding` ([mean vector]: `mean_rgb`, or the mean of the
+    dequantized frames) and, for frame-level records, `video_frame_embeddings` ([sidecar path]) holding the
+    dequantized `rgb` frames (times 0, 1, 2 ... seconds: YouTube-8M's one frame per second), readable with
+    djlite.embed.store.read_frame_embeddings. Audio, when present, is dequantized into `audio_embedding`.
+    """
+    rows = []
+    for path in paths:
+        for n, record in enumerate(read_records(path)):
+            context, lists = decode_sequence_example(record)
+            key = id_key or ("id" if "id" in context else "video_id")
+            if key not in context:
+                raise ValueError(f"{path} record {n}: no {key!r} feature; set id_key")
+            video_id = context[key].values[0].decode("utf-8")
+            row = {"id": video_id, "labels": [int(v) for v in context.get("labels", int64_feature([])).values]}
+            if "rgb" in lists:
+                frames = np.stack([dequantize(f.values[0]) for f in lists["rgb"]])
+                ref = os.path.join(embedding_dir, f"{_safe(video_id)}-{os.path.basename(path)}-{n}.npy")
+                write_frame_embeddings(ref, frames, np.arange(len(frames), dtype=np.float64))
+                row["video_frame_embeddings"] = [ref]
+                row["video_embedding"] = [frames.mean(axis=0).tolist()]
+                if "audio" in lists:
+                    audio = np.stack([dequantize(f.values[0]) for f in lists["audio"]])
+                    row["audio_embedding"] = [audio.mean(axis=0).tolist()]
+            else:
+                features = decode_example(record)
+                if "mean_rgb" not in features:
+                    raise ValueError(f"{path} record {n}: neither an rgb feature list nor mean_rgb")
+                row["video_embedding"] = [list(features["mean_rgb"].values)]
+                if "mean_audio" in features:
+                    row["audio_embedding"] = [list(features["mean_audio"].values)]
+            rows.append(row)
+    return rows
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:80]
