@@ -389,7 +389,7 @@ def bench_threshold(args) -> dict:
         print(f"threshold: no videos under {folder}; skipped")
         return {}
     np_workers = args.np or 1
-    print(f"threshold: {len(videos)} videos from {folder}, the demo recipe's 7 ops, np={np_workers}")
+    print(f"threshold: {len(videos)} videos from {folder}, the demo recipe's 7 ops, np={np_workers}", flush=True)
     with tempfile.TemporaryDirectory(prefix="djlite-bench-") as tmp:
         work = Path(tmp)
         dataset = write_dataset(work, videos)
@@ -411,20 +411,26 @@ def bench_threshold(args) -> dict:
             wall, cpu = 100 * run.seconds / first.seconds, 100 * run.cpu_seconds / first.cpu_seconds
             share = f"= {wall:5.1f}% wall, {cpu:5.1f}% CPU of the first run"
             print(f"  {label:<36} {run.seconds:8.2f} s wall {run.cpu_seconds:8.2f} s CPU  "
-                  f"{share if run is not first else ''}{note}")  # fmt: skip
+                  f"{share if run is not first else ''}{note}", flush=True)  # fmt: skip
 
         shared = env_with("shared")
         first = process("first", shared)
+        line("first run, fresh caches:", first)
         rerun = process("rerun", shared, *NEW_THRESHOLDS)
+        summary = json.loads((work / "rerun" / "op_summary.json").read_text())
+        line("every threshold changed, re-run:", rerun,
+             f"  (kept {summary['kept']}, filtered {summary['filtered']}, errored {summary['errored']})")  # fmt: skip
+        out = {"videos": len(videos), "np": np_workers, "first_seconds": first.seconds,
+               "first_cpu_seconds": first.cpu_seconds, "rerun_seconds": rerun.seconds,
+               "rerun_cpu_seconds": rerun.cpu_seconds, "rerun_share_wall": rerun.seconds / first.seconds,
+               "rerun_share_cpu": rerun.cpu_seconds / first.cpu_seconds}  # fmt: skip
+        if args.no_verify:
+            return out
         cold = process("cold", env_with("cold"), *NEW_THRESHOLDS, "--use_cache", "false")
         same = all(
             (work / "rerun" / name).read_bytes() == (work / "cold" / name).read_bytes()
             for name in ("res.jsonl", "res_stats.jsonl", "res_errors.jsonl")
         )
-        summary = json.loads((work / "rerun" / "op_summary.json").read_text())
-        line("first run, fresh caches:", first)
-        line("every threshold changed, re-run:", rerun,
-             f"  (kept {summary['kept']}, filtered {summary['filtered']}, errored {summary['errored']})")  # fmt: skip
         line("new thresholds, nothing cached:", cold, f"  outputs byte-identical to the re-run: {same}")
 
         analyze_env = env_with("analyze")
@@ -435,14 +441,9 @@ def bench_threshold(args) -> dict:
         after = process("after_analyze", analyze_env)
         line("dj-analyze --config (stats pass):", analyzed)
         line("then dj-process on the same data:", after, "  (near-duplicate signatures: not in a stats pass)")
-    runs = {"first": first, "rerun": rerun, "cold": cold, "analyze": analyzed, "process_after_analyze": after}
-    out = {"videos": len(videos), "np": np_workers, "rerun_equals_cold": same}
-    out.update({f"{k}_seconds": v.seconds for k, v in runs.items()})
-    out.update({f"{k}_cpu_seconds": v.cpu_seconds for k, v in runs.items()})
-    out["rerun_share_wall"], out["rerun_share_cpu"] = (
-        rerun.seconds / first.seconds,
-        rerun.cpu_seconds / first.cpu_seconds,
-    )
+    out.update(rerun_equals_cold=same, cold_seconds=cold.seconds, cold_cpu_seconds=cold.cpu_seconds)
+    out.update(analyze_seconds=analyzed.seconds, analyze_cpu_seconds=analyzed.cpu_seconds)
+    out.update(process_after_analyze_seconds=after.seconds, process_after_analyze_cpu_seconds=after.cpu_seconds)
     return out
 
 
@@ -464,6 +465,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
     parser.add_argument("--np", type=int, default=None, help="threshold: np of the runs (default 1)")
     parser.add_argument("--max_videos", type=int, default=None, help="threshold: the first N videos only")
+    parser.add_argument(
+        "--no_verify", action="store_true", help="threshold: skip the uncached run and the dj-analyze comparison"
+    )
     args = parser.parse_args(argv)
     results = {}
     for name in args.only or list(SECTIONS):
