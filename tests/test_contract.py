@@ -232,3 +232,26 @@ def test_a_decode_error_is_recorded_for_every_frame_op(clips):
     motion = VideoMotionScoreFilter()
     with VideoContext(frame_ops=[motion]) as context, pytest.raises(VideoError):
         motion.compute_stats({"videos": [clips["broken"]]}, context)
+
+
+# ---------------------------------------------------------------- byte-identical copies decoded once
+
+
+def test_byte_identical_copies_are_decoded_and_scored_once_per_worker(tmp_path, clips, monkeypatch):
+    import shutil
+
+    import djlite.video.reader as reader
+
+    decoded = []
+    real = reader.read_frames
+    monkeypatch.setattr(
+        reader, "read_frames", lambda info, consumers, **kw: decoded.append(info.path) or real(info, consumers, **kw)
+    )
+    copy = tmp_path / "copy_of_moving.mp4"
+    shutil.copy(clips["moving"], copy)
+    paths = [clips["moving"], str(copy), clips["static"], clips["moving"], str(copy)]
+    recipe = _recipe(tmp_path, clips, [VideoMotionScoreFilter(min_score=0)], paths=paths)
+    result = djlite.run(recipe)
+    assert sorted(decoded) == sorted([clips["moving"], clips["static"]])  # one decode per unique content
+    scores = [row[Fields.stats]["video_motion_score"][0] for row in result.dataset.to_list()]
+    assert scores[0] == scores[1] == scores[3] == scores[4] and scores[2] != scores[0]

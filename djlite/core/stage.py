@@ -22,6 +22,7 @@ import datasets
 from datasets import List, Value
 from loguru import logger
 
+from djlite.core.content import ContentCache
 from djlite.errors import OpBugError, SampleError
 from djlite.fields import Fields
 from djlite.ops.base import DatasetStep, Deduplicator, Filter, Mapper
@@ -57,6 +58,7 @@ class SampleStage:
         self._logged: dict[int, int] = {}
         self._succeeded: set[int] = set()  # steps that handled a sample without error in this worker
         self._checked: set[int] = set()  # filters whose written stat keys were checked in this worker
+        self._content = ContentCache()  # results of byte-identical videos, per worker
         # Ops that read decoded frames: the context serves all of them from one decode of each video.
         self.frame_ops = [op for _, op in steps if op.reads_frames]
 
@@ -74,6 +76,7 @@ class SampleStage:
             self._logged = {}
             self._succeeded = set()
             self._checked = set()
+            self._content = ContentCache()
 
     def _record(self, step: int, op, sample, error: Exception) -> dict:
         message = f"{type(error).__name__}: {error}"
@@ -117,7 +120,9 @@ class SampleStage:
         errors = list(sample.get(Fields.errors) or [])
         seconds = [0.0] * len(self.steps)
         dropped_by, kind = -1, ""
-        with VideoContext(frame_ops=self.frame_ops, stats_cache=self.stats_cache) as context:
+        with VideoContext(
+            frame_ops=self.frame_ops, content_cache=self._content, stats_cache=self.stats_cache
+        ) as context:
             self._context = context
             for pos, (step, op) in enumerate(self.steps):
                 start, decoded_before = time.perf_counter(), context.decode_seconds
@@ -159,6 +164,7 @@ class SampleStage:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_context"] = None
+        state["_content"] = ContentCache()
         return state
 
 

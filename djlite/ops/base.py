@@ -79,6 +79,9 @@ class OP:
     uses_model: bool = False
     """True when setup() loads a model: the Ray executor then runs the op's stage in an actor pool, so the model
     loads once per actor instead of once per task."""
+    results_by_content: bool = True
+    """True when what `per_video` computes for a video depends on the file's bytes alone (stats, signatures), so a
+    byte-identical copy reuses it; False for an op whose result names the path (a mapper writing files)."""
     requires: dict = {}
     """Optional packages this op needs: {import name: djlite extra that installs it}, e.g. {"rapidocr": "ocr"}.
     Checked on disk (nothing imported) when the recipe is built, so a missing one fails before any data is read
@@ -153,13 +156,23 @@ class OP:
     def per_video(self, sample, context: VideoContext | None, compute) -> list:
         """[compute(path, context) for each entry of sample[video_key]], computed once per unique path.
 
+        In a stage, a result is also reused for a byte-identical file seen earlier by the same worker
+        (djlite/core/content.py) when the op's results depend on content alone (`results_by_content`).
         Without a context (an op called directly, outside an executor) one is made for this sample and closed.
         """
         paths = self.video_paths(sample)
         own = context is None
         context = context or VideoContext(frame_ops=[self] if self.reads_frames else [])
+        cache = context.content_cache if self.results_by_content else None
+        done = {}
         try:
-            done = {path: compute(path, context) for path in dict.fromkeys(paths)}
+            for path in dict.fromkeys(paths):
+                found, result = cache.get((id(self), compute.__name__), path) if cache else (False, None)
+                if not found:
+                    result = compute(path, context)
+                    if cache:
+                        cache.put((id(self), compute.__name__), path, result)
+                done[path] = result
         finally:
             if own:
                 context.close()
