@@ -58,12 +58,16 @@ def _cap_workers(requested: int) -> int:
 def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str], str]:
     with datasets_caching(recipe.use_cache):
         dataset, load_errors = load_recipe_dataset(recipe)
+        stats_cache = StatsCache(recipe.stats_cache_dir) if recipe.use_cache else None
+        if stats_cache is not None:
+            logger.info(stats_cache.describe())
+            stats_cache.close()  # each worker opens its own connection
         runner = Runner(
             _cap_workers(recipe.np),
             recipe.on_error,
             recipe.use_cache,
             stats_only=stats_only,
-            stats_cache=StatsCache(recipe.stats_cache_dir) if recipe.use_cache else None,
+            stats_cache=stats_cache,
             keep_filtered=recipe.export_filtered or recipe.open_tracer,
         )
         outcome = runner.run(dataset, recipe.ops, load_errors)
