@@ -65,12 +65,16 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
     try:
         with datasets_caching(recipe.use_cache):
             dataset, load_errors = load_recipe_dataset(recipe)
+            stats_cache = StatsCache(recipe.stats_cache_dir) if recipe.use_cache else None
+            if stats_cache is not None:
+                logger.info(stats_cache.describe())
+                stats_cache.close()  # each worker opens its own connection
             runner = Runner(
                 _cap_workers(recipe.np),
                 recipe.on_error,
                 recipe.use_cache,
                 stats_only=stats_only,
-                stats_cache=StatsCache(recipe.stats_cache_dir) if recipe.use_cache else None,
+                stats_cache=stats_cache,
                 keep_filtered=recipe.export_filtered or recipe.open_tracer,
             )
             outcome = runner.run(dataset, ops, load_errors)
@@ -78,20 +82,19 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
             result_paths = export_layout_result(outcome.dataset, layout, recipe, spool_dir)
             if Fields.export_frames in outcome.dataset.column_names:  # it points into the spool, now removed
                 outcome.dataset = outcome.dataset.remove_columns([Fields.export_frames])
-            err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
-            return outcome, result_paths, err_path
     finally:
         if spool_dir:
             shutil.rmtree(spool_dir, ignore_errors=True)
 
-    result_paths = export_result(
-        outcome.dataset,
-        recipe.export_path,
-        export_type=recipe.export_type,
-        shard_size=recipe.export_shard_size,
-        keep_stats=recipe.keep_stats_in_res_ds,
-        keep_hashes=recipe.keep_hashes_in_res_ds,
-    )
+    if layout is None:
+        result_paths = export_result(
+            outcome.dataset,
+            recipe.export_path,
+            export_type=recipe.export_type,
+            shard_size=recipe.export_shard_size,
+            keep_stats=recipe.keep_stats_in_res_ds,
+            keep_hashes=recipe.keep_hashes_in_res_ds,
+        )
     err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
     if recipe.export_filtered:
         write_filtered(outcome.filtered, recipe.export_path)

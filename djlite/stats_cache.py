@@ -196,6 +196,17 @@ class StatsCache:
             return False
         return row is not None
 
+    def describe(self) -> str:
+        """One log line: where the cache is and how many videos' results it holds."""
+        conn = self._connection()
+        if conn is None:
+            return f"stats cache {self.path}: unusable, not used"
+        try:
+            count = conn.execute("SELECT COUNT(*) FROM stats").fetchone()[0]
+        except sqlite3.Error:
+            count = "?"
+        return f"stats cache {self.path}: {count} per-video results (delete the file to start over)"
+
     def close(self) -> None:
         if self._conn is not None and self._pid == os.getpid():
             self._conn.close()

@@ -124,6 +124,9 @@ def write_trace(filtered: FilteredSamples, ops: list, work_dir: str, op_list_to_
 
     folder = os.path.join(work_dir, TRACE_DIR)
     os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):  # an earlier run's files would read as this run's
+        if name.endswith(".jsonl") and name.startswith(("filter-", "duplicate-", "mapper-")):
+            os.remove(os.path.join(folder, name))
     traced = set(op_list_to_trace or [op.name for op in ops])
     by_op: dict[str, list] = {}
     for row in filtered.rows(only_ops=traced):

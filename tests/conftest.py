@@ -10,7 +10,8 @@ import pytest
 # datasets reads its cache location at import: set it before anything imports datasets, so the suite
 # never writes into the user's ~/.cache and never reuses another session's cache files.
 os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="djlite-test-hf-")
-# Likewise djlite's per-video stats cache (djlite.stats_cache), read when a run starts.
+# Likewise djlite's per-video stats cache (djlite.stats_cache), read when a run starts; each test also gets a
+# fresh one (below), so a test that counts decodes never finds another test's stats.
 os.environ["DJLITE_CACHE_DIR"] = tempfile.mkdtemp(prefix="djlite-test-stats-")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,3 +51,8 @@ def clips(tmp_path_factory) -> dict[str, str]:
     from synthetic import make_demo_set
 
     return make_demo_set(str(tmp_path_factory.mktemp("clips")))
+
+
+@pytest.fixture(autouse=True)
+def fresh_stats_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("DJLITE_CACHE_DIR", str(tmp_path_factory.mktemp("stats-cache")))

@@ -46,6 +46,12 @@ def test_stats_of_a_process_run_with_filtered_file_cover_every_sample(clips, tmp
         )
     assert "filtered samples of" in (tmp_path / "a" / "analysis" / "overall.md").read_text()
 
+    # Thumbnails: the result file gives the kept samples' videos, the filtered file the removed ones'.
+    args = ["--stats", processed.stats_path, "--dataset", processed.result_paths[0], "--work_dir", str(tmp_path / "t")]
+    assert main(args) == 0
+    report = (tmp_path / "t" / "analysis" / "report.html").read_text()
+    assert "static.mp4" in report and "moving.mp4" in report and "no thumbnail" not in report
+
     # Looser thresholds: the short clip now passes the duration step but was never scored for motion.
     assert main(["--stats", processed.stats_path, "--config", str(recipe), "--work_dir", str(tmp_path / "b"),
                  "--video_duration_filter.min_duration", "0"]) == 0  # fmt: skip

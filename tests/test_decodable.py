@@ -70,3 +70,43 @@ def test_frame_filter_warns_about_packets_that_do_not_decode(bad_videos, tmp_pat
     assert done.returncode == 0, done.stderr[-2000:]
     warning = next(line for line in done.stderr.splitlines() if "partly decodable video" in line)
     assert "packets did not decode" in warning and CORRUPT_MIDDLE in warning
+
+
+def faststart_copy(src: str, path) -> str:
+    """`src` remuxed with its index first (moov before mdat), as web uploads are."""
+    import av
+
+    with av.open(src) as source, av.open(str(path), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is None:
+                continue
+            packet.stream = stream
+            out.mux(packet)
+    return str(path)
+
+
+def test_generated_truncated_upload_is_caught(tmp_path):
+    """The same check on a file made here, so it runs without the shared videos."""
+    from loguru import logger
+    from synthetic import make_moving
+
+    from djlite.ops.filter.video_duration_filter import VideoDurationFilter
+
+    whole = faststart_copy(make_moving(str(tmp_path / "long.mp4"), seconds=8), tmp_path / "fast.mp4")
+    data = open(whole, "rb").read()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.4)])
+    assert demuxed_extent(whole).duration == pytest.approx(probe_video(whole).duration, abs=0.1)
+    assert probe_video(str(cut)).duration == pytest.approx(8, abs=0.1)
+    assert demuxed_extent(str(cut)).duration < 5
+
+    messages = []
+    sink = logger.add(messages.append, level="WARNING")
+    try:
+        op = VideoDurationFilter(min_duration=5, duration_source="decodable")
+        sample = op.compute_stats({"videos": [str(cut)]})
+    finally:
+        logger.remove(sink)
+    assert not op.process(sample) and VideoDurationFilter(min_duration=5).process(sample)
+    assert any("partly decodable video" in str(m) and str(cut) in str(m) for m in messages)

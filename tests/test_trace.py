@@ -102,6 +102,8 @@ def test_tracer_writes_data_juicer_files(tmp_path, clips):
     )
     djlite.run(str(recipe), work_dir=str(tmp_path / "w2"))
     assert [p.name for p in (tmp_path / "w2" / "trace").iterdir()] == ["filter-video_motion_score_filter.jsonl"]
+    djlite.run(str(recipe), work_dir=str(tmp_path / "out"))  # the same work dir: the earlier files do not linger
+    assert [p.name for p in trace.iterdir()] == ["filter-video_motion_score_filter.jsonl"]
 
 
 def test_trace_keys_are_checked(tmp_path, clips):

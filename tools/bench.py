@@ -443,11 +443,20 @@ NEW_THRESHOLDS = (
 )  # fmt: skip
 
 
-def _timed_cli(module: str, args: list[str], env: dict, cwd: Path) -> tuple[float, int, str]:
+@dataclass
+class CliRun:
+    seconds: float  # wall
+    cpu_seconds: float  # user + system of the process and its workers: steadier than wall on a shared machine
+
+
+def _timed_cli(module: str, args: list[str], env: dict, cwd: Path) -> CliRun:
     command = [sys.executable, "-m", module, *args]
-    start = time.perf_counter()
+    cpu_before, start = _children_cpu_seconds(), time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    return time.perf_counter() - start, done.returncode, done.stderr[-2000:]
+    run = CliRun(time.perf_counter() - start, _children_cpu_seconds() - cpu_before)
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} {' '.join(args[:2])} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return run
 
 
 def bench_threshold(args) -> dict:
@@ -463,7 +472,7 @@ def bench_threshold(args) -> dict:
         print(f"threshold: no videos under {folder}; skipped")
         return {}
     np_workers = args.np or 1
-    print(f"threshold: {len(videos)} videos from {folder}, the demo recipe's 7 ops, np={np_workers}")
+    print(f"threshold: {len(videos)} videos from {folder}, the demo recipe's 7 ops, np={np_workers}", flush=True)
     with tempfile.TemporaryDirectory(prefix="djlite-bench-") as tmp:
         work = Path(tmp)
         dataset = write_dataset(work, videos)
@@ -477,45 +486,48 @@ def bench_threshold(args) -> dict:
             caches = work / "caches" / name
             return dict(os.environ, HF_DATASETS_CACHE=str(caches / "hf"), DJLITE_CACHE_DIR=str(caches / "stats"))
 
-        def process(out: str, env: dict, *extra: str) -> float:
-            seconds, rc, err = _timed_cli(
-                "djlite.cli.process",
-                ["--config", str(recipe), "--export_path", str(work / out / "res.jsonl"), *extra],
-                env,
-                work,
-            )
-            if rc != 0:
-                raise RuntimeError(f"dj-process ({out}) failed ({rc}):\n{err}")
-            return seconds
+        def process(out: str, env: dict, *extra: str) -> CliRun:
+            export = ["--export_path", str(work / out / "res.jsonl")]
+            return _timed_cli("djlite.cli.process", ["--config", str(recipe), *export, *extra], env, work)
+
+        def line(label: str, run: CliRun, note: str = "") -> None:
+            wall, cpu = 100 * run.seconds / first.seconds, 100 * run.cpu_seconds / first.cpu_seconds
+            share = f"= {wall:5.1f}% wall, {cpu:5.1f}% CPU of the first run"
+            print(f"  {label:<36} {run.seconds:8.2f} s wall {run.cpu_seconds:8.2f} s CPU  "
+                  f"{share if run is not first else ''}{note}", flush=True)  # fmt: skip
 
         shared = env_with("shared")
         first = process("first", shared)
+        line("first run, fresh caches:", first)
         rerun = process("rerun", shared, *NEW_THRESHOLDS)
+        summary = json.loads((work / "rerun" / "op_summary.json").read_text())
+        line("every threshold changed, re-run:", rerun,
+             f"  (kept {summary['kept']}, filtered {summary['filtered']}, errored {summary['errored']})")  # fmt: skip
+        out = {"videos": len(videos), "np": np_workers, "first_seconds": first.seconds,
+               "first_cpu_seconds": first.cpu_seconds, "rerun_seconds": rerun.seconds,
+               "rerun_cpu_seconds": rerun.cpu_seconds, "rerun_share_wall": rerun.seconds / first.seconds,
+               "rerun_share_cpu": rerun.cpu_seconds / first.cpu_seconds}  # fmt: skip
+        if args.no_verify:
+            return out
         cold = process("cold", env_with("cold"), *NEW_THRESHOLDS, "--use_cache", "false")
         same = all(
             (work / "rerun" / name).read_bytes() == (work / "cold" / name).read_bytes()
             for name in ("res.jsonl", "res_stats.jsonl", "res_errors.jsonl")
         )
-        summary = json.loads((work / "rerun" / "op_summary.json").read_text())
-        print(f"  first run, fresh caches:             {first:8.2f} s")
-        print(f"  every threshold changed, re-run:     {rerun:8.2f} s  = {100 * rerun / first:5.1f}% of the first run "
-              f"(kept {summary['kept']}, filtered {summary['filtered']}, errored {summary['errored']})")  # fmt: skip
-        print(f"  same thresholds, nothing cached:     {cold:8.2f} s  outputs byte-identical to the re-run: {same}")
+        line("new thresholds, nothing cached:", cold, f"  outputs byte-identical to the re-run: {same}")
 
         analyze_env = env_with("analyze")
-        analyzed, rc, err = _timed_cli(
+        analyzed = _timed_cli(
             "djlite.cli.analyze", ["--config", str(recipe), "--no_thumbnails", "--work_dir", str(work / "an")],
             analyze_env, work,
         )  # fmt: skip
-        if rc != 0:
-            raise RuntimeError(f"dj-analyze failed ({rc}):\n{err}")
         after = process("after_analyze", analyze_env)
-        print(f"  dj-analyze --config (stats pass):    {analyzed:8.2f} s")
-        print(f"  then dj-process on the same data:    {after:8.2f} s  = {100 * after / first:5.1f}% of the first run "
-              "(the near-duplicate signatures are not part of a stats pass: computed here)")  # fmt: skip
-    return {"videos": len(videos), "np": np_workers, "first_seconds": first, "rerun_seconds": rerun,
-            "rerun_share": rerun / first, "cold_seconds": cold, "rerun_equals_cold": same,
-            "analyze_seconds": analyzed, "process_after_analyze_seconds": after}  # fmt: skip
+        line("dj-analyze --config (stats pass):", analyzed)
+        line("then dj-process on the same data:", after, "  (near-duplicate signatures: not in a stats pass)")
+    out.update(rerun_equals_cold=same, cold_seconds=cold.seconds, cold_cpu_seconds=cold.cpu_seconds)
+    out.update(analyze_seconds=analyzed.seconds, analyze_cpu_seconds=analyzed.cpu_seconds)
+    out.update(process_after_analyze_seconds=after.seconds, process_after_analyze_cpu_seconds=after.cpu_seconds)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- mediasequence
@@ -641,6 +653,9 @@ def main(argv=None) -> int:
     parser.add_argument("--embed_backend", default="efficientnet_lite0", help="the embed section's backend")
     parser.add_argument("--np", type=int, default=None, help="threshold: np of the runs (default 1)")
     parser.add_argument("--max_videos", type=int, default=None, help="threshold: the first N videos only")
+    parser.add_argument(
+        "--no_verify", action="store_true", help="threshold: skip the uncached run and the dj-analyze comparison"
+    )
     args = parser.parse_args(argv)
     results = {}
     for name in args.only or list(SECTIONS):

@@ -140,7 +140,7 @@ class SampleStage:
         seconds = [0.0] * len(self.steps)
         dropped_by, kind = -1, ""
         with VideoContext(
-            frame_ops=self.frame_ops, stats_cache=self.stats_cache, content_cache=self._content
+            frame_ops=self.frame_ops, content_cache=self._content, stats_cache=self.stats_cache
         ) as context:
             self._context = context
             for pos, (step, op) in enumerate(self.steps):

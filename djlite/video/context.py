@@ -29,11 +29,12 @@ from djlite.video.probe import VideoInfo, probe_video
 
 
 class VideoContext:
-    def __init__(self, frame_ops: list | None = None, stats_cache=None, content_cache=None):
+    def __init__(self, frame_ops: list | None = None, content_cache=None, stats_cache=None):
         self.frame_ops = list(frame_ops or [])
-        self.stats_cache = stats_cache
         # Per worker, across samples: results of byte-identical videos (djlite/core/content.py); None = off.
         self.content_cache = content_cache
+        # Across runs: per-video stats keyed on the op's stat parameters and the file (djlite/stats_cache.py).
+        self.stats_cache = stats_cache
         self._infos: dict[str, VideoInfo | VideoError] = {}
         self._consumers: dict[tuple[int, str], object] = {}
         self._results: dict[tuple, object] = {}
