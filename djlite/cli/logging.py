@@ -1,10 +1,13 @@
 """Console and file sinks: the only place djlite configures logging."""
 
+import errno
 import os
 import sys
 import time
 
 from loguru import logger
+
+WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EFBIG}
 
 
 def configure_logging(work_dir: str | None, command: str, verbose: bool = False) -> str | None:
@@ -21,3 +24,29 @@ def configure_logging(work_dir: str | None, command: str, verbose: bool = False)
     path = os.path.join(log_dir, f"{command}_{time.strftime('%Y%m%d%H%M%S')}.txt")
     logger.add(path, level="DEBUG", enqueue=False)
     return path
+
+
+def run_command(command: str, body, argv: list[str]) -> int:
+    """Run a CLI body with djlite's exit statuses and one-line messages for the failures a user can act on.
+
+    2: a RecipeError (bad recipe, nothing read). 130: Ctrl-C; files being written are left unfinished under
+    temporary names that are removed, so no output looks complete when it is not. 1: the disk is full or
+    read-only, or a file cannot be written (old outputs stay as they were).
+    """
+    from djlite.errors import RecipeError
+
+    configure_logging(None, command)
+    try:
+        return body(argv)
+    except RecipeError as e:
+        print(f"{command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted; no output of this run was completed", file=sys.stderr)
+        return 130
+    except OSError as e:
+        if e.errno not in WRITE_ERRNOS:
+            raise
+        target = f" {e.filename}" if e.filename else ""
+        print(f"{command}: error: cannot write{target}: {e.strerror}; earlier outputs are unchanged", file=sys.stderr)
+        return 1
