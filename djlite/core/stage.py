@@ -56,6 +56,8 @@ class SampleStage:
         self._checked: set[int] = set()  # filters whose written stat keys were checked in this worker
         # Ops that read decoded frames: the context serves all of them from one decode of each video.
         self.frame_ops = [op for _, op in steps if op.reads_frames]
+        # Shared memory a pool worker reads when it dies (djlite/executors/pool.py): [row, step being run].
+        self.progress = None
 
     @property
     def label(self) -> str:
@@ -117,6 +119,8 @@ class SampleStage:
         with VideoContext(frame_ops=self.frame_ops) as context:
             self._context = context
             for pos, (step, op) in enumerate(self.steps):
+                if self.progress is not None:
+                    self.progress[1] = step
                 start, decoded_before = time.perf_counter(), context.decode_seconds
                 try:
                     sample, keep = self._run_op(step, op, sample)
@@ -156,6 +160,7 @@ class SampleStage:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_context"] = None
+        state["progress"] = None
         return state
 
 
