@@ -1,6 +1,8 @@
 """Run a recipe from Python: `djlite.run("recipe.yaml", np=2)` or `djlite.run({"dataset_path": ..., ...})`."""
 
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -8,9 +10,10 @@ import datasets
 from loguru import logger
 
 from djlite.core.accounting import RunOutcome
-from djlite.dataset import datasets_caching, load_recipe_dataset
+from djlite.dataset import dataset_files, datasets_caching, load_recipe_dataset
 from djlite.executors.local import Runner
-from djlite.exporter import export_errors, export_result, stats_path, write_json, write_yaml
+from djlite.exporter import export_errors, export_result, result_files, stats_path, write_json, write_yaml
+from djlite.output_set import export_lock, output_set, recover, remove_stale_temporaries
 from djlite.recipe import Recipe, load_recipe
 
 
@@ -53,11 +56,45 @@ def _cap_workers(requested: int) -> int:
     return requested
 
 
+def checkpoint_dir(recipe: Recipe) -> str:
+    """Where use_checkpoint keeps finished chunks: work_dir/ckpt/<export name>/ (Data-Juicer: work_dir/ckpt)."""
+    return os.path.join(recipe.work_dir, "ckpt", os.path.basename(recipe.export_path))
+
+
+def input_identity(recipe: Recipe) -> str:
+    """What the run's input is, for naming its checkpoints: every dataset file's path, size and mtime, and the
+    keys that change how rows are read."""
+    files = dataset_files(recipe.dataset_path)
+    stats = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+    return repr((stats, recipe.text_keys, recipe.video_key))
+
+
 def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str], str]:
-    with datasets_caching(recipe.use_cache):
-        dataset, load_errors = load_recipe_dataset(recipe)
-        runner = Runner(_cap_workers(recipe.np), recipe.on_error, recipe.use_cache, stats_only=stats_only)
-        outcome = runner.run(dataset, recipe.ops, load_errors)
+    scratch = None
+    if not recipe.use_checkpoint and recipe.np > 1:
+        scratch = tempfile.mkdtemp(prefix=f".djlite-chunks-{os.getpid()}-", dir=recipe.work_dir)
+    try:
+        with datasets_caching(recipe.use_cache):
+            dataset, load_errors = load_recipe_dataset(recipe)
+            runner = Runner(
+                _cap_workers(recipe.np),
+                recipe.on_error,
+                recipe.use_cache,
+                stats_only=stats_only,
+                checkpoint_dir=checkpoint_dir(recipe) if recipe.use_checkpoint else None,
+                checkpoint_key=input_identity(recipe) if recipe.use_checkpoint else "",
+                scratch_dir=scratch,
+                chunk_rows=recipe.chunk_rows,
+                worker_retries=recipe.worker_retries,
+            )
+            outcome = runner.run(dataset, recipe.ops, load_errors)
+            return (outcome, *_export_local(recipe, outcome))
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _export_local(recipe: Recipe, outcome: RunOutcome) -> tuple[list[str], str]:
 
     result_paths = export_result(
         outcome.dataset,
@@ -68,7 +105,7 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
         keep_hashes=recipe.keep_hashes_in_res_ds,
     )
     err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
-    return outcome, result_paths, err_path
+    return result_paths, err_path
 
 
 def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> RunResult:
@@ -80,8 +117,18 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
     else:
         recipe = load_recipe(config, overrides=overrides)
     os.makedirs(recipe.work_dir, exist_ok=True)
-    started = time.perf_counter()
+    with export_lock(recipe.export_path):
+        recover(recipe.export_path)
+        remove_stale_temporaries(os.path.dirname(recipe.export_path), recipe.work_dir)
+        with output_set(recipe.export_path, recipe.work_dir, previous=result_files(recipe.export_path)):
+            result = _run_recipe(recipe, stats_only)
+    written_stats = stats_path(recipe.export_path)  # known only now that the set is committed
+    result.stats_path = written_stats if os.path.exists(written_stats) else None
+    return result
 
+
+def _run_recipe(recipe: Recipe, stats_only: bool) -> RunResult:
+    started = time.perf_counter()
     if recipe.executor_type == "ray":
         from djlite.executors.ray.executor import run_on_ray
 
@@ -104,13 +151,12 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
         )
     if not summary["balanced"]:
         logger.error("accounting does not balance: input != kept + filtered + errored; please report this")
-    written_stats = stats_path(recipe.export_path)
     return RunResult(
         recipe=recipe,
         outcome=outcome,
         summary=summary,
         result_paths=result_paths,
-        stats_path=written_stats if os.path.exists(written_stats) else None,
+        stats_path=None,
         errors_path=err_path,
         summary_path=summary_path,
     )
