@@ -8,6 +8,7 @@ from datasets import List, Value
 
 from djlite.errors import VideoError
 from djlite.ops.base import Mapper
+from djlite.output_set import exclusive_temp
 from djlite.registry import register_op
 from djlite.video.context import VideoContext
 from djlite.video.reader import DecodedFrame, FrameConsumer
@@ -17,13 +18,18 @@ MANIFEST = "frames.json"
 
 
 class JpegFrames(FrameConsumer):
-    """JPEG-encodes the frames of a plan as they are decoded (the pictures themselves are not kept)."""
+    """JPEG-encodes the frames of a plan as they are decoded. With a `folder`, each JPEG goes to disk as soon as
+    it is encoded and only its name is kept, so memory stays flat however long the video (`all` on a 20-minute
+    clip used to hold every JPEG until the video ended); without one (output_format `bytes`) the bytes are the
+    result and are kept."""
 
-    def __init__(self, plan, quality: int, skip: bool = False):
+    def __init__(self, plan, quality: int, skip: bool = False, folder: str | None = None):
         super().__init__(plan)
         self.quality = quality
         self.skip = skip  # the frames are already on disk: take nothing, encode nothing
+        self.folder = folder
         self.jpegs: list[bytes] = []
+        self.names: list[str] = []
 
     def feed(self, frame: DecodedFrame) -> None:
         if self.skip:
@@ -31,17 +37,28 @@ class JpegFrames(FrameConsumer):
         ok, data = cv2.imencode(".jpg", frame.bgr(), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:
             raise VideoError(f"JPEG encoding failed for frame {frame.index}")
-        self.jpegs.append(data.tobytes())
+        if self.folder is None:
+            self.jpegs.append(data.tobytes())
+            return
+        if not self.names:
+            os.makedirs(self.folder, exist_ok=True)
+        name = f"frame_{len(self.names)}.jpg"
+        _write_atomically(os.path.join(self.folder, name), data.tobytes())
+        self.names.append(name)
 
-    def result(self) -> list[bytes]:
-        return self.jpegs
+    def result(self) -> list:
+        return self.jpegs if self.folder is None else self.names
 
 
 def _write_atomically(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    tmp = exclusive_temp(path)  # never a predictable name a planted symlink could redirect
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 @register_op("video_extract_frames_mapper")
@@ -59,7 +76,8 @@ class VideoExtractFramesMapper(Mapper):
     `<frame_dir>/<video stem>/`, so two videos with the same name in different folders overwrite each other's
     frames, and a changed video or new parameters silently reuse stale ones. A folder is complete once its
     `frames.json` is written: a re-run finds it and decodes and writes nothing. Every file is written to a
-    temporary name and renamed, so a killed run never leaves a truncated JPEG that a re-run would trust.
+    temporary name (created exclusively) and renamed, so a killed run never leaves a truncated JPEG that a
+    re-run would trust. Each frame is written as soon as it is decoded: memory does not grow with the video.
 
     Other differences: with `duration` > 0 the final partial segment is kept (Data-Juicer drops it) and frames
     come from the original stream, not from re-encoded segment cuts. On Data-Juicer's test videos (11.75 s,
@@ -150,7 +168,8 @@ class VideoExtractFramesMapper(Mapper):
         if self.output_format == "path" and self._written(info.path) is not None:
             # Another op of the stage is decoding this video; this one needs nothing from it.
             return JpegFrames(uniform(1), self.jpeg_quality, skip=True)
-        return JpegFrames(self.plan(), self.jpeg_quality)
+        folder = self.folder(info.path) if self.output_format == "path" else None
+        return JpegFrames(self.plan(), self.jpeg_quality, folder=folder)
 
     def _frames_of(self, path: str, context: VideoContext):
         if self.output_format == "bytes":
@@ -158,12 +177,9 @@ class VideoExtractFramesMapper(Mapper):
         done = self._written(path)
         if done is not None:
             return done
-        jpegs = self.frame_result(path, context)
+        names = self.frame_result(path, context)  # the consumer wrote each frame as it was decoded
         folder = self.folder(path)
         os.makedirs(folder, exist_ok=True)
-        names = [f"frame_{i}.jpg" for i in range(len(jpegs))]
-        for name, data in zip(names, jpegs):
-            _write_atomically(os.path.join(folder, name), data)
         # Written last: its presence says the folder is complete.
         _write_atomically(os.path.join(folder, MANIFEST), json.dumps({"video": path, "frames": names}).encode())
         return [os.path.join(folder, name) for name in names]
