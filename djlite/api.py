@@ -117,6 +117,9 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
     else:
         recipe = load_recipe(config, overrides=overrides)
     os.makedirs(recipe.work_dir, exist_ok=True)
+    for op in recipe.ops:  # ops that write files (frames) put them under the run's work dir unless told otherwise
+        if op.work_dir is None:
+            op.work_dir = recipe.work_dir
     with export_lock(recipe.export_path):
         recover(recipe.export_path)
         remove_stale_temporaries(os.path.dirname(recipe.export_path), recipe.work_dir)

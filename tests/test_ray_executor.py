@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO
 from datasets import Value
 from helpers import read_jsonl, video_samples, write_jsonl, write_recipe
 
@@ -156,6 +157,20 @@ def parity_dataset(tmp_path, dj_videos, corpus_videos, bad_videos):
     for i, row in enumerate(rows):
         row["id"] = i
     return write_jsonl(tmp_path / "data.jsonl", rows), len(rows)
+
+
+SHIPPED_RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("recipe", SHIPPED_RECIPES, ids=[r.stem for r in SHIPPED_RECIPES])
+def test_every_shipped_recipe_from_a_clone_equals_local(local_ray, tmp_path, recipe):
+    # The README's demo and recipes/dedup.yaml crashed with `ValueError: Keys mismatch` under Ray (issue 9.1).
+    clone = tmp_path / "recipes"
+    shutil.copytree(REPO / "recipes", clone, ignore=shutil.ignore_patterns("outputs"))
+    local = djlite.run(str(clone / recipe.name), export_path=str(tmp_path / "local" / "res.jsonl"))
+    on_ray = djlite.run(str(clone / recipe.name), executor_type="ray", export_path=str(tmp_path / "ray" / "res.jsonl"))
+    assert outputs(on_ray) == outputs(local)
+    assert local.summary["balanced"] and local.summary["kept"] > 0
 
 
 def test_every_registered_op_over_dj_corpus_and_bad_equals_local(

@@ -45,6 +45,19 @@ def overrides(op, hook: str) -> bool:
     return False
 
 
+_warned: set = set()
+
+
+def warn_ignored(op, param: str, value, why: str) -> None:
+    """Warn once per process that a Data-Juicer parameter given to `op` has no effect in djlite."""
+    if value is None or (type(op).__name__, param) in _warned:
+        return
+    _warned.add((type(op).__name__, param))
+    from loguru import logger
+
+    logger.warning(f"{op.name}: {param}={value!r} is a Data-Juicer parameter djlite ignores ({why})")
+
+
 @dataclass
 class Selection:
     """What a dataset-level step (deduplicator, selector) decided about its input table of n rows.
