@@ -71,20 +71,24 @@ def _screen_jsonl(files: list[str], video_key: str, scratch_dir: str) -> tuple[l
         if not path.endswith(".jsonl"):
             kept.append(path)
             continue
-        lines = list(read_jsonl(path, video_key, shapes, stat_kinds))
-        errors = [record for _, _, _, record in lines if record is not None]
+        errors = {number: record for number, record in read_jsonl(path, video_key, shapes, stat_kinds) if record}
         if not errors:
             kept.append(path)
             continue
-        bad.extend(errors)
-        good = [line for _, line, row, _ in lines if row is not None]
-        if not good:
-            continue
+        bad.extend(errors.values())
+        # Second pass, only for a file with bad lines: copy the good ones (memory stays O(bad lines)).
+        skip = set(errors)
         os.makedirs(scratch_dir, exist_ok=True)
         out_path = os.path.join(scratch_dir, f"{index}-{os.path.basename(path)}")
-        with atomic_path(out_path) as tmp, open(tmp, "wb") as dst:
-            for line in good:
-                dst.write(line if line.endswith(b"\n") else line + b"\n")
+        good = 0
+        with atomic_path(out_path) as tmp, open(tmp, "wb") as dst, open(path, "rb") as src:
+            for number, line in enumerate(src, 1):
+                if number not in skip and line.strip():
+                    dst.write(line if line.endswith(b"\n") else line + b"\n")
+                    good += 1
+        if not good:
+            os.remove(out_path)
+            continue
         kept.append(out_path)
     return kept, bad
 

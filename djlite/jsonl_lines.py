@@ -152,7 +152,7 @@ def check_stats(stats, stat_kinds: dict) -> None:
 
 
 def read_jsonl(path: str, video_key: str, shapes: dict, stat_kinds: dict | None = None):
-    """Yield (line_number, raw_line, row_or_None, error_record_or_None) for every non-blank line of `path`.
+    """Yield (line_number, error_record or None) for every non-blank line of `path`.
 
     `shapes` maps each key to the JSON shape seen so far; it is shared across the files of one dataset.
     `stat_kinds` maps a stat key to "number" or "numbers" (a list), as the ops write it.
@@ -177,7 +177,7 @@ def read_jsonl(path: str, video_key: str, shapes: dict, stat_kinds: dict | None 
                 message = str(cause) if isinstance(cause, LineError) else str(e).removesuffix(f" (line {e.lineno})")
                 if message == "line does not match requested type":
                     message = "a sample is a JSON object {...}"
-                yield e.lineno, e.line, None, error_record(path, e.lineno, e.line, message)
+                yield e.lineno, error_record(path, e.lineno, e.line, message)
                 continue
             number, line = lines.number, raw["line"]
             try:
@@ -191,10 +191,10 @@ def read_jsonl(path: str, video_key: str, shapes: dict, stat_kinds: dict | None 
                     check_text(row)
                 merged = {key: _merge_key(key, shapes.get(key), value) for key, value in row.items()}
             except LineError as e:
-                yield number, line, None, error_record(path, number, line, str(e))
+                yield number, error_record(path, number, line, str(e))
                 continue
             shapes.update(merged)
-            yield number, line, row, None
+            yield number, None
 
 
 def _merge_key(key, seen, value):

@@ -47,10 +47,11 @@ IGNORED_DJ_KEYS = {
 # Keys of Data-Juicer's OP.__init__ that djlite's ops do not take (djlite has no images, audio, per-op
 # resources or batching modes). A recipe carrying them still builds; each is named once in the log.
 IGNORED_DJ_OP_KEYS = {
-    "image_key", "audio_key", "image_bytes_key", "query_key", "response_key", "history_key", "index_key",
-    "num_cpus", "num_gpus", "memory", "runtime_env", "batch_mode", "turbo", "stats_export_path",
-    "use_actor", "ray_execution_mode", "min_batch_size", "max_batch_size", "auto_op_parallelism",
-    "num_proc_per_gpu",
+    "image_key", "audio_key", "image_bytes_key", "system_key", "instruction_key", "prompt_key", "query_key",
+    "response_key", "history_key", "index_key", "image_special_token", "audio_special_token",
+    "video_special_token", "eoc_special_token", "num_cpus", "num_gpus", "memory", "runtime_env", "batch_mode",
+    "turbo", "stats_export_path", "use_actor", "ray_execution_mode", "min_batch_size", "max_batch_size",
+    "auto_op_parallelism", "num_proc_per_gpu",
 }  # fmt: skip
 
 
@@ -510,3 +511,7 @@ def _check_paths(recipe: Recipe, base_dirs: list[str], where: str) -> None:
     recipe.export_path = os.path.abspath(recipe.export_path)
     if recipe.work_dir is None:
         recipe.work_dir = os.path.dirname(recipe.export_path)
+    recipe.work_dir = os.path.abspath(recipe.work_dir)
+    from djlite.outputs import check_outputs_are_not_inputs
+
+    check_outputs_are_not_inputs(recipe, where)

@@ -42,8 +42,11 @@ def _run(argv: list[str]) -> int:
 
     from djlite.api import run
     from djlite.cli.logging import configure_logging
+    from djlite.outputs import log_replaced, prepare_outputs
 
+    replaced = prepare_outputs(recipe)
     log_path = configure_logging(recipe.work_dir, "dj-process", namespace.get("verbose"))
+    log_replaced(replaced)
     logger.info(f"recipe {recipe.source}: {len(recipe.ops)} ops; log: {log_path}")
     result = run(recipe)
     for path in result.result_paths:
