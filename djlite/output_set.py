@@ -188,27 +188,45 @@ def remove_stale_temporaries(*folders: str) -> int:
 
 @contextmanager
 def export_lock(export_path: str):
-    """Hold `.<export name>.lock` for the run; a second run on the same export path refuses with one line."""
+    """Hold `.<export name>.lock` for the run; a second run on the same export path refuses with one line.
+
+    The lock file is removed when the run ends (nothing is left beside the outputs). Removing a lock file is
+    safe only with the check below: a run that locked a file which the holder then removed sees that the path
+    no longer names its file, and tries again on the new one.
+    """
     folder = os.path.dirname(os.path.abspath(export_path))
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f".{os.path.basename(export_path)}.lock")
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise RecipeError(f"export lock {path} is a symlink; remove it") from None
-        raise
-    try:
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise RecipeError(f"export lock {path} is a symlink; remove it") from None
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
             raise ExportPathBusyError(
                 f"export_path {export_path} is in use by another run (pid {holder}); wait for it to finish "
                 f"or choose another export_path"
             ) from None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the previous holder removed the file we locked: lock the current one
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield path
     finally:
+        try:
+            os.unlink(path)  # still holding the lock, so no other run holds this file
+        except FileNotFoundError:
+            pass
         os.close(fd)
