@@ -192,6 +192,9 @@ def run_chunks(
     """The stage over every row of `dataset`, as the concatenation of its chunk files; plus what was done:
     {"chunks", "reused", "computed", "retried", "crashed_rows"}."""
     os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):  # a chunk being written when an earlier run was killed (under the export lock)
+        if name.startswith(".chunk-") and name.endswith(".tmp"):
+            os.remove(os.path.join(folder, name))
     spans = chunk_ranges(len(dataset), chunk_rows)
     todo = deque(i for i in range(len(spans)) if not os.path.exists(chunk_path(folder, i)))
     info = {"chunks": len(spans), "reused": len(spans) - len(todo), "computed": 0, "retried": 0, "crashed_rows": 0}
