@@ -34,6 +34,21 @@ DRIVER = (
 DEADLINE = 60
 
 
+@pytest.fixture(autouse=True, scope="module")
+def test_ops_registered():
+    """The test ops are registered while this module's tests run, and only then (the README's op reference
+    and other tests see djlite's own ops)."""
+    from djlite.registry import OPERATORS
+
+    ops = {
+        name: cls for name, cls in vars(robust_ops).items() if isinstance(cls, type) and cls.__module__ == "robust_ops"
+    }
+    OPERATORS.update({cls._name: cls for cls in ops.values() if hasattr(cls, "_name")})
+    yield
+    for cls in ops.values():
+        OPERATORS.pop(getattr(cls, "_name", ""), None)
+
+
 def start_run(recipe: Path) -> subprocess.Popen:
     """dj-process as a user runs it, plus the test ops."""
     return subprocess.Popen(
