@@ -13,8 +13,11 @@ from djlite.core.accounting import RunOutcome
 from djlite.dataset import dataset_files, datasets_caching, load_recipe_dataset
 from djlite.executors.local import Runner
 from djlite.exporter import export_errors, export_result, result_files, stats_path, write_json, write_yaml
+from djlite.formats.export import export_layout_result, make_layout, with_export_frames
 from djlite.output_set import export_lock, output_set, recover, remove_stale_temporaries
 from djlite.recipe import Recipe, load_recipe
+from djlite.stats_cache import StatsCache
+from djlite.trace import remove_stale_filtered, write_filtered, write_trace
 
 
 @dataclass
@@ -63,13 +66,15 @@ def checkpoint_dir(recipe: Recipe) -> str:
 
 def input_identity(recipe: Recipe) -> str:
     """What the run's input is, for naming its checkpoints: every dataset file's path, size and mtime, and the
-    keys that change how rows are read."""
+    keys that change how rows are read. (The videos' identity is added by the runner.)"""
     files = dataset_files(recipe.dataset_path)
     stats = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
     return repr((stats, recipe.text_keys, recipe.video_key))
 
 
 def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str], str]:
+    layout = make_layout(recipe)
+    ops, spool_dir = with_export_frames(recipe.ops, layout, recipe.export_path)
     scratch = None
     if not recipe.use_checkpoint and recipe.np > 1:
         scratch = tempfile.mkdtemp(prefix=f".djlite-chunks-{os.getpid()}-", dir=recipe.work_dir)
@@ -81,21 +86,29 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
                 recipe.on_error,
                 recipe.use_cache,
                 stats_only=stats_only,
+                stats_cache=StatsCache(recipe.stats_cache_dir) if recipe.use_cache else None,
+                keep_filtered=recipe.export_filtered or recipe.open_tracer,
                 checkpoint_dir=checkpoint_dir(recipe) if recipe.use_checkpoint else None,
                 checkpoint_key=input_identity(recipe) if recipe.use_checkpoint else "",
                 scratch_dir=scratch,
                 chunk_rows=recipe.chunk_rows,
                 worker_retries=recipe.worker_retries,
             )
-            outcome = runner.run(dataset, recipe.ops, load_errors)
+            outcome = runner.run(dataset, ops, load_errors)
+            # Exported before the scratch chunk files the result is read from are removed.
+            if layout is not None:
+                result_paths = export_layout_result(outcome.dataset, layout, recipe, spool_dir)
+                err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
+                return outcome, result_paths, err_path
             return (outcome, *_export_local(recipe, outcome))
     finally:
+        if spool_dir:
+            shutil.rmtree(spool_dir, ignore_errors=True)
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _export_local(recipe: Recipe, outcome: RunOutcome) -> tuple[list[str], str]:
-
     result_paths = export_result(
         outcome.dataset,
         recipe.export_path,
@@ -105,6 +118,10 @@ def _export_local(recipe: Recipe, outcome: RunOutcome) -> tuple[list[str], str]:
         keep_hashes=recipe.keep_hashes_in_res_ds,
     )
     err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
+    if recipe.export_filtered:
+        write_filtered(outcome.filtered, recipe.export_path)
+    if recipe.open_tracer:
+        write_trace(outcome.filtered, recipe.ops, recipe.work_dir, recipe.op_list_to_trace, recipe.trace_num)
     return result_paths, err_path
 
 
@@ -142,6 +159,8 @@ def _run_recipe(recipe: Recipe, stats_only: bool) -> RunResult:
         outcome, result_paths, err_path = run_on_ray(recipe, stats_only=stats_only)
     else:
         outcome, result_paths, err_path = _run_local(recipe, stats_only)
+    if not recipe.export_filtered:
+        remove_stale_filtered(recipe.export_path)
     summary = outcome.summary()
     summary["seconds"] = round(time.perf_counter() - started, 3)
     summary_path = os.path.join(recipe.work_dir, "op_summary.json")

@@ -173,7 +173,7 @@ def export_result(
 
 def export_errors(errored: list[datasets.Dataset], load_errors: list[dict], export_path: str) -> str:
     # Internal marks and the hash columns of ops that never ran on the sample are noise to a user.
-    internal = set(INTERNAL_COLUMNS) | set(HASH_COLUMNS)
+    internal = set(INTERNAL_COLUMNS) | set(HASH_COLUMNS) | {Fields.export_frames}
 
     def rows():
         yield from load_errors

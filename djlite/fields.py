@@ -11,10 +11,13 @@ class Fields:
     dropped_by = "__dj__dropped_by__"
     drop_kind = "__dj__drop_kind__"
     op_seconds = "__dj__op_seconds__"
+    # Internal, never exported: where a training layout's frames wait in the spool (djlite/formats/spool.py).
+    export_frames = "__dj__export_frames__"
 
 
 class StatsKeys:
     video_duration = "video_duration"
+    video_decodable_duration = "video_decodable_duration"
     video_width = "video_width"
     video_height = "video_height"
     video_rotation = "video_rotation"

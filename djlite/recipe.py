@@ -36,12 +36,12 @@ YAML_MODE = "djlite_yaml"
 
 # Data-Juicer keys that djlite reads but does not act on; a recipe carrying them still runs.
 IGNORED_DJ_KEYS = {
-    "open_monitor", "open_tracer", "op_list_to_trace", "trace_num", "op_fusion", "fusion_strategy",
+    "open_monitor", "op_fusion", "fusion_strategy",
     "adaptive_batch_size", "temp_dir", "cache_compress", "turbo", "skip_op_error",
     "export_in_parallel", "suffixes", "image_key", "audio_key", "image_special_token",
     "audio_special_token", "image_bytes_key", "debug", "open_insight_mining", "op_list_to_mine",
     "percentiles", "export_original_dataset", "save_stats_in_one_file", "auto", "auto_num",
-    "custom_operator_paths", "validators", "export_extra_args", "data_probe_algo", "data_probe_ratio",
+    "custom_operator_paths", "validators", "data_probe_algo", "data_probe_ratio",
 }  # fmt: skip
 
 # Keys of Data-Juicer's OP.__init__ that djlite's ops do not take (djlite has no images, audio, per-op
@@ -75,6 +75,10 @@ class Recipe:
     )
     export_type: str | None = field(default=None, metadata=_help("export format when export_path has no suffix"))
     export_shard_size: int = field(default=0, metadata=_help("bytes per result shard; 0 writes one file"))
+    # Options of a training layout (export_type mediasequence / video2tfrecord / webdataset): djlite/formats/export.py
+    export_extra_args: dict = field(
+        default_factory=dict, metadata=_help("options of a training layout (fps, jpeg_quality, labels_csv, ...)")
+    )
     work_dir: str | None = field(
         default=None, metadata=_help("logs, op_summary.json and recipe_resolved.yaml (default: export_path's folder)")
     )
@@ -87,6 +91,10 @@ class Recipe:
     keep_hashes_in_res_ds: bool = field(default=False, metadata=_help("keep the dedup hash columns in the result"))
     use_cache: bool = field(default=True, metadata=_help("reuse the stats of earlier runs (datasets' cache files)"))
     ds_cache_dir: str | None = field(default=None, metadata=_help("datasets' cache folder (default: HF's)"))
+    # The per-video stats cache (djlite.stats_cache). Off with use_cache.
+    stats_cache_dir: str | None = field(
+        default=None, metadata=_help("per-video stats cache folder (default: $DJLITE_CACHE_DIR or ~/.cache/djlite)")
+    )
     on_error: Literal["drop", "keep", "raise"] = field(
         default="drop", metadata=_help("a sample an op fails on: drop it to the errors file, keep it, or stop")
     )
@@ -109,6 +117,15 @@ class Recipe:
     worker_retries: int = field(
         default=2, metadata=_help("times a sample may crash its worker (OOM, segfault) before it is an error record")
     )
+    # Why was it dropped (djlite.trace).
+    export_filtered: bool = field(
+        default=False, metadata=_help("write every removed sample, whole, to <export base>_filtered.jsonl")
+    )
+    open_tracer: bool = field(default=False, metadata=_help("Data-Juicer's tracer: files in <work_dir>/trace/"))
+    op_list_to_trace: list[str] = field(
+        default_factory=list, metadata=_help("ops the tracer follows (every op when empty)")
+    )
+    trace_num: int = field(default=10, metadata=_help("samples the tracer records per op"))
     process: list = field(default_factory=list, metadata=_help("the ops, in order: a list of {op_name: {params}}"))
     # Filled in by load_recipe, not read from YAML.
     source: str = "<recipe>"
@@ -423,6 +440,7 @@ def recipe_from_data(data: dict, where: str = "recipe", base_dirs: list[str] | N
         bad = "chunk_rows" if recipe.chunk_rows < 0 else "worker_retries"
         raise RecipeError(f"{where}: {bad} must be >= 0, got {getattr(recipe, bad)}")
     recipe.ops = _build_ops(recipe, where)
+    _check_trace(recipe, where)
     _check_paths(recipe, base_dirs or [os.getcwd()], where)
     return recipe
 
@@ -489,6 +507,22 @@ def _build_ops(recipe: Recipe, where: str) -> list:
     return ops
 
 
+def _check_trace(recipe: Recipe, where: str) -> None:
+    if recipe.trace_num < 1:
+        raise RecipeError(f"{where}: trace_num must be >= 1, got {recipe.trace_num}")
+    names = [op.name for op in recipe.ops]
+    for name in recipe.op_list_to_trace:
+        if name not in names:
+            raise RecipeError(
+                f"{where}: op_list_to_trace names {name!r}, which is not a step of process{_did_you_mean(name, names)}"
+            )
+    if recipe.executor_type == "ray" and (recipe.export_filtered or recipe.open_tracer):
+        raise RecipeError(
+            f"{where}: export_filtered and open_tracer are not implemented for executor_type: ray yet; "
+            "run this recipe with the default executor"
+        )
+
+
 def _check_paths(recipe: Recipe, base_dirs: list[str], where: str) -> None:
     if not recipe.dataset_path:
         raise RecipeError(f"{where}: dataset_path is not set; point it at a .jsonl, .json or .parquet file")
@@ -506,8 +540,13 @@ def _check_paths(recipe: Recipe, base_dirs: list[str], where: str) -> None:
         raise RecipeError(f"{where}: dataset_path {recipe.dataset_path!r} must end in .jsonl, .json or .parquet")
     recipe.dataset_path = os.path.abspath(dataset_path)
     suffix = "." + recipe.export_type if recipe.export_type else os.path.splitext(recipe.export_path)[1]
-    if suffix not in EXPORT_SUFFIXES:
-        raise RecipeError(f"{where}: export_path {recipe.export_path!r} must end in .jsonl, .json or .parquet")
+    from djlite.formats.export import make_layout
+
+    if make_layout(recipe, base_dirs[0]) is None and suffix not in EXPORT_SUFFIXES:
+        raise RecipeError(
+            f"{where}: export_path {recipe.export_path!r} must end in .jsonl, .json or .parquet, or name a training "
+            "layout (.tfrecord, .tfrecords, .tar, or export_type mediasequence / video2tfrecord / webdataset)"
+        )
     recipe.export_path = os.path.abspath(recipe.export_path)
     if recipe.work_dir is None:
         recipe.work_dir = os.path.dirname(recipe.export_path)

@@ -29,7 +29,7 @@ def test_help_lists_every_global_key_with_its_default():
         assert f"--{key}" in help_text
     assert "(type: int, default: 4)" in help_text  # np
     assert "default: ./outputs/hello_world/hello_world.jsonl" in help_text
-    assert "--open_tracer" not in help_text  # Data-Juicer keys djlite ignores are accepted, not advertised
+    assert "--op_fusion" not in help_text  # Data-Juicer keys djlite ignores are accepted, not advertised
 
 
 def test_version():

@@ -17,6 +17,8 @@ from djlite.ops.mapper.video_extract_frames_mapper import VideoExtractFramesMapp
 from djlite.recipe import load_recipe
 from djlite.registry import OPERATORS, OpDeclarationError, register_op
 from djlite.video.context import VideoContext
+from djlite.video.reader import FrameConsumer
+from djlite.video.sampling import uniform
 
 
 @pytest.fixture
@@ -232,3 +234,72 @@ def test_a_decode_error_is_recorded_for_every_frame_op(clips):
     motion = VideoMotionScoreFilter()
     with VideoContext(frame_ops=[motion]) as context, pytest.raises(VideoError):
         motion.compute_stats({"videos": [clips["broken"]]}, context)
+
+
+# ---------------------------------------------------------------- byte-identical copies decoded once
+
+
+def test_byte_identical_copies_are_decoded_and_scored_once_per_worker(tmp_path, clips, monkeypatch):
+    import shutil
+
+    import djlite.video.reader as reader
+
+    decoded = []
+    real = reader.read_frames
+    monkeypatch.setattr(
+        reader, "read_frames", lambda info, consumers, **kw: decoded.append(info.path) or real(info, consumers, **kw)
+    )
+    copy = tmp_path / "copy_of_moving.mp4"
+    shutil.copy(clips["moving"], copy)
+    paths = [clips["moving"], str(copy), clips["static"], clips["moving"], str(copy)]
+    recipe = _recipe(tmp_path, clips, [VideoMotionScoreFilter(min_score=0)], paths=paths)
+    result = djlite.run(recipe)
+    assert sorted(decoded) == sorted([clips["moving"], clips["static"]])  # one decode per unique content
+    scores = [row[Fields.stats]["video_motion_score"][0] for row in result.dataset.to_list()]
+    assert scores[0] == scores[1] == scores[3] == scores[4] and scores[2] != scores[0]
+
+
+# ---------------------------------------------------------------- a new frame op is one class
+
+
+class MeanBrightness(FrameConsumer):
+    def __init__(self, plan):
+        super().__init__(plan)
+        self.values = []
+
+    def feed(self, frame):
+        self.values.append(float(frame.gray().mean()))
+
+    def result(self):
+        return sum(self.values) / len(self.values)
+
+
+class VideoBrightnessFilter(VideoFilter):
+    """Everything a frame filter needs: its stat, its frames (a plan) and its rule."""
+
+    stats_features = {"video_brightness": List(Value("float64"))}
+
+    def __init__(self, min_brightness: float = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.min_brightness = min_brightness
+
+    def frame_consumer(self, info):
+        return MeanBrightness(uniform(3))
+
+    def process(self, sample):
+        values = sample[Fields.stats]["video_brightness"]
+        return self.keep_by_videos([v >= self.min_brightness for v in values])
+
+
+def test_a_new_frame_filter_is_one_class_and_shares_the_decode(tmp_path, clips, registry, monkeypatch):
+    import djlite.video.reader as reader
+
+    register_op("video_brightness_filter")(VideoBrightnessFilter)
+    decoded = []
+    real = reader.read_frames
+    monkeypatch.setattr(reader, "read_frames", lambda info, c, **kw: decoded.append(len(c)) or real(info, c, **kw))
+    dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"], clips["static"]]))
+    steps = [{"video_brightness_filter": {"min_brightness": 1}}, {"video_motion_score_filter": {"min_score": 0}}]
+    result = djlite.run(str(write_recipe(tmp_path / "r.yaml", dataset, steps)))
+    assert decoded == [2, 2]  # one decode per video, serving both frame ops
+    assert all(row[Fields.stats]["video_brightness"][0] > 1 for row in result.dataset.to_list())

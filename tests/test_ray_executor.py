@@ -13,7 +13,7 @@ import sys
 
 import pytest
 from conftest import REPO
-from datasets import Value
+from datasets import List, Value
 from helpers import read_jsonl, video_samples, write_jsonl, write_recipe
 
 import djlite
@@ -157,6 +157,25 @@ def parity_dataset(tmp_path, dj_videos, corpus_videos, bad_videos):
     for i, row in enumerate(rows):
         row["id"] = i
     return write_jsonl(tmp_path / "data.jsonl", rows), len(rows)
+
+
+class BuggyOnRay(Filter):
+    """A deliberate bug: an attribute that does not exist."""
+
+    stats_features = {"buggy_stat": List(Value("float64"))}
+
+    def compute_stats(self, sample, context=None):
+        return sample.no_such_attribute
+
+    def process(self, sample):
+        return True
+
+
+def test_a_bug_in_an_op_stops_a_ray_run_with_its_traceback(local_ray, tmp_path, clips):
+    dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"], clips["static"]]))
+    recipe = load_recipe(str(write_recipe(tmp_path / "r.yaml", dataset, [{"video_duration_filter": {}}])))
+    with pytest.raises(Exception, match="(?s)OpBugError.*no_such_attribute"):
+        run_on(recipe, tmp_path / "ray", ops=[recipe.ops[0], BuggyOnRay()], executor_type="ray")
 
 
 SHIPPED_RECIPES = sorted((REPO / "recipes").glob("*.yaml"))

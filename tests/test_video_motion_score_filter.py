@@ -256,3 +256,26 @@ def test_tutorial_recipe_keeps_video2_only(dj_videos, tmp_path):
     stats = read_jsonl(result.stats_path)
     assert stats[0]["__dj__stats__"][KEY][0] == pytest.approx(DJ_SCORES["video2"], rel=1e-4)
     assert np.isfinite(stats[0]["__dj__stats__"][KEY][0])
+
+
+def test_data_juicer_1_6_parameters_optical_flow_and_original_fps(clips, tmp_path):
+    from helpers import video_samples, write_jsonl, write_recipe
+
+    op = VideoMotionScoreFilter(if_output_optical_flow=True, size=32)
+    sample = op.compute_stats({"videos": [clips["moving"], clips["static"]]})
+    flows = sample[Fields.meta]["video_optical_flow"]
+    assert len(flows) == 2 and len(flows[0]) >= 1
+    assert np.asarray(flows[0][0]).shape[-1] == 2 and min(np.asarray(flows[0][0]).shape[:2]) == 32
+    assert sample[Fields.stats][KEY][0] == pytest.approx(VideoMotionScoreFilter(size=32).compute_stats(
+        {"videos": [clips["moving"]]})[Fields.stats][KEY][0])  # fmt: skip
+    info = probe_video(clips["moving"])
+    assert VideoMotionScoreFilter(original_fps=info.fps * 2).sampling_step(info) == 2 * VideoMotionScoreFilter(
+        ).sampling_step(info)  # fmt: skip
+    with pytest.raises(RecipeError, match="original_fps must be > 0"):
+        build_op("video_motion_score_filter", {"original_fps": 0})
+    # In a run the flows reach the result's __dj__meta__ column.
+    dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"]]))
+    step = {"video_motion_score_filter": {"min_score": 0, "if_output_optical_flow": True, "size": 16}}
+    result = djlite.run(str(write_recipe(tmp_path / "r.yaml", dataset, [step])))
+    (row,) = result.dataset.to_list()
+    assert np.asarray(row[Fields.meta]["video_optical_flow"][0][0]).shape[-1] == 2

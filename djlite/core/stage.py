@@ -22,6 +22,7 @@ import datasets
 from datasets import List, Value
 from loguru import logger
 
+from djlite.core.content import ContentCache
 from djlite.errors import OpBugError, SampleError
 from djlite.fields import Fields
 from djlite.ops.base import DatasetStep, Deduplicator, Filter, Mapper
@@ -43,8 +44,11 @@ def is_sample_error(error: BaseException) -> bool:
 class SampleStage:
     """Runs consecutive per-sample ops on one sample; picklable, set up once per worker process."""
 
-    def __init__(self, steps: list[tuple[int, object]], on_error: str, stats_only: bool = False, columns=()):
+    def __init__(
+        self, steps: list[tuple[int, object]], on_error: str, stats_only: bool = False, columns=(), stats_cache=None
+    ):
         self.steps = steps
+        self.stats_cache = stats_cache  # djlite.stats_cache.StatsCache or None
         self.on_error = on_error
         self.stats_only = stats_only
         # Columns the stage's ops add (hashes, frame paths): a sample that errored or was dropped before the op
@@ -54,6 +58,7 @@ class SampleStage:
         self._logged: dict[int, int] = {}
         self._succeeded: set[int] = set()  # steps that handled a sample without error in this worker
         self._checked: set[int] = set()  # filters whose written stat keys were checked in this worker
+        self._content = ContentCache()  # results of byte-identical videos, per worker
         # Ops that read decoded frames: the context serves all of them from one decode of each video.
         self.frame_ops = [op for _, op in steps if op.reads_frames]
         # Shared memory a pool worker reads when it dies (djlite/executors/pool.py): [row, step being run].
@@ -73,6 +78,7 @@ class SampleStage:
             self._logged = {}
             self._succeeded = set()
             self._checked = set()
+            self._content = ContentCache()
 
     def _record(self, step: int, op, sample, error: Exception) -> dict:
         message = f"{type(error).__name__}: {error}"
@@ -116,7 +122,9 @@ class SampleStage:
         errors = list(sample.get(Fields.errors) or [])
         seconds = [0.0] * len(self.steps)
         dropped_by, kind = -1, ""
-        with VideoContext(frame_ops=self.frame_ops) as context:
+        with VideoContext(
+            frame_ops=self.frame_ops, stats_cache=self.stats_cache, content_cache=self._content
+        ) as context:
             self._context = context
             for pos, (step, op) in enumerate(self.steps):
                 if self.progress is not None:
@@ -161,6 +169,7 @@ class SampleStage:
         state = dict(self.__dict__)
         state["_context"] = None
         state["progress"] = None
+        state["_content"] = ContentCache()
         return state
 
 
@@ -169,10 +178,9 @@ def stage_features(features: datasets.Features, ops: list) -> datasets.Features:
     features = features.copy()
     stats = dict(features.get(Fields.stats) or {}) if isinstance(features.get(Fields.stats), dict) else {}
     for op in ops:
+        features = op.output_features(features)
         if isinstance(op, Filter):
             stats.update(op.stats_features)
-        elif isinstance(op, Mapper):
-            features = op.output_features(features)
         elif isinstance(op, Deduplicator):
             features.update(op.hash_features)
             # The dataset-level step's per-row stats (near-duplicate group and distance) come later, but a

@@ -1,1 +1,2 @@
-"""Executors other than the local runner (djlite/runner.py). Each imports its backend only when it runs."""
+"""The executors: local.py (datasets.Dataset.map, np worker processes) and ray/ (Ray Data). Both run the same
+stage, dataset-level step and accounting from djlite/core/; each imports its backend only when it runs."""

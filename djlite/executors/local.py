@@ -24,6 +24,8 @@ from djlite.core.stage import SampleStage, split_stages, stage_features
 from djlite.executors.pool import DEFAULT_RETRIES, default_chunk_rows, run_chunks
 from djlite.fields import INTERNAL_COLUMNS, Fields
 from djlite.ops.base import DatasetStep, Deduplicator
+from djlite.stats_cache import videos_fingerprint
+from djlite.trace import FilteredSamples, duplicate_of
 
 
 @contextmanager
@@ -57,6 +59,8 @@ class Runner:
         on_error: str = "drop",
         use_cache: bool = True,
         stats_only: bool = False,
+        stats_cache=None,
+        keep_filtered: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_key: str = "",
         scratch_dir: str | None = None,
@@ -67,6 +71,9 @@ class Runner:
         self.on_error = on_error
         self.use_cache = use_cache
         self.stats_only = stats_only
+        self.stats_cache = stats_cache  # djlite.stats_cache.StatsCache, or None
+        self.keep_filtered = keep_filtered  # collect the removed samples (filtered file, tracer)
+        self.videos_digest = ""  # what the input videos are; set by run() when datasets' cache is on
         # Resume (use_checkpoint): each stage's chunk files persist under checkpoint_dir, in a folder named by
         # what the stage's input is (checkpoint_key: the dataset's identity) and the ops up to and including it.
         self.checkpoint_dir = checkpoint_dir
@@ -89,13 +96,13 @@ class Runner:
         workers = self._workers(ops, n_in)
         features = stage_features(dataset.features, ops)
         added = [c for c in features if c not in dataset.features]
-        stage = SampleStage(steps, self.on_error, self.stats_only, columns=added)
+        stage = SampleStage(steps, self.on_error, self.stats_only, columns=added, stats_cache=self.stats_cache)
         configs = [(step, op.name, op.config) for step, op in steps]
         if n_in == 0:  # `map` adds no columns to an empty dataset; nothing to do but account for it
             outcome.reports.extend(OpReport(step=step, op=op.name) for step, op in steps)
             return dataset
         start = time.perf_counter()
-        fingerprint = _fingerprint(dataset._fingerprint, configs, self.on_error, self.stats_only)
+        fingerprint = _fingerprint(dataset._fingerprint, configs, self.on_error, self.stats_only, self.videos_digest)
         with opencv_threads(max(1, (os.cpu_count() or 1) // workers) if workers else None):
             if workers or self.checkpoint_dir:
                 marked = self._run_chunks(dataset, stage, features, workers or 1, fingerprint)
@@ -126,6 +133,17 @@ class Runner:
                 )
             )
             outcome.errored_samples += dropped_by_error
+        if outcome.filtered is not None and marks.filtered.sum():
+            outcome.filtered.add_stage(
+                marked.filter(
+                    lambda k: k == "filtered",
+                    input_columns=Fields.drop_kind,
+                    desc="collect filtered",
+                    load_from_cache_file=self.use_cache,
+                    new_fingerprint=_fingerprint(marked._fingerprint, "filtered"),
+                ),
+                steps,
+            )
         kept = marked
         if marks.filtered.sum() + dropped_by_error:
             kept = marked.filter(
@@ -159,7 +177,8 @@ class Runner:
         chained from the input's identity through every op up to and including the stage."""
         if not self.checkpoint_dir:
             return [None] * len(split_stages(ops))
-        key, folders = self.checkpoint_key, []
+        # The videos' identity (path, size, mtime) too: a video replaced between a kill and the resume is redone.
+        key, folders = _fingerprint(self.checkpoint_key, self.videos_digest), []
         for i, steps in enumerate(split_stages(ops)):
             configs = [(step, op.name, op.config) for step, op in steps]
             key = _fingerprint(key, configs, self.on_error, self.stats_only, self.chunk_rows)
@@ -188,7 +207,14 @@ class Runner:
             return dataset
         start = time.perf_counter()
         before = len(dataset)
-        dataset, _ = apply_selection_locally(dataset, op, drop=not self.stats_only)
+        before_rows = dataset
+        removed = [] if outcome.filtered is not None else None
+        # Every duplicate group is asked for when removed samples are kept, to say what each duplicates.
+        show_num = before if removed is not None else 0
+        dataset, _ = apply_selection_locally(dataset, op, show_num=show_num, drop=not self.stats_only, removed=removed)
+        for rows, positions, selection in removed or []:
+            of = duplicate_of(positions, selection, before_rows, keys=(op.text_key, op.video_key))
+            outcome.filtered.add_selection(rows, step, op, of)
         report.filtered = before - len(dataset)
         report.kept = len(dataset)
         report.seconds += time.perf_counter() - start
@@ -196,6 +222,10 @@ class Runner:
 
     def run(self, dataset: datasets.Dataset, ops: list, load_errors: list | None = None) -> RunOutcome:
         outcome = RunOutcome(input_count=len(dataset), load_errors=list(load_errors or []))
+        if self.keep_filtered:
+            outcome.filtered = FilteredSamples()
+        if self.use_cache or self.checkpoint_dir:
+            self.videos_digest = videos_fingerprint(dataset, [op.video_key for op in ops])
         folders = self.stage_folders(ops)
         self._drop_stale_checkpoints(folders)
         for steps, folder in zip(split_stages(ops), folders, strict=True):

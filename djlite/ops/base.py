@@ -79,6 +79,9 @@ class OP:
     uses_model: bool = False
     """True when setup() loads a model: the Ray executor then runs the op's stage in an actor pool, so the model
     loads once per actor instead of once per task."""
+    results_by_content: bool = True
+    """True when what `per_video` computes for a video depends on the file's bytes alone (stats, signatures), so a
+    byte-identical copy reuses it; False for an op whose result names the path (a mapper writing files)."""
     requires: dict = {}
     """Optional packages this op needs: {import name: djlite extra that installs it}, e.g. {"rapidocr": "ocr"}.
     Checked on disk (nothing imported) when the recipe is built, so a missing one fails before any data is read
@@ -153,13 +156,23 @@ class OP:
     def per_video(self, sample, context: VideoContext | None, compute) -> list:
         """[compute(path, context) for each entry of sample[video_key]], computed once per unique path.
 
+        In a stage, a result is also reused for a byte-identical file seen earlier by the same worker
+        (djlite/core/content.py) when the op's results depend on content alone (`results_by_content`).
         Without a context (an op called directly, outside an executor) one is made for this sample and closed.
         """
         paths = self.video_paths(sample)
         own = context is None
         context = context or VideoContext(frame_ops=[self] if self.reads_frames else [])
+        cache = context.content_cache if self.results_by_content else None
+        done = {}
         try:
-            done = {path: compute(path, context) for path in dict.fromkeys(paths)}
+            for path in dict.fromkeys(paths):
+                found, result = cache.get((id(self), compute.__name__), path) if cache else (False, None)
+                if not found:
+                    result = compute(path, context)
+                    if cache:
+                        cache.put((id(self), compute.__name__), path, result)
+                done[path] = result
         finally:
             if own:
                 context.close()
@@ -167,6 +180,11 @@ class OP:
 
     def video_paths(self, sample) -> list[str]:
         return list(sample.get(self.video_key) or [])
+
+    def output_features(self, features):
+        """The dataset's features after this op. Override when adding or changing columns other than stats
+        (a mapper's new column, a filter's `__dj__meta__` entry); stats are declared in `stats_features`."""
+        return features
 
     def __repr__(self):
         return f"{type(self).__name__}({self.config})"
@@ -181,6 +199,9 @@ class Filter(OP):
     stats_bounds: dict = {}
     """For dj-analyze: which parameters bound which stat, {stat_key: (min_param, max_param)}, either may be None.
     Only needed when the names do not say it: by default min_X / max_X bound the stat whose key contains X."""
+    stats_placeholders: dict = {}
+    """Values of a stat that stand for "not measured" (the motion score's -1), {stat_key: value}: dj-analyze counts
+    them apart instead of averaging them in."""
 
     def __init__(
         self,
@@ -234,6 +255,9 @@ class VideoFilter(Filter):
     consumer's result is that stat's value for the video (a dict result gives several keys).
     """
 
+    per_video_cache = True
+    """The runner's stats cache (djlite.stats_cache) may serve `video_stats` without opening the video."""
+
     def video_stats(self, path: str, context: VideoContext) -> dict:
         """Stats of one video: {stat_key: value} for every key of stats_features."""
         if not self.reads_frames:
@@ -250,7 +274,8 @@ class VideoFilter(Filter):
             stats = sample[Fields.stats] = {}
         if self.has_stats(sample):
             return sample
-        per_video = self.per_video(sample, context, self.video_stats)
+        # Through the context, which serves them from the stats cache when the runner gave it one.
+        per_video = self.per_video(sample, context, lambda path, ctx: ctx.video_stats(self, path))
         for key in self.stats_keys:
             stats[key] = [values[key] for values in per_video]
         return sample
@@ -262,10 +287,6 @@ class Mapper(OP):
     def process(self, sample, context: VideoContext | None = None):
         """The transformed sample."""
         raise NotImplementedError
-
-    def output_features(self, features):
-        """The dataset's features after this mapper. Override when adding or changing columns."""
-        return features
 
 
 class DatasetStep(OP):

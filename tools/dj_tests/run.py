@@ -6,7 +6,9 @@
 into this repository: each run copies the selected files into a temporary folder laid out as Data-Juicer's
 `tests/ops/` (its `data/` folder made of links to the test videos, so nothing is written beside them), puts a
 stand-in `data_juicer` package in front (shim.py: its names mapped onto djlite's ops), and runs pytest there.
-Extra arguments go to pytest. Exit status: pytest's (0 when every collected test passed; 5 when nothing ran).
+Extra arguments go to pytest. DJ_TESTS_OCR_BACKEND=easyocr runs the OCR filter's tests with EasyOCR (Data-Juicer's
+own detector) where it is installed; the default backend (rapidocr) misses the thin margins of its range tests.
+Exit status: pytest's (0 when every collected test passed; 5 when nothing ran).
 """
 
 import argparse

@@ -92,6 +92,17 @@ def _frames_mapper(cls):
     return VideoExtractFramesMapper
 
 
+def _with_backend(cls, backend: str):
+    """The OCR filter with another default backend (easyocr reproduces Data-Juicer's numbers where it imports)."""
+
+    class VideoOcrAreaRatioFilter(cls):
+        def __init__(self, *args, backend: str = backend, **kwargs):
+            super().__init__(*args, backend=backend, **kwargs)
+
+    VideoOcrAreaRatioFilter._name = cls._name
+    return VideoOcrAreaRatioFilter
+
+
 def install() -> None:
     """Put the stand-in package into sys.modules (idempotent)."""
     if "data_juicer" in sys.modules and getattr(sys.modules["data_juicer"], "__djlite_shim__", False):
@@ -118,6 +129,8 @@ def install() -> None:
             cls = get_op(name)
             if name == "video_extract_frames_mapper":
                 cls = _frames_mapper(cls)
+            elif name == "video_ocr_area_ratio_filter" and os.environ.get("DJ_TESTS_OCR_BACKEND"):
+                cls = _with_backend(cls, os.environ["DJ_TESTS_OCR_BACKEND"])
             elif not hasattr(cls, "run"):
                 cls.run = _run
             module(f"data_juicer.ops.{kind}.{name}", **{_class_name(name): cls, "OP_NAME": name})

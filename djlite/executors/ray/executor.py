@@ -11,12 +11,13 @@ The flow mirrors djlite/executors/local.py, stage for stage, with the same share
     the narrow table of its columns, applied to the blocks by row index (selection.py);
   - export: parallel parts assembled into the local runner's files (export.py).
 
-Where it differs from the local runner: `np` and `use_cache` do not apply to the processing (Ray decides
-parallelism from the cluster's CPUs and each op's `num_proc` / `cpu_required` / `gpu_required`; nothing is
-cached between runs), and `RunResult.dataset` is the exported result read back from disk, so it has the
-columns the export kept. Where it differs from Data-Juicer's Ray mode: every deduplicator works (not only the
-`ray_*` ones), samples that fail are recorded instead of dropped silently, stats go to `<base>_stats.jsonl`
-and `keep_stats_in_res_ds: false` removes them from the result.
+Where it differs from the local runner: `np` does not apply to the processing (Ray decides parallelism from
+the cluster's CPUs and each op's `num_proc` / `cpu_required` / `gpu_required`); `use_cache` turns on the
+per-video stats cache (djlite.stats_cache, one per machine of the cluster), not datasets' cache; and
+`RunResult.dataset` is the exported result read back from disk, so it has the columns the export kept. Where
+it differs from Data-Juicer's Ray mode: every deduplicator works (not only the `ray_*` ones), samples that
+fail are recorded instead of dropped silently, stats go to `<base>_stats.jsonl` and `keep_stats_in_res_ds:
+false` removes them from the result.
 """
 
 import os
@@ -36,6 +37,7 @@ from djlite.executors.ray.blocks import (
     rows_per_block,
     rows_where,
     split_table,
+    to_hf_dataset,
     with_row_index,
     without,
 )
@@ -44,7 +46,9 @@ from djlite.executors.ray.selection import apply_selection_on_ray
 from djlite.executors.ray.session import cluster_cpus, ray_session, require_ray
 from djlite.executors.ray.stage import collect_marks, map_stage
 from djlite.fields import INTERNAL_COLUMNS, Fields
+from djlite.formats.export import export_layout_result, make_layout, with_export_frames
 from djlite.ops.base import DatasetStep, Deduplicator
+from djlite.stats_cache import StatsCache
 
 
 def first_error(errored) -> SampleError:
@@ -61,10 +65,11 @@ def first_error(errored) -> SampleError:
 class RayExecutor:
     """Runs ops over a loaded `datasets.Dataset` on the Ray instance `ray` is connected to."""
 
-    def __init__(self, ray, on_error: str = "drop", stats_only: bool = False):
+    def __init__(self, ray, on_error: str = "drop", stats_only: bool = False, stats_cache=None):
         self.ray = ray
         self.on_error = on_error
         self.stats_only = stats_only
+        self.stats_cache = stats_cache  # djlite.stats_cache.StatsCache (per machine of the cluster), or None
         self.cpus = cluster_cpus(ray)
         self.reports: list[OpReport] = []
         self.errored: list = []  # per stage with errors: (lazy Ray dataset of its errored rows, their features)
@@ -78,7 +83,7 @@ class RayExecutor:
         stage_policy = "drop" if self.on_error == "raise" else self.on_error
         marked_features = stage_features(features, ops)
         added = [c for c in marked_features if c not in features]
-        stage = SampleStage(steps, stage_policy, self.stats_only, columns=added)
+        stage = SampleStage(steps, stage_policy, self.stats_only, columns=added, stats_cache=self.stats_cache)
         start = time.perf_counter()
         marked = map_stage(self.ray, dataset, stage, marked_features, self.cpus).materialize()
         wall = time.perf_counter() - start
@@ -162,6 +167,32 @@ def ray_data_settings(ray):
         context.execution_options.preserve_order, context.shuffle_strategy, context.enable_progress_bars = previous
 
 
+def gather_in_order(kept, features) -> datasets.Dataset:
+    """The kept rows on the driver, in dataset order (metadata and spool pointers only, no pixels)."""
+    import numpy as np
+    import pyarrow as pa
+
+    tables = list(kept.iter_batches(batch_format="pyarrow", batch_size=None))
+    columns = without(features, [ROW_INDEX])
+    if not tables:
+        return datasets.Dataset.from_dict({k: [] for k in columns}, features=columns)
+    table = pa.concat_tables(tables)
+    table = table.take(np.argsort(table[ROW_INDEX].to_numpy(), kind="stable"))
+    return to_hf_dataset(table, columns)
+
+
+@contextmanager
+def removed(folder: str | None):
+    """Remove `folder` (a training export's spool) when the block ends, however it ends."""
+    try:
+        yield
+    finally:
+        if folder:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_on_ray(recipe, stats_only: bool = False):
     """Load, process and export `recipe` with Ray; returns (outcome, result paths, errors path) for djlite.api."""
     require_ray()  # before any data is read: a missing extra is a recipe problem
@@ -169,20 +200,28 @@ def run_on_ray(recipe, stats_only: bool = False):
         dataset, load_errors = load_recipe_dataset(recipe)
 
     fmt = recipe.export_type or os.path.splitext(recipe.export_path)[1].lstrip(".")
-    with ray_session(recipe.ray_address) as ray, ray_data_settings(ray):
-        executor = RayExecutor(ray, recipe.on_error, stats_only)
+    layout = make_layout(recipe)
+    ops, spool_dir = with_export_frames(recipe.ops, layout, recipe.export_path)
+    with ray_session(recipe.ray_address) as ray, ray_data_settings(ray), removed(spool_dir):
+        cache = StatsCache(recipe.stats_cache_dir) if recipe.use_cache else None
+        executor = RayExecutor(ray, recipe.on_error, stats_only, stats_cache=cache)
         logger.info(f"Ray: {executor.cpus} CPUs in the cluster")
-        kept, features = executor.run(dataset, recipe.ops)
-        result_paths, kept_count = export_on_ray(
-            ray,
-            kept,
-            features,
-            recipe.export_path,
-            fmt,
-            recipe.export_shard_size,
-            recipe.keep_stats_in_res_ds,
-            recipe.keep_hashes_in_res_ds,
-        )
+        kept, features = executor.run(dataset, ops)
+        if layout is not None:
+            # Training layouts are written on the driver from the spool the workers filled (one machine).
+            kept_rows = gather_in_order(kept, features)
+            result_paths, kept_count = export_layout_result(kept_rows, layout, recipe, spool_dir), len(kept_rows)
+        else:
+            result_paths, kept_count = export_on_ray(
+                ray,
+                kept,
+                features,
+                recipe.export_path,
+                fmt,
+                recipe.export_shard_size,
+                recipe.keep_stats_in_res_ds,
+                recipe.keep_hashes_in_res_ds,
+            )
         errored, errored_features = [d for d, _ in executor.errored], [f for _, f in executor.errored]
         errors_path = export_errors_on_ray(errored, errored_features, load_errors, recipe.export_path)
     outcome = RunOutcome(
@@ -194,4 +233,6 @@ def run_on_ray(recipe, stats_only: bool = False):
         result_paths=result_paths,
         result_format=fmt,
     )
+    if layout is not None:
+        outcome.dataset = kept_rows.remove_columns([Fields.export_frames])
     return outcome, result_paths, errors_path

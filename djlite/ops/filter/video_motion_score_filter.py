@@ -12,6 +12,7 @@ from djlite.video.reader import DecodedFrame, FrameConsumer
 from djlite.video.sampling import strided, total_frames
 
 SizeParam = int | tuple[int] | tuple[int, int] | None
+FLOWS = "_optical_flows"  # the consumer's per-video flows, moved to __dj__meta__ by compute_stats
 
 
 def resized_dimensions(
@@ -55,8 +56,10 @@ class FlowSettings:
         bgr = cv2.resize(frame.bgr(), (new_width, new_height), interpolation=cv2.INTER_AREA)
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
 
-    def pair_score(self, previous: np.ndarray, current: np.ndarray):
+    def pair_score(self, previous: np.ndarray, current: np.ndarray, flows: list | None = None):
         flow = cv2.calcOpticalFlowFarneback(previous, current, None, *self.farneback)
+        if flows is not None:
+            flows.append(flow)
         magnitude = cv2.cartToPolar(flow[..., 0], flow[..., 1])[0]
         score = np.mean(magnitude)
         if self.relative:
@@ -72,22 +75,26 @@ class MotionScores(FrameConsumer):
     same stage drops the sample after the shared decode, its flow has still been paid for.
     """
 
-    def __init__(self, plan, settings: FlowSettings):
+    def __init__(self, plan, settings: FlowSettings, keep_flows: bool = False):
         super().__init__(plan)
         self.settings = settings
         self.previous: np.ndarray | None = None
         self.scores: list = []
+        self.flows: list | None = [] if keep_flows else None  # each pair's (H, W, 2) flow, when asked for
 
     def feed(self, frame: DecodedFrame) -> None:
         gray = self.settings.flow_input(frame)
         if self.previous is not None:
-            self.scores.append(self.settings.pair_score(self.previous, gray))
+            self.scores.append(self.settings.pair_score(self.previous, gray, self.flows))
         self.previous = gray
 
-    def result(self) -> float:
+    def result(self) -> dict:
         self.previous = None
         # Like Data-Juicer: the mean of the float32 pair scores; fewer than two frames give no pair: -1.
-        return float(np.mean(self.scores)) if self.scores else -1.0
+        out = {StatsKeys.video_motion_score: float(np.mean(self.scores)) if self.scores else -1.0}
+        if self.flows is not None:
+            out[FLOWS] = [flow.tolist() for flow in self.flows]
+        return out
 
 
 @register_op("video_motion_score_filter")
@@ -114,6 +121,11 @@ class VideoMotionScoreFilter(VideoFilter):
     records, never a score of -1 that an any/all rule would silently act on; a decodable video with fewer
     than two sampled frames still scores -1, as in Data-Juicer.
 
+    Data-Juicer 1.6 parameters: `if_output_optical_flow: true` also writes every video's flow fields (one
+    (height, width, 2) float32 array per pair of sampled frames, as nested lists) to
+    `__dj__meta__[optical_flow_key]` (default `video_optical_flow`): large, for small datasets only.
+    `original_fps` replaces the stream's frame rate in the sampling step, for files whose header rate is wrong.
+
     Same numbers, other means: the video is decoded once, in one pass shared with the other frame ops of
     the stage, where Data-Juicer seeks with CAP_PROP_POS_FRAMES before every sampled frame and re-decodes
     from the previous keyframe each time. fps is the stream's average frame rate; frame k is the first
@@ -123,6 +135,8 @@ class VideoMotionScoreFilter(VideoFilter):
     """
 
     stats_features = {StatsKeys.video_motion_score: List(Value("float64"))}
+    # Not a measurement: fewer than two sampled frames. dj-analyze leaves it out of means and percentiles.
+    stats_placeholders = {StatsKeys.video_motion_score: -1.0}
 
     def __init__(
         self,
@@ -140,6 +154,9 @@ class VideoMotionScoreFilter(VideoFilter):
         poly_n: int = 5,
         poly_sigma: float = 1.2,
         flags: int = 0,
+        original_fps: float | None = None,
+        if_output_optical_flow: bool = False,
+        optical_flow_key: str = "video_optical_flow",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -174,16 +191,46 @@ class VideoMotionScoreFilter(VideoFilter):
         self.relative = relative
         self.farneback = (pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, flags)
         self.flow = FlowSettings(size, max_size, divisible, relative, self.farneback)
+        if original_fps is not None and not original_fps > 0:
+            raise ValueError(f"original_fps must be > 0 (or null: the stream's own rate), got {original_fps}")
+        self.original_fps = original_fps
+        self.if_output_optical_flow = if_output_optical_flow
+        self.optical_flow_key = optical_flow_key
 
     def sampling_step(self, info) -> int:
         """Data-Juicer's step between sampled frames; 1 when the frame rate is unknown."""
-        if info.fps <= 0:
+        rate = self.original_fps or info.fps
+        if rate <= 0:
             return 1
-        step = round(info.fps / min(self.sampling_fps, info.fps))
+        step = round(rate / min(self.sampling_fps, rate))
         return max(min(step, total_frames(info) - 1), 1)
 
     def frame_consumer(self, info) -> MotionScores:
-        return MotionScores(strided(self.sampling_step(info), include_second=True), self.flow)
+        plan = strided(self.sampling_step(info), include_second=True)
+        return MotionScores(plan, self.flow, keep_flows=self.if_output_optical_flow)
+
+    def output_features(self, features):
+        """With if_output_optical_flow: `__dj__meta__[optical_flow_key]`, per video a list of (H, W, 2) flows."""
+        if not self.if_output_optical_flow:
+            return features
+        features = features.copy()
+        meta = features.get(Fields.meta)
+        flows = List(List(List(List(List(Value("float32"))))))
+        features[Fields.meta] = dict(meta if isinstance(meta, dict) else {}, **{self.optical_flow_key: flows})
+        return features
+
+    def compute_stats(self, sample, context=None):
+        if not self.if_output_optical_flow:
+            return super().compute_stats(sample, context)
+        stats = sample.get(Fields.stats)
+        if stats is None:
+            stats = sample[Fields.stats] = {}
+        per_video = self.per_video(sample, context, self.video_stats)
+        stats[StatsKeys.video_motion_score] = [v[StatsKeys.video_motion_score] for v in per_video]
+        meta = dict(sample.get(Fields.meta) or {})
+        meta[self.optical_flow_key] = [v[FLOWS] for v in per_video]
+        sample[Fields.meta] = meta
+        return sample
 
     def flow_input(self, frame: DecodedFrame) -> np.ndarray:
         return self.flow.flow_input(frame)

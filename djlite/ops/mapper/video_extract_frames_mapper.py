@@ -121,6 +121,8 @@ class VideoExtractFramesMapper(Mapper):
     Data-Juicer. `video_backend` and `legacy_split_by_text_token` are accepted and ignored with a warning.
     """
 
+    results_by_content = False  # frame paths name the video's own folder
+
     def __init__(
         self,
         frame_sampling_method: Literal["all_keyframes", "uniform", "fps", "all"] = "all_keyframes",

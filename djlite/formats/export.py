@@ -1,0 +1,487 @@
+"""Export layouts for training: `export_type` (or the export path's extension) picks one from `LAYOUTS`.
+
+    mediasequence (.tfrecord)   one SequenceExample per video of a kept sample, MediaPipe's keys, shards
+                                <base>-00000-of-0000N.tfrecord
+    video2tfrecord              one Example per video (blob/<i>, height, width, depth), files
+                                batch_<k>_of_<N>.tfrecords in the export folder
+    webdataset (.tar)           tar shards <base>-000000.tar of <key>.json (the sample with its stats) plus
+                                <key>.<i>.jpg frames, or <key>.<ext> (the clip itself) with payload: clip
+
+Options come from the recipe's `export_extra_args` (Data-Juicer's key for exporter arguments), checked against
+each layout's table before any data is read. Frames come from the recipe's own decode (djlite.formats.spool);
+the writers stream them from the spool into files under temporary names and rename the whole set when the
+export is complete.
+"""
+
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import uuid
+
+from djlite.errors import RecipeError
+from djlite.formats.example import (
+    Blob,
+    bytes_feature,
+    encode_example_chunks,
+    encode_sequence_example_chunks,
+    int64_feature,
+)
+from djlite.formats.labels import CsvLabels, LabelIndex, annotation, as_label_list, read_label_map, sample_label_strings
+from djlite.formats.mediasequence import RecordError, Region, Segment, build_media_sequence
+from djlite.formats.spool import EXPORT_FRAMES, ExportFrames, SpoolSettings, plan_from_options
+from djlite.formats.tfrecord import ShardedTFRecordWriter, TFRecordFileWriter, normalize_compression
+
+LABEL_OPTIONS = {"labels_csv": None, "csv_key": None, "csv_label": None, "label_map": None}
+FRAME_OPTIONS = {
+    "fps": 24.0,  # MediaPipe's demo graph (clipped_images_from_file_at_24fps)
+    "num_frames": None,  # an int (evenly spaced) or "all" instead of the fps grid
+    "jpeg_quality": 80,  # MediaPipe's demo
+    "resize_short_side": None,
+    "resize_fit": None,  # [width, height]: fit inside, aspect kept
+}
+
+
+def _id_of(sample: dict, path: str, k: int, count: int) -> str:
+    base = str(sample.get("id") or os.path.splitext(os.path.basename(path))[0])
+    return base if count == 1 else f"{base}_{k}"
+
+
+class Layout:
+    name = ""
+    suffix = ""
+    defaults: dict = {}
+    needs_frames = True
+
+    def __init__(self, options: dict | None, where: str = "export_extra_args"):
+        options = dict(options or {})
+        unknown = sorted(set(options) - set(self.defaults))
+        if unknown:
+            raise RecipeError(
+                f"{where}: unknown option(s) {unknown} for export_type {self.name}; known: {sorted(self.defaults)}"
+            )
+        self.options = {**self.defaults, **options}
+        o = self.options
+        if "jpeg_quality" in o and not (isinstance(o["jpeg_quality"], int) and 1 <= o["jpeg_quality"] <= 100):
+            raise RecipeError(f"{where}: jpeg_quality must be an integer in [1, 100], got {o['jpeg_quality']!r}")
+        if "fps" in o and not (isinstance(o["fps"], (int, float)) and o["fps"] > 0):
+            raise RecipeError(f"{where}: fps must be > 0, got {o['fps']!r}")
+        n = o.get("num_frames")
+        if n is not None and n != "all" and not (isinstance(n, int) and n >= 1):
+            raise RecipeError(f"{where}: num_frames must be a positive integer or 'all', got {n!r}")
+        fit = o.get("resize_fit")
+        if fit is not None and not (isinstance(fit, (list, tuple)) and len(fit) == 2 and all(v > 0 for v in fit)):
+            raise RecipeError(f"{where}: resize_fit must be [width, height], got {fit!r}")
+        if o.get("resize_fit") and o.get("resize_short_side"):
+            raise RecipeError(f"{where}: give resize_short_side or resize_fit, not both")
+        if "compression" in o:
+            try:
+                normalize_compression(o["compression"])
+            except ValueError as e:
+                raise RecipeError(f"{where}: {e}") from None
+        for key in ("labels_csv", "label_map"):
+            if o.get(key) and not os.path.exists(o[key]):
+                raise RecipeError(f"{where}: {key} {o[key]!r} does not exist")
+        self.csv = None
+        self.given_map = None
+
+    # -- per worker / per sample (inside the stage)
+
+    def setup(self) -> None:
+        o = self.options
+        if o.get("labels_csv") and self.csv is None:
+            self.csv = CsvLabels(o["labels_csv"], o.get("csv_key"), o.get("csv_label"))
+        if o.get("label_map") and self.given_map is None:
+            self.given_map = LabelIndex(read_label_map(o["label_map"]))
+
+    def spool_settings(self) -> SpoolSettings:
+        o = self.options
+        return SpoolSettings(
+            plan=plan_from_options(o.get("num_frames"), o.get("fps"), even=self.name == "video2tfrecord"),
+            payload=o.get("payload", "jpeg") if o.get("payload") in ("jpeg", "raw") else "jpeg",
+            jpeg_quality=o.get("jpeg_quality", 80),
+            resize_short_side=o.get("resize_short_side"),
+            resize_fit=tuple(o["resize_fit"]) if o.get("resize_fit") else None,
+            flow=self.flow_mode(),
+            window=(o.get("clip_start"), o.get("clip_end")),
+        )
+
+    def flow_mode(self):
+        return None
+
+    def validate(self, sample: dict, spools: list[dict]) -> None:
+        for spool in spools:
+            if not spool["timestamps"]:
+                raise RecordError(f"no frame of {spool['path']} falls in the export's plan and clip window")
+
+    def clip_labels(self, sample: dict, path: str) -> list:
+        if sample.get("labels") is not None:
+            return as_label_list(annotation(sample, "labels"))
+        if self.csv is not None:
+            return self.csv.lookup(path, sample.get("id")) or []
+        return []
+
+    def label_index(self, rows) -> LabelIndex:
+        if self.given_map is not None:
+            return self.given_map
+        found = set()
+        for row in rows:
+            found |= sample_label_strings(row)
+            for spool in row.get(EXPORT_FRAMES) or [{"path": p} for p in row.get("videos") or []]:
+                found |= {v for v in self.clip_labels(row, spool["path"]) if isinstance(v, str)}
+        return LabelIndex.assign(found)
+
+    # -- the writer (driver)
+
+    def write(self, rows, export_path: str) -> list[str]:
+        raise NotImplementedError
+
+
+def _pairs(labels: list, index: LabelIndex | None) -> list[tuple]:
+    if index is None:
+        return [(v, None) if isinstance(v, str) else (None, int(v)) for v in labels]
+    return [index.pair(v) for v in labels]
+
+
+def _seconds_to_us(value, what: str) -> int:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise RecordError(f"{what} must be a number of seconds, got {value!r}")
+    return round(value * 1e6)
+
+
+class MediaSequenceLayout(Layout):
+    name = "mediasequence"
+    suffix = ".tfrecord"
+    defaults = {
+        **FRAME_OPTIONS,
+        **LABEL_OPTIONS,
+        "clip_start": None,  # seconds; a sample's own clip_start / clip_end fields win
+        "clip_end": None,
+        "flow": False,  # FORWARD_FLOW/image/encoded: Farneback flow images between consecutive frames
+        "compression": None,  # GZIP or ZLIB
+        "shard_records": 0,  # cut a shard after this many records (0: no limit)
+        "shard_bytes": 256 << 20,  # or before it passes this many bytes (0: no limit)
+        "dataset_name": None,
+    }
+
+    def flow_mode(self):
+        return "image" if self.options["flow"] else None
+
+    def record(self, sample: dict, spool: dict, k: int, count: int, index: LabelIndex | None):
+        images = [Blob(spool["spool"], o, n) for o, n in zip(spool["offsets"], spool["lengths"])]
+        flows = [Blob(spool["spool"], o, n) for o, n in zip(spool["flow_offsets"], spool["flow_lengths"])]
+        start, end = sample.get("clip_start", self.options["clip_start"]), sample.get("clip_end")
+        end = end if end is not None else self.options["clip_end"]
+        segments = []
+        for s in annotation(sample, "segments") or []:
+            if not isinstance(s, dict):
+                raise RecordError(f"a segment must be {{start, end, label}}, got {s!r}")
+            label = s.get("label")
+            string, idx = _pairs([label], index)[0] if label is not None else (None, None)
+            segments.append(Segment(_seconds_to_us(s.get("start"), "segment start"),
+                                    _seconds_to_us(s.get("end"), "segment end"), string, idx))  # fmt: skip
+        regions = []
+        for r in annotation(sample, "regions") or []:
+            if not isinstance(r, dict):
+                raise RecordError(f"a region must be {{time, bbox, label}}, got {r!r}")
+            label = r.get("label")
+            string, idx = _pairs([label], index)[0] if label is not None else (None, None)
+            bbox = r.get("bbox")
+            if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+                raise RecordError(f"a region's bbox must be [ymin, xmin, ymax, xmax], got {bbox!r}")
+            time = r.get("time", r.get("timestamp"))
+            regions.append(Region(_seconds_to_us(time, "region time"), tuple(bbox), string, idx))
+        return build_media_sequence(
+            example_id=_id_of(sample, spool["path"], k, count),
+            data_path=spool["path"],
+            timestamps_us=spool["timestamps"],
+            images=images,
+            clip_start_us=_seconds_to_us(start, "clip_start") if start is not None else 0,
+            clip_end_us=_seconds_to_us(end, "clip_end") if end is not None else spool["duration_us"],
+            clip_labels=_pairs(self.clip_labels(sample, spool["path"]), index),
+            segments=segments,
+            regions=regions,
+            flow_timestamps_us=spool["flow_timestamps"] if self.options["flow"] else None,
+            flow_images=flows if self.options["flow"] else None,
+            dataset_name=self.options["dataset_name"],
+        )
+
+    def validate(self, sample, spools):
+        super().validate(sample, spools)
+        for k, spool in enumerate(spools):
+            self.record(sample, spool, k, len(spools), self.given_map)
+
+    def write(self, rows, export_path):
+        index = self.label_index(rows())
+        base = os.path.splitext(export_path)[0]
+        o = self.options
+        writer = ShardedTFRecordWriter(base, o["compression"], o["shard_records"], o["shard_bytes"], self.suffix)
+        with writer:
+            for row in rows():
+                spools = row.get(EXPORT_FRAMES) or []
+                for k, spool in enumerate(spools):
+                    record = self.record(row, spool, k, len(spools), index)
+                    writer.write_chunks(*encode_sequence_example_chunks(record.context, record.feature_lists))
+        paths = list(writer.paths)
+        if index.mapping and self.given_map is None:
+            paths.append(index.write(base + "_label_map.json"))
+        return paths
+
+
+class Video2TFRecordLayout(Layout):
+    name = "video2tfrecord"
+    suffix = ".tfrecords"
+    defaults = {
+        **FRAME_OPTIONS,
+        **LABEL_OPTIONS,
+        "num_frames": 5,  # video2tfrecord's CLI default; "all" for every frame
+        "n_videos_in_record": 10,
+        "payload": "jpeg",  # or "raw": H*W*depth uint8 bytes, as video2tfrecord's PyPI release writes
+        "flow": False,  # a 4th channel of Farneback flow magnitude (needs payload: raw)
+        "key_prefix": "blob/",  # "blobs/" for code that followed video2tfrecord's README
+        "compression": None,
+    }
+
+    def __init__(self, options, where="export_extra_args"):
+        super().__init__(options, where)
+        o = self.options
+        if o["payload"] not in ("jpeg", "raw"):
+            raise RecipeError(f"{where}: payload must be jpeg or raw, got {o['payload']!r}")
+        if o["flow"] and o["payload"] != "raw":
+            raise RecipeError(f"{where}: flow adds a 4th channel, which JPEG cannot hold; set payload: raw")
+        if not (isinstance(o["n_videos_in_record"], int) and o["n_videos_in_record"] >= 1):
+            raise RecipeError(f"{where}: n_videos_in_record must be a positive integer")
+
+    def flow_mode(self):
+        return "channel" if self.options["flow"] else None
+
+    def example(self, sample, spool, k, count, index):
+        o = self.options
+        features = {
+            f"{o['key_prefix']}{i}": Blob(spool["spool"], off, n)
+            for i, (off, n) in enumerate(zip(spool["offsets"], spool["lengths"]))
+        }
+        features = {key: bytes_feature([blob]) for key, blob in features.items()}
+        features.update(
+            height=int64_feature(spool["height"]),
+            width=int64_feature(spool["width"]),
+            depth=int64_feature(spool["channels"]),
+            # Beyond video2tfrecord's layout (its readers ignore them): what the frames are.
+            id=bytes_feature(_id_of(sample, spool["path"], k, count)),
+            path=bytes_feature(spool["path"]),
+            timestamp=int64_feature(spool["timestamps"]),
+        )
+        pairs = _pairs(self.clip_labels(sample, spool["path"]), index)
+        if pairs and all(s is not None for s, _ in pairs):
+            features["label/string"] = bytes_feature([s for s, _ in pairs])
+        if pairs and all(i is not None for _, i in pairs):
+            features["label/index"] = int64_feature([i for _, i in pairs])
+        return features
+
+    def write(self, rows, export_path):
+        index = self.label_index(rows())
+        folder = os.path.dirname(export_path)
+        total = sum(len(row.get(EXPORT_FRAMES) or []) for row in rows())
+        per_file = self.options["n_videos_in_record"]
+        files = max(1, -(-total // per_file))
+        writers: list[TFRecordFileWriter] = []
+        try:
+            done = 0
+            for row in rows():
+                spools = row.get(EXPORT_FRAMES) or []
+                for k, spool in enumerate(spools):
+                    if done % per_file == 0:
+                        name = f"batch_{done // per_file + 1}_of_{files}{self.suffix}"
+                        if writers:
+                            writers[-1].close(commit=False)
+                        writers.append(TFRecordFileWriter(os.path.join(folder, name), self.options["compression"]))
+                    writers[-1].write_chunks(*encode_example_chunks(self.example(row, spool, k, len(spools), index)))
+                    done += 1
+            if not writers:
+                writers.append(TFRecordFileWriter(os.path.join(folder, f"batch_1_of_1{self.suffix}")))
+            for w in writers:
+                w.close(commit=False)
+            for w in writers:
+                os.replace(w.tmp_path, w.path)
+        except BaseException:
+            for w in writers:
+                w.abort()
+            raise
+        paths = [w.path for w in writers]
+        if index.mapping and self.given_map is None:
+            paths.append(index.write(os.path.splitext(export_path)[0] + "_label_map.json"))
+        return paths
+
+
+class WebDatasetLayout(Layout):
+    name = "webdataset"
+    suffix = ".tar"
+    defaults = {
+        **FRAME_OPTIONS,
+        **LABEL_OPTIONS,
+        "payload": "frames",  # or "clip": the video file itself as <key>.<ext>, no frames decoded
+        "shard_records": 1000,  # samples per tar shard
+        "clip_start": None,
+        "clip_end": None,
+    }
+
+    def __init__(self, options, where="export_extra_args"):
+        super().__init__(options, where)
+        if self.options["payload"] not in ("frames", "clip"):
+            raise RecipeError(f"{where}: payload must be frames or clip, got {self.options['payload']!r}")
+        self.needs_frames = self.options["payload"] == "frames"
+
+    def write(self, rows, export_path):
+        from djlite.exporter import _json_default
+
+        base = os.path.splitext(export_path)[0]
+        folder = os.path.dirname(os.path.abspath(export_path))
+        per_shard = self.options["shard_records"] or 1 << 62
+        temps: list[tuple[str, str]] = []
+        tar = None
+        try:
+            for n, row in enumerate(rows()):
+                if n % per_shard == 0:
+                    if tar is not None:
+                        tar.close()
+                    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(base)}.", suffix=".tar.tmp", dir=folder)
+                    os.close(fd)
+                    temps.append((tmp, f"{base}-{len(temps):06d}{self.suffix}"))
+                    tar = tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT)
+                key = str(row.get("id") or f"{n:09d}").replace(".", "_").replace("/", "_")
+                spools = row.pop(EXPORT_FRAMES, None) or []
+                meta = dict(row)
+                if spools:
+                    meta["frames"] = [{"video": s["path"], "timestamps_us": s["timestamps"]} for s in spools]
+                _add(tar, f"{key}.json", json.dumps(meta, ensure_ascii=False, default=_json_default).encode())
+                if self.options["payload"] == "clip":
+                    for k, path in enumerate(row.get("videos") or []):
+                        ext = os.path.splitext(path)[1].lstrip(".").lower() or "bin"
+                        _add_file(tar, f"{key}.{ext}" if k == 0 else f"{key}.{k}.{ext}", path)
+                else:
+                    i = 0
+                    for spool in spools:
+                        for off, length in zip(spool["offsets"], spool["lengths"]):
+                            _add(tar, f"{key}.{i:04d}.jpg", Blob(spool["spool"], off, length).read())
+                            i += 1
+            if tar is None:
+                fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(base)}.", suffix=".tar.tmp", dir=folder)
+                os.close(fd)
+                temps.append((tmp, f"{base}-{0:06d}{self.suffix}"))
+                tar = tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT)
+            tar.close()
+            for tmp, final in temps:
+                os.replace(tmp, final)
+        except BaseException:
+            if tar is not None:
+                tar.close()
+            for tmp, _ in temps:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+            raise
+        return [final for _, final in temps]
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    import io
+
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    info.mtime = 0  # the same samples give the same bytes
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _add_file(tar: tarfile.TarFile, name: str, path: str) -> None:
+    info = tar.gettarinfo(path, arcname=name)
+    info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+    with open(path, "rb") as f:
+        tar.addfile(info, f)
+
+
+LAYOUTS = {
+    "mediasequence": MediaSequenceLayout,
+    "tfrecord": MediaSequenceLayout,
+    "video2tfrecord": Video2TFRecordLayout,
+    "webdataset": WebDatasetLayout,
+}
+SUFFIX_LAYOUTS = {".tfrecord": "mediasequence", ".tfrecords": "video2tfrecord", ".tar": "webdataset"}
+
+
+def layout_name(export_path: str, export_type: str | None) -> str | None:
+    """The training layout an export names, or None for a table format (jsonl, json, parquet)."""
+    if export_type:
+        return "mediasequence" if export_type == "tfrecord" else export_type if export_type in LAYOUTS else None
+    return SUFFIX_LAYOUTS.get(os.path.splitext(export_path)[1])
+
+
+def make_layout(recipe, base_dir: str | None = None) -> Layout | None:
+    """The recipe's training layout (options checked), or None for a table format.
+
+    Relative labels_csv / label_map paths are taken from the recipe's folder when not found from the working
+    directory; the resolved paths are written back into the recipe's export_extra_args.
+    """
+    name = layout_name(recipe.export_path, recipe.export_type)
+    if name is None:
+        return None
+    options = dict(getattr(recipe, "export_extra_args", None) or {})
+    for key in ("labels_csv", "label_map"):
+        value = options.get(key)
+        if value and base_dir and not os.path.isabs(value) and not os.path.exists(value):
+            if os.path.exists(os.path.join(base_dir, value)):
+                options[key] = os.path.abspath(os.path.join(base_dir, value))
+    if base_dir is not None:
+        recipe.export_extra_args = options
+    return LAYOUTS[name](options, where=f"{recipe.source}: export_extra_args")
+
+
+def spool_dir_for(export_path: str) -> str:
+    # Unique per run: a stage loaded from the datasets cache must never point into a spool already removed.
+    return os.path.join(os.path.dirname(export_path), f".{os.path.basename(export_path)}.spool-{uuid.uuid4().hex}")
+
+
+def _reads_frames(op) -> bool:
+    # The op contract's `reads_frames` where it exists; before it, having a frame_consumer at all.
+    return bool(op.reads_frames) if hasattr(type(op), "reads_frames") else hasattr(op, "frame_consumer")
+
+
+def with_export_frames(ops: list, layout: Layout | None, export_path: str) -> tuple[list, str | None]:
+    """The ops with the export's frame spooler placed right after the last op that reads frames (so it joins
+    that op's stage and shares its decode); else after the last per-sample op. (ops, spool folder)."""
+    if layout is None or not layout.needs_frames:
+        return ops, None
+    from djlite.ops.base import Deduplicator
+
+    spool_dir = spool_dir_for(export_path)
+    op = ExportFrames(layout=layout, spool_dir=spool_dir)
+    readers = [i for i, o in enumerate(ops) if _reads_frames(o) and not isinstance(o, Deduplicator)]
+    if readers:
+        at = readers[-1] + 1
+    else:
+        per_sample = [i for i, o in enumerate(ops) if not isinstance(o, Deduplicator)]
+        at = per_sample[-1] + 1 if per_sample else 0
+    return ops[:at] + [op] + ops[at:], spool_dir
+
+
+def export_layout(dataset, layout: Layout, export_path: str, spool_dir: str | None) -> list[str]:
+    """Write the kept samples in `layout`; the spool folder is removed whatever happens."""
+    from djlite.exporter import iter_rows
+
+    try:
+        layout.setup()
+        return layout.write(lambda: iter_rows(dataset), export_path)
+    finally:
+        if spool_dir:
+            shutil.rmtree(spool_dir, ignore_errors=True)
+
+
+def export_layout_result(dataset, layout: Layout, recipe, spool_dir: str | None) -> list[str]:
+    """The layout's files, plus the stats file every export writes (`<base>_stats.jsonl`)."""
+    from djlite.exporter import iter_rows, stats_path, write_rows
+    from djlite.fields import Fields
+
+    stat_columns = [c for c in (Fields.stats, Fields.meta) if c in dataset.column_names]
+    if stat_columns:
+        write_rows(iter_rows(dataset.select_columns(stat_columns)), stats_path(recipe.export_path))
+    return export_layout(dataset, layout, recipe.export_path, spool_dir)

@@ -1,0 +1,406 @@
+"""TFRecord files without TensorFlow: framing, masked CRC-32C, GZIP/ZLIB, sharded atomic writes, a checking reader.
+
+A record is framed as TensorFlow's record_writer.h frames it (all little-endian):
+
+    uint64 length | uint32 masked_crc32c(length bytes) | data[length] | uint32 masked_crc32c(data)
+
+with mask(crc) = ((crc >> 15) | (crc << 17)) + 0xA282EAD8 (mod 2^32). GZIP and ZLIB compress the whole stream of
+framed records, as TensorFlow's `compression_type` does; there is no per-record compression.
+
+Writers never leave a file that looks complete: each file is created under an unpredictable temporary name in
+the target folder (exclusive creation) and renamed when closed; a sharded writer renames every shard only when
+the whole set is complete, because the `-of-<N>` in the names is known only then.
+
+The reader verifies both CRCs of every record. Strict mode raises `CorruptRecordError` naming the file and the
+byte offset (in the uncompressed stream); lenient mode skips bad records, resynchronises on the next valid
+header, and counts what it skipped in `TFRecordReader.bad_records`.
+"""
+
+import gzip
+import io
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator
+
+import google_crc32c
+
+MASK_DELTA = 0xA282EAD8
+HEADER_BYTES = 12
+FOOTER_BYTES = 4
+# TensorFlow and MediaPipe refuse protos of 2 GiB and more; MediaPipe's packer stops at this size.
+MAX_RECORD_BYTES = (1 << 30) - 1
+COMPRESSIONS = (None, "GZIP", "ZLIB")
+
+
+class CorruptRecordError(ValueError):
+    """A record whose length or data does not match its CRC, or a file cut inside a record."""
+
+
+def crc32c(data: bytes, crc: int = 0) -> int:
+    """CRC-32C (Castagnoli) of data, continuing from `crc` (compiled, google-crc32c)."""
+    return google_crc32c.extend(crc, data)
+
+
+def mask_crc(crc: int) -> int:
+    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + MASK_DELTA) & 0xFFFFFFFF
+
+
+def unmask_crc(masked: int) -> int:
+    rot = (masked - MASK_DELTA) & 0xFFFFFFFF
+    return ((rot >> 17) | (rot << 15)) & 0xFFFFFFFF
+
+
+def masked_crc32c(data: bytes) -> int:
+    return mask_crc(crc32c(data))
+
+
+def frame_header(length: int) -> bytes:
+    raw = struct.pack("<Q", length)
+    return raw + struct.pack("<I", masked_crc32c(raw))
+
+
+def frame_record(data: bytes) -> bytes:
+    """One record, framed: header, data, footer."""
+    return frame_header(len(data)) + data + struct.pack("<I", masked_crc32c(data))
+
+
+def normalize_compression(compression: str | None) -> str | None:
+    """None/"" -> None; "gzip"/"GZIP" -> "GZIP"; "zlib" -> "ZLIB"; anything else is a ValueError."""
+    if compression in (None, "", "none", "NONE"):
+        return None
+    upper = str(compression).upper()
+    if upper not in ("GZIP", "ZLIB"):
+        raise ValueError(f"TFRecord compression must be none, GZIP or ZLIB, got {compression!r}")
+    return upper
+
+
+class _ZlibWriter(io.RawIOBase):
+    """A write-only zlib stream (TensorFlow's ZLIB: a zlib header, deflate, adler32)."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.compressor = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS)
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self.raw.write(self.compressor.compress(data))
+        return len(data)
+
+    def close(self):
+        if not self.closed:
+            self.raw.write(self.compressor.flush())
+        super().close()
+
+
+class TFRecordFileWriter:
+    """Writes records to `path`: under a temporary name until `close()`, then renamed to `path`.
+
+    `abort()` (or leaving a `with` block by an exception) removes the temporary file. `commit=False` in close()
+    keeps the temporary file for a sharded writer that renames the whole set at once.
+    """
+
+    def __init__(self, path: str, compression: str | None = None):
+        self.path = path
+        self.compression = normalize_compression(compression)
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        fd, self.tmp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+        self._raw = os.fdopen(fd, "wb")
+        if self.compression == "GZIP":
+            # mtime=0 and no file name in the header: the same records give the same bytes.
+            self._out = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
+        elif self.compression == "ZLIB":
+            self._out = _ZlibWriter(self._raw)
+        else:
+            self._out = self._raw
+        self.records = 0
+        self.bytes = 0  # uncompressed bytes written, framing included
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        if len(data) > MAX_RECORD_BYTES:
+            raise ValueError(f"a record of {len(data)} bytes is over the {MAX_RECORD_BYTES}-byte limit of readers")
+        self._out.write(frame_record(data))
+        self.records += 1
+        self.bytes += len(data) + HEADER_BYTES + FOOTER_BYTES
+
+    def write_chunks(self, length: int, chunks: Iterable[bytes]) -> None:
+        """Write one record given as chunks adding up to `length` bytes, without joining them in memory."""
+        if length > MAX_RECORD_BYTES:
+            raise ValueError(f"a record of {length} bytes is over the {MAX_RECORD_BYTES}-byte limit of readers")
+        self._out.write(frame_header(length))
+        crc, written = 0, 0
+        for chunk in chunks:
+            crc = crc32c(chunk, crc)
+            written += len(chunk)
+            self._out.write(chunk)
+        if written != length:
+            raise RuntimeError(f"record chunks add up to {written} bytes, not the announced {length}")
+        self._out.write(struct.pack("<I", mask_crc(crc)))
+        self.records += 1
+        self.bytes += length + HEADER_BYTES + FOOTER_BYTES
+
+    def _finish(self) -> None:
+        if self._out is not self._raw:
+            self._out.close()
+        self._raw.flush()
+        os.fsync(self._raw.fileno())
+        self._raw.close()
+
+    def close(self, commit: bool = True) -> str:
+        if not self.closed:
+            self._finish()
+            self.closed = True
+            if commit:
+                os.replace(self.tmp_path, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if not self.closed:
+            try:
+                self._finish()
+            except (OSError, ValueError):
+                pass
+            self.closed = True
+        if os.path.exists(self.tmp_path):
+            os.remove(self.tmp_path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def shard_name(base: str, index: int, count: int, suffix: str = ".tfrecord") -> str:
+    """`<base>-00000-of-00004.tfrecord`: MediaPipe's and TensorFlow's shard pattern (5 digits, at least)."""
+    width = max(5, len(str(count)))
+    return f"{base}-{index:0{width}d}-of-{count:0{width}d}{suffix}"
+
+
+class ShardedTFRecordWriter:
+    """Streams records into shards cut by record count and/or uncompressed bytes.
+
+    Shards are written under temporary names; `close()` renames them all to `<base>-<i>-of-<N><suffix>` once N is
+    known, so a killed run leaves no shard that looks complete. An export with no record still gives one (empty)
+    shard, so that a reader's glob finds the set.
+    """
+
+    def __init__(
+        self,
+        base: str,
+        compression: str | None = None,
+        max_records: int = 0,
+        max_bytes: int = 0,
+        suffix: str = ".tfrecord",
+    ):
+        if max_records < 0 or max_bytes < 0:
+            raise ValueError(f"shard limits must be >= 0, got max_records={max_records} max_bytes={max_bytes}")
+        self.base = base
+        self.compression = normalize_compression(compression)
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        self.suffix = suffix
+        self.shards: list[TFRecordFileWriter] = []
+        self.records = 0
+        self.paths: list[str] = []
+
+    def _current(self, incoming: int) -> TFRecordFileWriter:
+        shard = self.shards[-1] if self.shards else None
+        full = shard is not None and (
+            (self.max_records and shard.records >= self.max_records)
+            or (self.max_bytes and shard.records and shard.bytes + incoming > self.max_bytes)
+        )
+        if shard is None or full:
+            if shard is not None:
+                shard.close(commit=False)
+            # The final name is not known yet; the temporary file is created beside where it will go.
+            shard = TFRecordFileWriter(f"{self.base}-{len(self.shards)}{self.suffix}", self.compression)
+            self.shards.append(shard)
+        return shard
+
+    def write(self, data: bytes) -> None:
+        self._current(len(data) + HEADER_BYTES + FOOTER_BYTES).write(data)
+        self.records += 1
+
+    def write_chunks(self, length: int, chunks: Iterable[bytes]) -> None:
+        self._current(length + HEADER_BYTES + FOOTER_BYTES).write_chunks(length, chunks)
+        self.records += 1
+
+    def close(self) -> list[str]:
+        if not self.shards:
+            self._current(0)
+        count = len(self.shards)
+        for shard in self.shards:
+            shard.close(commit=False)
+        self.paths = []
+        for i, shard in enumerate(self.shards):
+            path = shard_name(self.base, i, count, self.suffix)
+            os.replace(shard.tmp_path, path)
+            self.paths.append(path)
+        return self.paths
+
+    def abort(self) -> None:
+        for shard in self.shards:
+            shard.abort()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def detect_compression(path: str) -> str | None:
+    """GZIP or ZLIB from the magic bytes, None for plain framing (whose first header CRC checks out)."""
+    with open(path, "rb") as f:
+        head = f.read(HEADER_BYTES)
+    if head[:2] == b"\x1f\x8b":
+        return "GZIP"
+    if len(head) == HEADER_BYTES and struct.unpack("<I", head[8:])[0] == masked_crc32c(head[:8]):
+        return None
+    if len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0:
+        return "ZLIB"
+    return None
+
+
+class _ZlibReader(io.RawIOBase):
+    def __init__(self, raw):
+        self.raw = raw
+        self.decompressor = zlib.decompressobj(zlib.MAX_WBITS)
+        self.pending = b""
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while not self.pending:
+            chunk = self.raw.read(1 << 16)
+            if not chunk:
+                self.pending = self.decompressor.flush()
+                if not self.pending:
+                    return 0
+                break
+            self.pending = self.decompressor.decompress(chunk)
+        n = min(len(buffer), len(self.pending))
+        buffer[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
+
+
+class TFRecordReader:
+    """Iterates the records of one file, checking both CRCs of each.
+
+    compression: None, "GZIP", "ZLIB" or "auto" (from the magic bytes). strict=True raises CorruptRecordError on the
+    first bad record; strict=False skips it (counted in `bad_records`, described in `problems`) and goes on from the
+    next position whose header CRC checks out. Offsets are in the uncompressed stream.
+    """
+
+    CHUNK = 1 << 20
+
+    def __init__(self, path: str, compression: str | None = "auto", strict: bool = True):
+        self.path = path
+        self.compression = detect_compression(path) if compression == "auto" else normalize_compression(compression)
+        self.strict = strict
+        self.bad_records = 0
+        self.records = 0
+        self.problems: list[str] = []
+
+    def _open(self):
+        raw = open(self.path, "rb")
+        if self.compression == "GZIP":
+            return gzip.GzipFile(fileobj=raw, mode="rb"), raw
+        if self.compression == "ZLIB":
+            return io.BufferedReader(_ZlibReader(raw), self.CHUNK), raw
+        return raw, raw
+
+    def _bad(self, offset: int, what: str) -> None:
+        message = f"{self.path}: corrupt TFRecord at byte {offset}: {what}"
+        if self.strict:
+            raise CorruptRecordError(message)
+        self.bad_records += 1
+        if len(self.problems) < 20:
+            self.problems.append(message)
+
+    def __iter__(self) -> Iterator[bytes]:
+        stream, raw = self._open()
+        try:
+            yield from self._records(stream)
+        except (OSError, EOFError, zlib.error) as e:
+            if isinstance(e, CorruptRecordError):
+                raise
+            # A compressed stream that is cut or damaged: what was read so far stands.
+            self._bad(-1, f"compressed stream unreadable ({type(e).__name__}: {e})")
+        finally:
+            stream.close()
+            raw.close()
+
+    def _records(self, stream) -> Iterator[bytes]:
+        buffer = bytearray()
+        start = 0  # offset of buffer[0] in the stream
+        eof = False
+
+        def fill(n: int) -> bool:
+            nonlocal eof
+            while len(buffer) < n and not eof:
+                chunk = stream.read(max(self.CHUNK, n - len(buffer)))
+                if not chunk:
+                    eof = True
+                buffer.extend(chunk)
+            return len(buffer) >= n
+
+        pos = 0  # position in buffer
+        while True:
+            if pos > self.CHUNK:
+                del buffer[:pos]
+                start += pos
+                pos = 0
+            if not fill(pos + HEADER_BYTES):
+                if len(buffer) > pos:
+                    self._bad(start + pos, f"file ends inside a record header ({len(buffer) - pos} bytes left)")
+                return
+            header = bytes(buffer[pos : pos + HEADER_BYTES])
+            (length,) = struct.unpack("<Q", header[:8])
+            (length_crc,) = struct.unpack("<I", header[8:])
+            if length_crc != masked_crc32c(header[:8]):
+                self._bad(start + pos, "length does not match its CRC")
+                pos = self._resync(buffer, pos + 1, fill)
+                if pos is None:
+                    return
+                continue
+            end = pos + HEADER_BYTES + length + FOOTER_BYTES
+            if not fill(end):
+                self._bad(start + pos, f"file ends inside a record of {length} bytes")
+                return
+            data = bytes(buffer[pos + HEADER_BYTES : pos + HEADER_BYTES + length])
+            (data_crc,) = struct.unpack("<I", buffer[end - FOOTER_BYTES : end])
+            if data_crc != masked_crc32c(data):
+                self._bad(start + pos, f"data of {length} bytes does not match its CRC")
+            else:
+                self.records += 1
+                yield data
+            pos = end
+
+    def _resync(self, buffer: bytearray, pos: int, fill) -> int | None:
+        """The next position at or after `pos` holding a header whose length CRC checks out; None at the end."""
+        while fill(pos + HEADER_BYTES):
+            header = bytes(buffer[pos : pos + HEADER_BYTES])
+            if struct.unpack("<I", header[8:])[0] == masked_crc32c(header[:8]):
+                return pos
+            pos += 1
+        return None
+
+
+def read_records(path: str, compression: str | None = "auto", strict: bool = True) -> Iterator[bytes]:
+    """The records of one TFRecord file (see TFRecordReader)."""
+    return iter(TFRecordReader(path, compression, strict))

@@ -1,0 +1,227 @@
+"""TFRecord framing, CRC, compression, shards and the checking reader; golden vectors of seed-systems.md §2b."""
+
+import gzip
+import os
+import struct
+import subprocess
+import sys
+import zlib
+
+import pytest
+
+from djlite.formats.example import (
+    Feature,
+    bytes_feature,
+    decode_example,
+    decode_sequence_example,
+    empty_feature,
+    encode_example,
+    encode_sequence_example,
+    float_feature,
+    int64_feature,
+)
+from djlite.formats.tfrecord import (
+    CorruptRecordError,
+    ShardedTFRecordWriter,
+    TFRecordFileWriter,
+    TFRecordReader,
+    crc32c,
+    frame_record,
+    mask_crc,
+    masked_crc32c,
+    read_records,
+    unmask_crc,
+)
+
+
+def test_crc32c_check_value_and_mask_round_trip():
+    assert crc32c(b"123456789") == 0xE3069283
+    for crc in (0, 1, 0xE3069283, 0xFFFFFFFF):
+        assert unmask_crc(mask_crc(crc)) == crc
+
+
+def test_golden_framing_of_an_empty_record():
+    assert frame_record(b"").hex() == "0000000000000000" + "29039807" + "d8ea82a2"
+    assert masked_crc32c(b"\0" * 8) == 0x07980329
+    assert masked_crc32c(b"") == 0xA282EAD8
+
+
+def test_golden_examples():
+    one = encode_example({"a": int64_feature([1])})
+    assert one.hex() == "0a0c0a0a0a016112051a030a0101"
+    assert frame_record(one).hex() == "0e00000000000000c5e5693f0a0c0a0a0a016112051a030a010139e87850"
+    assert encode_example({"n": int64_feature([-1])}).hex() == "0a150a130a016e120e1a0c0a0affffffffffffffffff01"
+    seq = encode_sequence_example({"a": bytes_feature([b"x"])}, {"b": [float_feature([1.0])]})
+    assert seq.hex() == "0a0c0a0a0a016112050a030a017812110a0f0a0162120a0a0812060a040000803f"
+
+
+def test_golden_empty_features():
+    from djlite.formats.example import _feature_piece, _join
+
+    assert _join(_feature_piece(float_feature([]))).hex() == "1200"
+    assert _join(_feature_piece(empty_feature())) == b""
+
+
+def test_context_only_sequence_example_is_byte_identical_to_an_example():
+    features = {"id": bytes_feature("v1"), "labels": int64_feature([3, 7])}
+    assert encode_sequence_example(features, {}) == encode_example(features)
+
+
+def test_keys_sorted_so_the_same_input_gives_the_same_bytes():
+    a = encode_example({"b": int64_feature(1), "a": float_feature(0.5), "c": bytes_feature("z")})
+    b = encode_example({"c": bytes_feature("z"), "a": float_feature(0.5), "b": int64_feature(1)})
+    assert a == b
+
+
+def test_round_trip_values_are_always_lists_and_empty_features_read_back():
+    context = {"one": bytes_feature("x"), "two": bytes_feature(["x", "y"]), "big": int64_feature([2**62, -(2**40)])}
+    lists = {
+        "f": [float_feature([0.25, -1.5]), empty_feature(), float_feature([])],
+        "i": [int64_feature(5)],
+    }
+    got_context, got_lists = decode_sequence_example(encode_sequence_example(context, lists))
+    assert got_context["one"] == Feature("bytes", [b"x"])
+    assert got_context["two"] == Feature("bytes", [b"x", b"y"])
+    assert got_context["big"].values == [2**62, -(2**40)]
+    assert got_lists["f"][0] == Feature("float", [0.25, -1.5])
+    assert got_lists["f"][1] == Feature(None, [])
+    assert got_lists["f"][2] == Feature("float", [])
+    assert got_lists["i"] == [Feature("int64", [5])]
+    assert decode_example(encode_example({"k": int64_feature([])})) == {"k": Feature("int64", [])}
+
+
+def _records(n):
+    return [f"record {i} ".encode() * (i + 1) for i in range(n)]
+
+
+@pytest.mark.parametrize("compression", [None, "GZIP", "ZLIB"])
+def test_write_read_round_trip_with_compression(tmp_path, compression):
+    path = str(tmp_path / "x.tfrecord")
+    with TFRecordFileWriter(path, compression) as writer:
+        for r in _records(20):
+            writer.write(r)
+    raw = open(path, "rb").read()
+    if compression == "GZIP":
+        raw = gzip.decompress(raw)
+    elif compression == "ZLIB":
+        raw = zlib.decompress(raw)
+    assert raw == b"".join(frame_record(r) for r in _records(20))
+    assert list(read_records(path)) == _records(20)  # compression detected from the magic bytes
+    assert list(read_records(path, compression=compression)) == _records(20)
+
+
+def test_streamed_record_equals_joined_record(tmp_path):
+    a, b = str(tmp_path / "a.tfrecord"), str(tmp_path / "b.tfrecord")
+    data = b"".join(_records(5))
+    with TFRecordFileWriter(a) as w:
+        w.write(data)
+    with TFRecordFileWriter(b) as w:
+        w.write_chunks(len(data), [data[:7], data[7:100], data[100:]])
+    assert open(a, "rb").read() == open(b, "rb").read()
+
+
+def test_writer_leaves_nothing_behind_when_aborted(tmp_path):
+    path = tmp_path / "x.tfrecord"
+    with pytest.raises(RuntimeError):
+        with TFRecordFileWriter(str(path)) as writer:
+            writer.write(b"abc")
+            assert not path.exists()  # still under its temporary name
+            raise RuntimeError("killed")
+    assert os.listdir(tmp_path) == []
+
+
+def test_shards_cut_by_count_and_named_of_n(tmp_path):
+    base = str(tmp_path / "out")
+    with ShardedTFRecordWriter(base, max_records=3) as writer:
+        for r in _records(7):
+            writer.write(r)
+        assert not any(n.endswith(".tfrecord") and not n.startswith(".") for n in os.listdir(tmp_path))
+    names = sorted(os.listdir(tmp_path))
+    assert names == [f"out-0000{i}-of-00003.tfrecord" for i in range(3)]
+    got = [r for n in names for r in read_records(str(tmp_path / n))]
+    assert got == _records(7)
+    assert [len(list(read_records(str(tmp_path / n)))) for n in names] == [3, 3, 1]
+
+
+def test_shards_cut_by_bytes(tmp_path):
+    records = [b"x" * 1000] * 10
+    with ShardedTFRecordWriter(str(tmp_path / "b"), max_bytes=2500) as writer:
+        for r in records:
+            writer.write(r)
+    names = sorted(os.listdir(tmp_path))
+    assert len(names) == 5 and all(os.path.getsize(tmp_path / n) == 2 * 1016 for n in names)
+
+
+def test_no_record_gives_one_empty_shard(tmp_path):
+    with ShardedTFRecordWriter(str(tmp_path / "e")) as writer:
+        pass
+    assert writer.paths == [str(tmp_path / "e-00000-of-00001.tfrecord")]
+    assert list(read_records(writer.paths[0])) == []
+
+
+def _corrupt(path, offset):
+    data = bytearray(open(path, "rb").read())
+    data[offset] ^= 0xFF
+    open(path, "wb").write(bytes(data))
+
+
+def test_corrupt_data_strict_names_file_and_offset_lenient_skips(tmp_path):
+    path = str(tmp_path / "c.tfrecord")
+    records = _records(4)
+    with TFRecordFileWriter(path) as w:
+        for r in records:
+            w.write(r)
+    second = len(frame_record(records[0]))
+    _corrupt(path, second + 12 + 2)  # inside record 1's data
+    with pytest.raises(CorruptRecordError, match=rf"c\.tfrecord.*byte {second}\b.*data"):
+        list(read_records(path))
+    reader = TFRecordReader(path, strict=False)
+    assert list(reader) == [records[0], records[2], records[3]]
+    assert reader.bad_records == 1 and f"byte {second}" in reader.problems[0]
+
+
+def test_corrupt_length_lenient_resynchronises(tmp_path):
+    path = str(tmp_path / "l.tfrecord")
+    records = _records(4)
+    with TFRecordFileWriter(path) as w:
+        for r in records:
+            w.write(r)
+    _corrupt(path, 1)  # record 0's length
+    with pytest.raises(CorruptRecordError, match="byte 0: length"):
+        list(read_records(path))
+    reader = TFRecordReader(path, strict=False)
+    assert list(reader) == records[1:]
+    assert reader.bad_records == 1
+
+
+def test_truncated_file(tmp_path):
+    path = str(tmp_path / "t.tfrecord")
+    with TFRecordFileWriter(path) as w:
+        for r in _records(3):
+            w.write(r)
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(size - 5)
+    with pytest.raises(CorruptRecordError, match="ends inside a record"):
+        list(read_records(path))
+    reader = TFRecordReader(path, strict=False)
+    assert list(reader) == _records(2) and reader.bad_records == 1
+
+
+def test_killed_writer_process_leaves_no_complete_looking_shard(tmp_path):
+    script = (
+        "import os, sys\n"
+        "from djlite.formats.tfrecord import ShardedTFRecordWriter\n"
+        f"w = ShardedTFRecordWriter({str(tmp_path / 'k')!r}, max_records=2)\n"
+        "for i in range(5):\n"
+        "    w.write(b'x' * 100)\n"
+        "os._exit(9)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert subprocess.run([sys.executable, "-c", script], env=env).returncode == 9
+    assert [n for n in os.listdir(tmp_path) if not n.startswith(".")] == []
+
+
+def test_header_layout_is_little_endian(tmp_path):
+    framed = frame_record(b"abc")
+    assert struct.unpack("<Q", framed[:8])[0] == 3 and framed[12:15] == b"abc" and len(framed) == 19
