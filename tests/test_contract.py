@@ -118,7 +118,8 @@ class UndeclaredStatFilter(VideoFilter):
 
 def _recipe(tmp_path, clips, ops, np=1, paths=None):
     dataset = write_jsonl(tmp_path / "data.jsonl", video_samples(paths or [clips["moving"], clips["static"]]))
-    recipe = load_recipe(str(write_recipe(tmp_path / "r.yaml", dataset, [], np=np)))
+    # use_cache off: the per-video stats cache would serve stats without decoding (decode counters below).
+    recipe = load_recipe(str(write_recipe(tmp_path / "r.yaml", dataset, [], np=np, use_cache=False)))
     recipe.ops = ops
     return recipe
 
@@ -300,6 +301,6 @@ def test_a_new_frame_filter_is_one_class_and_shares_the_decode(tmp_path, clips, 
     monkeypatch.setattr(reader, "read_frames", lambda info, c, **kw: decoded.append(len(c)) or real(info, c, **kw))
     dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"], clips["static"]]))
     steps = [{"video_brightness_filter": {"min_brightness": 1}}, {"video_motion_score_filter": {"min_score": 0}}]
-    result = djlite.run(str(write_recipe(tmp_path / "r.yaml", dataset, steps)))
+    result = djlite.run(str(write_recipe(tmp_path / "r.yaml", dataset, steps, use_cache=False)))
     assert decoded == [2, 2]  # one decode per video, serving both frame ops
     assert all(row[Fields.stats]["video_brightness"][0] > 1 for row in result.dataset.to_list())
