@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -9,11 +10,12 @@ import datasets
 from loguru import logger
 
 from djlite.core.accounting import RunOutcome
-from djlite.dataset import datasets_caching, load_recipe_dataset
+from djlite.dataset import dataset_files, datasets_caching, load_recipe_dataset
 from djlite.executors.local import Runner
-from djlite.exporter import export_errors, export_result, stats_path, write_json, write_yaml
+from djlite.exporter import export_errors, export_result, result_files, stats_path, write_json, write_yaml
 from djlite.fields import Fields
 from djlite.formats.export import export_layout_result, make_layout, with_export_frames
+from djlite.output_set import export_lock, output_set, recover, remove_stale_temporaries
 from djlite.outputs import prepare_outputs
 from djlite.recipe import Recipe, load_recipe
 from djlite.stats_cache import StatsCache
@@ -59,9 +61,25 @@ def _cap_workers(requested: int) -> int:
     return requested
 
 
+def checkpoint_dir(recipe: Recipe) -> str:
+    """Where use_checkpoint keeps finished chunks: work_dir/ckpt/<export name>/ (Data-Juicer: work_dir/ckpt)."""
+    return os.path.join(recipe.work_dir, "ckpt", os.path.basename(recipe.export_path))
+
+
+def input_identity(recipe: Recipe) -> str:
+    """What the run's input is, for naming its checkpoints: every dataset file's path, size and mtime, and the
+    keys that change how rows are read. (The videos' identity is added by the runner.)"""
+    files = dataset_files(recipe.dataset_path)
+    stats = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+    return repr((stats, recipe.text_keys, recipe.video_key))
+
+
 def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str], str]:
     layout = make_layout(recipe)
     ops, spool_dir = with_export_frames(recipe.ops, layout, recipe.export_path)
+    scratch = None
+    if not recipe.use_checkpoint and recipe.np > 1:
+        scratch = tempfile.mkdtemp(prefix=f".djlite-chunks-{os.getpid()}-", dir=recipe.work_dir)
     try:
         with datasets_caching(recipe.use_cache):
             dataset, load_errors = load_recipe_dataset(recipe)
@@ -76,31 +94,47 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
                 stats_only=stats_only,
                 stats_cache=stats_cache,
                 keep_filtered=recipe.export_filtered or recipe.open_tracer,
+                checkpoint_dir=checkpoint_dir(recipe) if recipe.use_checkpoint else None,
+                checkpoint_key=input_identity(recipe) if recipe.use_checkpoint else "",
+                scratch_dir=scratch,
+                chunk_rows=recipe.chunk_rows,
+                worker_retries=recipe.worker_retries,
             )
             outcome = runner.run(dataset, ops, load_errors)
-        if layout is not None:
-            result_paths = export_layout_result(outcome.dataset, layout, recipe, spool_dir)
-            if Fields.export_frames in outcome.dataset.column_names:  # it points into the spool, now removed
-                outcome.dataset = outcome.dataset.remove_columns([Fields.export_frames])
+            # Exported before the scratch chunk files the result is read from are removed.
+            if layout is not None:
+                result_paths = export_layout_result(outcome.dataset, layout, recipe, spool_dir)
+                if Fields.export_frames in outcome.dataset.column_names:  # it points into the spool, removed below
+                    outcome.dataset = outcome.dataset.remove_columns([Fields.export_frames])
+                return (outcome, result_paths, *_export_errors_and_traces(recipe, outcome))
+            return (outcome, *_export_local(recipe, outcome))
     finally:
         if spool_dir:
             shutil.rmtree(spool_dir, ignore_errors=True)
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
 
-    if layout is None:
-        result_paths = export_result(
-            outcome.dataset,
-            recipe.export_path,
-            export_type=recipe.export_type,
-            shard_size=recipe.export_shard_size,
-            keep_stats=recipe.keep_stats_in_res_ds,
-            keep_hashes=recipe.keep_hashes_in_res_ds,
-        )
+
+def _export_local(recipe: Recipe, outcome: RunOutcome) -> tuple[list[str], str]:
+    result_paths = export_result(
+        outcome.dataset,
+        recipe.export_path,
+        export_type=recipe.export_type,
+        shard_size=recipe.export_shard_size,
+        keep_stats=recipe.keep_stats_in_res_ds,
+        keep_hashes=recipe.keep_hashes_in_res_ds,
+    )
+    return (result_paths, *_export_errors_and_traces(recipe, outcome))
+
+
+def _export_errors_and_traces(recipe: Recipe, outcome: RunOutcome) -> tuple[str]:
+    """The errors file, and with export_filtered / open_tracer the filtered file and the tracer's files."""
     err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
     if recipe.export_filtered:
         write_filtered(outcome.filtered, recipe.export_path)
     if recipe.open_tracer:
         write_trace(outcome.filtered, recipe.ops, recipe.work_dir, recipe.op_list_to_trace, recipe.trace_num)
-    return outcome, result_paths, err_path
+    return (err_path,)
 
 
 def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> RunResult:
@@ -116,10 +150,24 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
     for op in recipe.ops:  # ops that write files (frames) put them under the run's work dir unless told otherwise
         if op.work_dir is None:
             op.work_dir = recipe.work_dir
-    started = time.perf_counter()
+    with export_lock(recipe.export_path):
+        recover(recipe.export_path)
+        remove_stale_temporaries(os.path.dirname(recipe.export_path), recipe.work_dir)
+        with output_set(recipe.export_path, recipe.work_dir, previous=result_files(recipe.export_path)):
+            result = _run_recipe(recipe, stats_only)
+    written_stats = stats_path(recipe.export_path)  # known only now that the set is committed
+    result.stats_path = written_stats if os.path.exists(written_stats) else None
+    return result
 
+
+def _run_recipe(recipe: Recipe, stats_only: bool) -> RunResult:
+    started = time.perf_counter()
     if recipe.executor_type == "ray":
         from djlite.executors.ray.executor import run_on_ray
+
+        if recipe.use_checkpoint:
+            # Ray retries a killed task itself; resuming a killed driver needs fixed partitions (not yet).
+            logger.warning("use_checkpoint works with the local executor only; this Ray run starts from the beginning")
 
         outcome, result_paths, err_path = run_on_ray(recipe, stats_only=stats_only)
     else:
@@ -144,13 +192,12 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
         logger.error(
             "accounting does not balance: input + created - consumed != kept + filtered + errored; please report this"
         )
-    written_stats = stats_path(recipe.export_path)
     return RunResult(
         recipe=recipe,
         outcome=outcome,
         summary=summary,
         result_paths=result_paths,
-        stats_path=written_stats if os.path.exists(written_stats) else None,
+        stats_path=None,
         errors_path=err_path,
         summary_path=summary_path,
     )

@@ -11,6 +11,7 @@ run never leaves a file that looks finished.
 import json
 import math
 import os
+import re
 from contextlib import contextmanager
 
 import datasets
@@ -18,20 +19,26 @@ import jsonlines
 import yaml
 
 from djlite.fields import HASH_COLUMNS, INTERNAL_COLUMNS, Fields
+from djlite.output_set import active_set, exclusive_temp
 
 BATCH_ROWS = 1000
 
 
 @contextmanager
 def atomic_path(path: str):
-    """Yield a temporary path beside `path`; rename it to `path` only if the block completes."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.tmp{os.getpid()}")
+    """Yield a temporary path beside `path` (created exclusively, see djlite/output_set.py); rename it to `path`
+    only if the block completes, or, inside `output_set(...)`, when the whole set is committed."""
+    tmp = exclusive_temp(path)
     try:
         yield tmp
-        os.replace(tmp, path)
+        outputs = active_set()
+        if outputs is not None and outputs.members(path):
+            outputs.add(tmp, path)
+            tmp = None
+        else:
+            os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
 
 
@@ -113,6 +120,17 @@ def shard_paths(export_path: str, shards: int) -> list[str]:
     stem, suffix = name.split(".", 1)[0], os.path.splitext(name)[1]
     width = len(str(shards)) + 1
     return [os.path.join(folder, f"{stem}-{i:0{width}d}-of-{shards:0{width}d}{suffix}") for i in range(shards)]
+
+
+def result_files(export_path: str) -> list[str]:
+    """The files a run on `export_path` may have written: result (or its shards), stats and errors."""
+    folder, name = os.path.split(export_path)
+    stem, suffix = name.split(".", 1)[0], os.path.splitext(name)[1]
+    shard = re.compile(rf"^{re.escape(stem)}-\d+-of-\d+{re.escape(suffix)}$")
+    shards = (
+        [os.path.join(folder, n) for n in os.listdir(folder or ".") if shard.match(n)] if os.path.isdir(folder) else []
+    )
+    return [export_path, stats_path(export_path), errors_path(export_path), *sorted(shards)]
 
 
 def export_result(

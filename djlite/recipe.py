@@ -35,7 +35,7 @@ YAML_MODE = "djlite_yaml"
 # Data-Juicer keys that djlite reads but does not act on; a recipe carrying them still runs.
 IGNORED_DJ_KEYS = {
     "open_monitor", "op_fusion", "fusion_strategy",
-    "adaptive_batch_size", "use_checkpoint", "temp_dir", "cache_compress", "turbo", "skip_op_error",
+    "adaptive_batch_size", "temp_dir", "cache_compress", "turbo", "skip_op_error",
     "export_in_parallel", "suffixes", "image_key", "audio_key", "image_special_token",
     "audio_special_token", "image_bytes_key", "debug", "open_insight_mining", "op_list_to_mine",
     "percentiles", "export_original_dataset", "save_stats_in_one_file", "auto", "auto_num",
@@ -120,6 +120,19 @@ class Recipe:
     ray_address: str | None = field(
         default=None,
         metadata=_help('executor_type ray: none starts a local Ray; "auto" or "host:port" joins a running cluster'),
+    )
+    use_checkpoint: bool = field(
+        default=False,
+        metadata=_help(
+            "resume: a run killed and started again with the same command continues where it stopped "
+            "(finished chunks of every stage are kept under work_dir/ckpt/)"
+        ),
+    )
+    chunk_rows: int = field(
+        default=0, metadata=_help("rows per chunk of work (a retry or resume redoes at most one); 0 picks it")
+    )
+    worker_retries: int = field(
+        default=2, metadata=_help("times a sample may crash its worker (OOM, segfault) before it is an error record")
     )
     # Why was it dropped (djlite.trace).
     export_filtered: bool = field(
@@ -445,6 +458,9 @@ def recipe_from_data(data: dict, where: str = "recipe", base_dirs: list[str] | N
         raise RecipeError(f"{where}: np must be >= 1, got {recipe.np}")
     if recipe.export_shard_size < 0:
         raise RecipeError(f"{where}: export_shard_size must be >= 0, got {recipe.export_shard_size}")
+    if recipe.chunk_rows < 0 or recipe.worker_retries < 0:
+        bad = "chunk_rows" if recipe.chunk_rows < 0 else "worker_retries"
+        raise RecipeError(f"{where}: {bad} must be >= 0, got {getattr(recipe, bad)}")
     recipe.ops = _build_ops(recipe, where)
     _check_trace(recipe, where)
     _check_paths(recipe, base_dirs or [os.getcwd()], where)

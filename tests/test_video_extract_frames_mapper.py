@@ -116,3 +116,27 @@ def test_default_frame_dir_is_beside_the_export_and_frame_field_names_the_column
     assert frames == [
         str(tmp_path / "videos" / "__dj__produced_data__" / "video_extract_frames_mapper" / "v" / "frame_0.jpg")
     ]
+
+
+def test_frames_stream_to_disk_as_they_are_decoded(tmp_path):
+    """Issue 15.6: `all` on a long video held every JPEG in memory until the video ended."""
+    import av
+    import numpy as np
+
+    from djlite.ops.mapper.video_extract_frames_mapper import JpegFrames
+    from djlite.video.reader import DecodedFrame
+    from djlite.video.sampling import all_frames
+
+    folder = tmp_path / "frames"
+    planted = tmp_path / "victim.jpg"
+    planted.write_bytes(b"precious")
+    folder.mkdir()
+    (folder / f"frame_0.jpg.tmp-{os.getpid()}").symlink_to(planted)  # the mapper's old temporary name
+    consumer = JpegFrames(all_frames(), 75, folder=str(folder))
+    for i in range(5):
+        picture = np.full((36, 64, 3), i * 40, np.uint8)
+        consumer.feed(DecodedFrame(i, i / 25, av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        assert (folder / f"frame_{i}.jpg").stat().st_size > 0, "written when decoded, not when the video ends"
+        assert consumer.jpegs == []
+    assert consumer.result() == [f"frame_{i}.jpg" for i in range(5)]
+    assert planted.read_bytes() == b"precious"

@@ -1,5 +1,6 @@
 """dj-process --config recipe.yaml [--config more.yaml] [--np 2] [--op_name.param value ...]"""
 
+import signal
 import sys
 
 DESCRIPTION = "Run a Data-Juicer compatible recipe over a video dataset."
@@ -75,6 +76,10 @@ def _run(argv: list[str]) -> int:
     return 0
 
 
+def _stop_on_sigterm(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM (kill, a job scheduler) stops the run as cleanly as Ctrl-C does
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv == ["--version"]:  # answered without building the parser
@@ -82,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"dj-process (djlite) {__version__}")
         return 0
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     from djlite.cli.logging import run_command
 
     return run_command("dj-process", _run, argv)

@@ -64,6 +64,8 @@ class SampleStage:
         # A one-to-many mapper ends its stage (split_stages), so it can only be the last step.
         self.fans_out = isinstance(steps[-1][1], OneToManyMapper) if steps else False
         self._children = None
+        # Shared memory a pool worker reads when it dies (djlite/executors/pool.py): [row, step being run].
+        self.progress = None
 
     @property
     def label(self) -> str:
@@ -144,6 +146,8 @@ class SampleStage:
         ) as context:
             self._context = context
             for pos, (step, op) in enumerate(self.steps):
+                if self.progress is not None:
+                    self.progress[1] = step
                 start, decoded_before = time.perf_counter(), context.decode_seconds
                 try:
                     sample, keep = self._run_op(step, op, sample)
@@ -218,6 +222,7 @@ class SampleStage:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_context"] = None
+        state["progress"] = None
         state["_content"] = ContentCache()
         return state
 

@@ -7,7 +7,10 @@ rows, and the marks give the per-op accounting (djlite/core/accounting.py). A de
 dataset-level step is applied by djlite/core/selection.py, as on Ray.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 import time
 from contextlib import contextmanager
 
@@ -18,6 +21,7 @@ from djlite import __version__
 from djlite.core.accounting import MARK_COLUMNS, OpReport, RunOutcome, StageMarks, count_marks
 from djlite.core.selection import apply_selection_locally
 from djlite.core.stage import SampleStage, split_stages, stage_features
+from djlite.executors.pool import DEFAULT_RETRIES, default_chunk_rows, run_chunks
 from djlite.fields import INTERNAL_COLUMNS, Fields
 from djlite.ops.base import DatasetStep, Deduplicator
 from djlite.stats_cache import videos_fingerprint
@@ -57,6 +61,11 @@ class Runner:
         stats_only: bool = False,
         stats_cache=None,
         keep_filtered: bool = False,
+        checkpoint_dir: str | None = None,
+        checkpoint_key: str = "",
+        scratch_dir: str | None = None,
+        chunk_rows: int = 0,
+        worker_retries: int = DEFAULT_RETRIES,
     ):
         self.np = max(1, np_workers)
         self.on_error = on_error
@@ -65,6 +74,16 @@ class Runner:
         self.stats_cache = stats_cache  # djlite.stats_cache.StatsCache, or None
         self.keep_filtered = keep_filtered  # collect the removed samples (filtered file, tracer)
         self.videos_digest = ""  # what the input videos are; set by run() when datasets' cache is on
+        # Resume (use_checkpoint): each stage's chunk files persist under checkpoint_dir, in a folder named by
+        # what the stage's input is (checkpoint_key: the dataset's identity) and the ops up to and including it.
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_key = checkpoint_key
+        # np > 1 without checkpoints: the chunk files live here for the run (default: a temporary folder).
+        self.scratch_dir = scratch_dir
+        self.chunk_rows = chunk_rows
+        self.worker_retries = worker_retries
+        self.chunk_info: list[dict] = []  # per stage run through chunks: chunks reused, computed, retried
+        self._stage_folder: str | None = None
 
     def _workers(self, ops, rows: int) -> int | None:
         limits = [self.np] + [op.num_proc for op in ops if op.num_proc and op.num_proc > 0]
@@ -83,20 +102,21 @@ class Runner:
             outcome.reports.extend(OpReport(step=step, op=op.name) for step, op in steps)
             return dataset
         start = time.perf_counter()
+        fingerprint = _fingerprint(dataset._fingerprint, configs, self.on_error, self.stats_only, self.videos_digest)
         with opencv_threads(max(1, (os.cpu_count() or 1) // workers) if workers else None):
-            # A stage ending in a one-to-many mapper emits any number of rows per sample: a batched map.
-            fan_out = {"batched": True, "batch_size": 1} if stage.fans_out else {}
-            marked = dataset.map(
-                stage.map_batch if stage.fans_out else stage,
-                **fan_out,
-                features=features,
-                num_proc=workers,
-                load_from_cache_file=self.use_cache,
-                desc=stage.label,
-                new_fingerprint=_fingerprint(
-                    dataset._fingerprint, configs, self.on_error, self.stats_only, self.videos_digest
-                ),
-            )
+            if workers or self.checkpoint_dir:
+                marked = self._run_chunks(dataset, stage, features, workers or 1, fingerprint)
+            else:
+                # A stage ending in a one-to-many mapper emits any number of rows per sample: a batched map.
+                fan_out = {"batched": True, "batch_size": 1} if stage.fans_out else {}
+                marked = dataset.map(
+                    stage.map_batch if stage.fans_out else stage,
+                    **fan_out,
+                    features=features,
+                    load_from_cache_file=self.use_cache,
+                    desc=stage.label,
+                    new_fingerprint=fingerprint,
+                )
         wall = time.perf_counter() - start
         step_ids = [step for step, _ in steps]
         marks = StageMarks.empty(len(steps))
@@ -138,6 +158,45 @@ class Runner:
             )
         return kept.remove_columns(list(INTERNAL_COLUMNS))
 
+    def _run_chunks(self, dataset, stage, features, workers: int, fingerprint: str):
+        """The stage through djlite's own worker pool, chunk by chunk (djlite/executors/pool.py)."""
+        folder = self._stage_folder
+        if folder is None:
+            if self.scratch_dir is None:
+                self.scratch_dir = tempfile.mkdtemp(prefix=f".djlite-chunks-{os.getpid()}-")
+                atexit.register(shutil.rmtree, self.scratch_dir, True)
+            folder = tempfile.mkdtemp(prefix="stage-", dir=self.scratch_dir)
+        chunk_rows = self.chunk_rows or default_chunk_rows(len(dataset))
+        marked, info = run_chunks(
+            dataset, stage, features, folder, workers, chunk_rows, desc=stage.label, retries=self.worker_retries
+        )
+        self.chunk_info.append({"stage": stage.label, **info})
+        # Concatenated chunk files get a fresh fingerprint; the stage's own keeps later steps' cache names stable.
+        marked._fingerprint = fingerprint
+        return marked
+
+    def stage_folders(self, ops) -> list[str | None]:
+        """Per stage, its checkpoint folder (None without checkpoints): named by the stage's position and a key
+        chained from the input's identity through every op up to and including the stage."""
+        if not self.checkpoint_dir:
+            return [None] * len(split_stages(ops))
+        # The videos' identity (path, size, mtime) too: a video replaced between a kill and the resume is redone.
+        key, folders = _fingerprint(self.checkpoint_key, self.videos_digest), []
+        for i, steps in enumerate(split_stages(ops)):
+            configs = [(step, op.name, op.config) for step, op in steps]
+            key = _fingerprint(key, configs, self.on_error, self.stats_only, self.chunk_rows)
+            folders.append(os.path.join(self.checkpoint_dir, f"stage-{i:02d}-{key[:16]}"))
+        return folders
+
+    def _drop_stale_checkpoints(self, folders: list[str | None]) -> None:
+        """Stage folders of other recipes or inputs in this checkpoint folder can never be used again."""
+        if not self.checkpoint_dir or not os.path.isdir(self.checkpoint_dir):
+            return
+        current = {os.path.basename(f) for f in folders if f}
+        for name in os.listdir(self.checkpoint_dir):
+            if name.startswith("stage-") and name not in current:
+                shutil.rmtree(os.path.join(self.checkpoint_dir, name), ignore_errors=True)
+
     def run_dataset_step(self, dataset, steps, outcome: RunOutcome):
         """A deduplicator (its hashing stage, then its step) or a selector (its step alone)."""
         step, op = steps[0]
@@ -168,9 +227,12 @@ class Runner:
         outcome = RunOutcome(input_count=len(dataset), load_errors=list(load_errors or []))
         if self.keep_filtered:
             outcome.filtered = FilteredSamples()
-        if self.use_cache:
+        if self.use_cache or self.checkpoint_dir:
             self.videos_digest = videos_fingerprint(dataset, [op.video_key for op in ops])
-        for steps in split_stages(ops):
+        folders = self.stage_folders(ops)
+        self._drop_stale_checkpoints(folders)
+        for steps, folder in zip(split_stages(ops), folders, strict=True):
+            self._stage_folder = folder
             if isinstance(steps[0][1], DatasetStep):
                 dataset = self.run_dataset_step(dataset, steps, outcome)
             else:

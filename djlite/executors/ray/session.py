@@ -1,6 +1,7 @@
 """Start or join Ray for one run. `ray` is imported here, inside functions, so the core install never needs it."""
 
 import os
+import socket
 from contextlib import contextmanager
 
 from djlite.errors import RecipeError
@@ -31,6 +32,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None):
         yield ray
         return
     options = {"include_dashboard": False, "logging_level": "warning"}
+    if address and address != "auto":
+        check_reachable(address)
     try:
         if address:
             ray.init(address=address, **options)
@@ -42,6 +45,26 @@ def ray_session(address: str | None = None, num_cpus: int | None = None):
         yield ray
     finally:
         ray.shutdown()
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """RecipeError within seconds when nothing listens at `address` (host:port or ray://host:port).
+
+    ray.init on an address where no cluster runs retries for many minutes, logging dozens of warnings that name
+    other addresses; a plain TCP connect says at once whether the head node's port is there.
+    """
+    target = address.split("://", 1)[-1]
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        raise RecipeError(f"ray_address {address!r}: expected host:port, ray://host:port or auto")
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise RecipeError(
+            f"ray_address {address!r}: cannot reach a Ray cluster there ({e.strerror or e}); start one with "
+            f"`ray start --head` or leave ray_address unset for a local Ray"
+        ) from None
 
 
 def cluster_cpus(ray) -> int:

@@ -9,6 +9,7 @@ from datasets import List, Value
 
 from djlite.errors import VideoError
 from djlite.ops.base import Mapper, warn_ignored
+from djlite.output_set import exclusive_temp
 from djlite.registry import register_op
 from djlite.select.frames import TIMES_SUFFIX, diverse_candidates, diverse_jpegs, diverse_times
 from djlite.video.context import VideoContext
@@ -23,15 +24,20 @@ BOOKKEEPING = ".djlite_frames"  # per frame folder: who owns it (.claim) and tha
 class JpegFrames(FrameConsumer):
     """JPEG-encodes the frames of a plan as they are decoded (the pictures themselves are not kept).
 
+    With a `folder`, each JPEG goes to disk as soon as it is encoded and only its name is kept, so memory stays
+    flat however long the video (`all` on a 20-minute clip used to hold every JPEG until the video ended);
+    without one (output_format `bytes`) the bytes are the result and are kept.
     Frames at or after `until` seconds are not taken (Data-Juicer's segments end before the final partial one).
     """
 
-    def __init__(self, plan, quality: int, skip: bool = False, until: float | None = None):
+    def __init__(self, plan, quality: int, skip: bool = False, until: float | None = None, folder: str | None = None):
         super().__init__(plan)
         self.quality = quality
         self.skip = skip  # the frames are already on disk: take nothing, encode nothing
         self.until = until
+        self.folder = folder
         self.jpegs: list[bytes] = []
+        self.names: list[str] = []
 
     def feed(self, frame: DecodedFrame) -> None:
         if self.skip or (self.until is not None and frame.time >= self.until - EPSILON):
@@ -39,22 +45,33 @@ class JpegFrames(FrameConsumer):
         ok, data = cv2.imencode(".jpg", frame.bgr(), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:
             raise VideoError(f"JPEG encoding failed for frame {frame.index}")
-        self.jpegs.append(data.tobytes())
+        if self.folder is None:
+            self.jpegs.append(data.tobytes())
+            return
+        if not self.names:
+            os.makedirs(self.folder, exist_ok=True)
+        name = f"frame_{len(self.names)}.jpg"
+        _write_atomically(os.path.join(self.folder, name), data.tobytes())
+        self.names.append(name)
 
-    def result(self) -> list[bytes]:
-        return self.jpegs
+    def result(self) -> list:
+        return self.jpegs if self.folder is None else self.names
 
 
 def _write_atomically(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    tmp = exclusive_temp(path)  # never a predictable name a planted symlink could redirect
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def _claim(claim_path: str, key: str) -> bool:
     """Atomically claim a frame folder for `key`; True when it is (now or already) this key's."""
-    tmp = f"{claim_path}.tmp-{os.getpid()}"
+    tmp = exclusive_temp(claim_path)
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(key)
     try:
@@ -91,11 +108,12 @@ class VideoExtractFramesMapper(Mapper):
     size, modification time and the sampling parameters): each folder is claimed atomically for one video and
     one sampling, so no frame is ever lost or stale. The claims and completion records live in
     `<frame_dir>/.djlite_frames/`; a folder is complete once its record is written, and a re-run then decodes
-    and writes nothing. Every file is written to a temporary name and renamed, so a killed run never leaves a
-    truncated JPEG that a re-run would trust. Without `frame_dir`:
-    `<work_dir>/__dj__produced_data__/video_extract_frames_mapper` in a run (the work dir is the export's
-    folder unless set), else, as in Data-Juicer, `__dj__produced_data__/video_extract_frames_mapper` beside
-    each video.
+    and writes nothing. Every file is written to a temporary name (created exclusively, never through a
+    planted link) and renamed, so a killed run never leaves a truncated JPEG that a re-run would trust; each
+    frame is written as soon as it is decoded, so memory does not grow with the video's length. Without
+    `frame_dir`: `<work_dir>/__dj__produced_data__/video_extract_frames_mapper` in a run (the work dir is the
+    export's folder unless set), else, as in Data-Juicer, `__dj__produced_data__/video_extract_frames_mapper`
+    beside each video.
 
     Other differences: every video of the sample is extracted, not only those a `<__dj__video>` token refers
     to, and a sample without videos keeps its fields (Data-Juicer returns an empty sample). Frames are in
@@ -261,7 +279,8 @@ class VideoExtractFramesMapper(Mapper):
             return JpegFrames(uniform(1), self.jpeg_quality, skip=True)
         if self.diverse:
             return diverse_candidates(self, info)
-        return JpegFrames(self.plan(), self.jpeg_quality, until=self.frames_end(info))
+        folder = self.folder(info.path, claim=True) if self.output_format == "path" else None
+        return JpegFrames(self.plan(), self.jpeg_quality, until=self.frames_end(info), folder=folder)
 
     @property
     def diverse(self) -> bool:
@@ -277,12 +296,15 @@ class VideoExtractFramesMapper(Mapper):
         done = self._written(path)
         if done is not None:
             return done
-        jpegs = self._jpegs(path, context)
         folder = self.folder(path, claim=True)
         os.makedirs(folder, exist_ok=True)
-        names = [f"frame_{i}.jpg" for i in range(len(jpegs))]
-        for name, data in zip(names, jpegs):
-            _write_atomically(os.path.join(folder, name), data)
+        if self.diverse:  # the picks are known only after the pass: their JPEGs are written here
+            jpegs = self._jpegs(path, context)
+            names = [f"frame_{i}.jpg" for i in range(len(jpegs))]
+            for name, data in zip(names, jpegs):
+                _write_atomically(os.path.join(folder, name), data)
+        else:
+            names = self.frame_result(path, context)  # the consumer wrote each frame as it was decoded
         # Written last: its presence says the folder is complete.
         record = os.path.join(os.path.dirname(folder), BOOKKEEPING, os.path.basename(folder) + ".json")
         extra = {"times": diverse_times(self, path)} if self.diverse else {}

@@ -1,0 +1,232 @@
+"""A run's output files as one set: exclusive temporaries, one commit for all of them, a lock on the export path.
+
+- Temporaries are created with mkstemp (O_CREAT|O_EXCL: a planted file or symlink at the name is never
+  opened, let alone followed) and carry the writer's pid: `.<name>.tmp-djlite-<pid>-<random>`.
+- Inside `output_set(...)`, `atomic_path` (djlite/exporter.py) defers each rename: the files are all written
+  first, then a journal listing every rename (and the files of the previous set that the new set replaces,
+  such as surplus shards) is written atomically, then the renames are done and the journal is removed. A
+  run killed before the journal exists leaves the old set whole; killed after, the next run on the export
+  path finishes the renames before it starts (`recover`). Either way a reader never sees a mixed set once
+  the next run has begun, and never a half-written file.
+- `export_lock` takes an exclusive flock on `.<export name>.lock` beside the export path for the whole run:
+  a second run on the same path refuses at once with one line instead of interleaving its files.
+- `remove_stale_temporaries` removes temporaries (and scratch folders) left by runs whose process is gone.
+"""
+
+import errno
+import fcntl
+import json
+import os
+import re
+import shutil
+import tempfile
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from loguru import logger
+
+from djlite.errors import RecipeError
+
+TMP_MARK = ".tmp-djlite-"
+# Our temporaries, those of earlier djlite versions (`.<name>.tmp<pid>`), and np>1 scratch folders.
+STALE_PATTERNS = (
+    re.compile(r"^\..+\.tmp-djlite-(\d+)-"),
+    re.compile(r"^\..+\.tmp(\d+)$"),
+    re.compile(r"^\.djlite-chunks-(\d+)-"),
+)
+
+_active: ContextVar["OutputSet | None"] = ContextVar("djlite_output_set", default=None)
+
+
+class ExportPathBusyError(RecipeError):
+    """Another run holds the export path's lock."""
+
+
+def exclusive_temp(path: str) -> str:
+    """A new, empty file beside `path`, created exclusively and never through a link."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}{TMP_MARK}{os.getpid()}-", dir=folder)
+    os.close(fd)
+    return tmp
+
+
+def active_set() -> "OutputSet | None":
+    return _active.get()
+
+
+class OutputSet:
+    """Renames deferred until every file of the set is written; see the module docstring."""
+
+    def __init__(self, journal: str, members=None):
+        self.journal = journal
+        self.members = members or (lambda path: True)  # which final paths belong to the set
+        self.renames: list[tuple[str, str]] = []
+        self.removals: list[str] = []
+
+    def add(self, tmp: str, final: str) -> None:
+        self.renames = [(t, f) for t, f in self.renames if f != final]
+        self.renames.append((tmp, final))
+
+    def replace_previous(self, paths) -> None:
+        """Files of the previous set that the new set does not rewrite and must not outlive it."""
+        finals = {f for _, f in self.renames}
+        self.removals = sorted(p for p in paths if p not in finals and os.path.exists(p))
+
+    def commit(self) -> None:
+        tmp = exclusive_temp(self.journal)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({"renames": self.renames, "removals": self.removals}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.journal)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        _apply_journal(self.journal)
+
+    def discard(self) -> None:
+        for tmp, _ in self.renames:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        self.renames = []
+
+
+def _apply_journal(journal: str) -> None:
+    with open(journal, encoding="utf-8") as f:
+        plan = json.load(f)
+    for tmp, final in plan["renames"]:
+        if os.path.exists(tmp):
+            os.replace(tmp, final)
+    for path in plan["removals"]:
+        if os.path.exists(path):
+            os.remove(path)
+    os.remove(journal)
+
+
+def journal_path(export_path: str) -> str:
+    return os.path.join(os.path.dirname(export_path), f".{os.path.basename(export_path)}.commit.json")
+
+
+def recover(export_path: str) -> None:
+    """Finish the commit of a run killed in the middle of it (under the export lock)."""
+    journal = journal_path(export_path)
+    if os.path.exists(journal):
+        try:
+            _apply_journal(journal)
+            logger.info("finished committing the outputs of an earlier run that was killed while renaming them")
+        except (OSError, ValueError, KeyError) as e:
+            # The journal itself is written atomically, so this is a manual edit or a vanished temporary.
+            logger.warning(f"could not finish the earlier run's commit ({e}); removing its journal {journal}")
+            os.remove(journal)
+
+
+def run_outputs(export_path: str, work_dir: str):
+    """Whether a path is one of a run's outputs: beside the export path and named after it (result, shards,
+    _stats, _errors, _filtered), or the summary, resolved recipe and trace in the work folder. Scratch files
+    written while the run goes on (a cleaned copy of the dataset) are not, and are renamed at once."""
+    export_dir = os.path.dirname(os.path.abspath(export_path))
+    stem = os.path.basename(export_path).split(".", 1)[0]
+    work_dir = os.path.abspath(work_dir)
+    summary_files = {os.path.join(work_dir, n) for n in ("op_summary.json", "recipe_resolved.yaml")}
+
+    def member(path: str) -> bool:
+        path = os.path.abspath(path)
+        if os.path.dirname(path) == export_dir and os.path.basename(path).startswith(stem):
+            return True
+        return path in summary_files or path.startswith(os.path.join(work_dir, "trace") + os.sep)
+
+    return member
+
+
+@contextmanager
+def output_set(export_path: str, work_dir: str | None = None, previous=()):
+    """Every `atomic_path` of the run's outputs inside the block is committed together when the block completes."""
+    members = run_outputs(export_path, work_dir or os.path.dirname(os.path.abspath(export_path)))
+    outputs = OutputSet(journal_path(export_path), members)
+    token = _active.set(outputs)
+    try:
+        yield outputs
+        outputs.replace_previous(previous)
+        outputs.commit()
+    finally:
+        _active.reset(token)
+        outputs.discard()
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(*folders: str) -> int:
+    """Remove temporaries and scratch folders whose writing process no longer exists; return how many."""
+    removed = 0
+    for folder in {os.path.abspath(f) for f in folders if f and os.path.isdir(f)}:
+        for name in os.listdir(folder):
+            match = next((m for m in (p.match(name) for p in STALE_PATTERNS) if m), None)
+            if not match or _pid_alive(int(match.group(1))):
+                continue
+            path = os.path.join(folder, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.remove(path)
+            removed += 1
+    if removed:
+        logger.info(f"removed {removed} temporary file(s) left by earlier runs that were killed")
+    return removed
+
+
+@contextmanager
+def export_lock(export_path: str):
+    """Hold `.<export name>.lock` for the run; a second run on the same export path refuses with one line.
+
+    The lock file is removed when the run ends (nothing is left beside the outputs). Removing a lock file is
+    safe only with the check below: a run that locked a file which the holder then removed sees that the path
+    no longer names its file, and tries again on the new one.
+    """
+    folder = os.path.dirname(os.path.abspath(export_path))
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f".{os.path.basename(export_path)}.lock")
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise RecipeError(f"export lock {path} is a symlink; remove it") from None
+            raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise ExportPathBusyError(
+                f"export_path {export_path} is in use by another run (pid {holder}); wait for it to finish "
+                f"or choose another export_path"
+            ) from None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the previous holder removed the file we locked: lock the current one
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        try:
+            os.unlink(path)  # still holding the lock, so no other run holds this file
+        except FileNotFoundError:
+            pass
+        os.close(fd)
