@@ -12,8 +12,11 @@ from djlite.core.accounting import RunOutcome
 from djlite.dataset import datasets_caching, load_recipe_dataset
 from djlite.executors.local import Runner
 from djlite.exporter import export_errors, export_result, stats_path, write_json, write_yaml
+from djlite.fields import Fields
 from djlite.formats.export import export_layout_result, make_layout, with_export_frames
 from djlite.recipe import Recipe, load_recipe
+from djlite.stats_cache import StatsCache
+from djlite.trace import remove_stale_filtered, write_filtered, write_trace
 
 
 @dataclass
@@ -61,10 +64,19 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
     try:
         with datasets_caching(recipe.use_cache):
             dataset, load_errors = load_recipe_dataset(recipe)
-            runner = Runner(_cap_workers(recipe.np), recipe.on_error, recipe.use_cache, stats_only=stats_only)
+            runner = Runner(
+                _cap_workers(recipe.np),
+                recipe.on_error,
+                recipe.use_cache,
+                stats_only=stats_only,
+                stats_cache=StatsCache(recipe.stats_cache_dir) if recipe.use_cache else None,
+                keep_filtered=recipe.export_filtered or recipe.open_tracer,
+            )
             outcome = runner.run(dataset, ops, load_errors)
         if layout is not None:
             result_paths = export_layout_result(outcome.dataset, layout, recipe, spool_dir)
+            if Fields.export_frames in outcome.dataset.column_names:  # it points into the spool, now removed
+                outcome.dataset = outcome.dataset.remove_columns([Fields.export_frames])
             err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
             return outcome, result_paths, err_path
     finally:
@@ -80,6 +92,10 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
         keep_hashes=recipe.keep_hashes_in_res_ds,
     )
     err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
+    if recipe.export_filtered:
+        write_filtered(outcome.filtered, recipe.export_path)
+    if recipe.open_tracer:
+        write_trace(outcome.filtered, recipe.ops, recipe.work_dir, recipe.op_list_to_trace, recipe.trace_num)
     return outcome, result_paths, err_path
 
 
@@ -92,6 +108,9 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
     else:
         recipe = load_recipe(config, overrides=overrides)
     os.makedirs(recipe.work_dir, exist_ok=True)
+    for op in recipe.ops:  # ops that write files (frames) put them under the run's work dir unless told otherwise
+        if op.work_dir is None:
+            op.work_dir = recipe.work_dir
     started = time.perf_counter()
 
     if recipe.executor_type == "ray":
@@ -100,6 +119,8 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
         outcome, result_paths, err_path = run_on_ray(recipe, stats_only=stats_only)
     else:
         outcome, result_paths, err_path = _run_local(recipe, stats_only)
+    if not recipe.export_filtered:
+        remove_stale_filtered(recipe.export_path)
     summary = outcome.summary()
     summary["seconds"] = round(time.perf_counter() - started, 3)
     summary_path = os.path.join(recipe.work_dir, "op_summary.json")

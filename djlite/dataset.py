@@ -1,10 +1,11 @@
 """jsonl / json / parquet -> datasets.Dataset, with media paths made absolute.
 
-Unknown keys are carried through untouched and `text` is optional. A jsonl line that is not valid JSON is
-not fatal: it is set aside with its line number and reported in the errors file like any bad sample.
+Unknown keys are carried through untouched and `text` is optional. A jsonl line that is not a valid sample
+(not JSON, a duplicate key, a media entry that is not a path, a value of another JSON type than the same key
+on earlier lines: see djlite.jsonl_lines) is not fatal: it is set aside with its line number and reported in
+the errors file like any bad sample.
 """
 
-import json
 import os
 from contextlib import contextmanager
 
@@ -12,19 +13,24 @@ import datasets
 from loguru import logger
 
 from djlite.errors import RecipeError
+from djlite.exporter import atomic_path
 from djlite.fields import Fields
+from djlite.jsonl_lines import read_jsonl
 
 SUFFIX_TO_BUILDER = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+MAX_LOGGED_BAD_LINES = 5
+
+
+def _walk_visible(path: str):
+    """Files under `path`, leaving out hidden ones and hidden folders (djlite's scratch and temporary files)."""
+    for root, dirs, names in os.walk(path):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        yield from (os.path.join(root, name) for name in names if not name.startswith("."))
 
 
 def dataset_files(path: str) -> list[str]:
     if os.path.isdir(path):
-        files = sorted(
-            os.path.join(root, name)
-            for root, _, names in os.walk(path)
-            for name in names
-            if os.path.splitext(name)[1] in SUFFIX_TO_BUILDER
-        )
+        files = sorted(f for f in _walk_visible(path) if os.path.splitext(f)[1] in SUFFIX_TO_BUILDER)
         if not files:
             raise RecipeError(f"dataset_path {path!r} is a folder with no .jsonl, .json or .parquet file")
         return files
@@ -40,33 +46,51 @@ def _is_blank(path: str) -> bool:
         return not f.read().strip()
 
 
-def _split_bad_lines(files: list[str], scratch_dir: str) -> tuple[list[str], list[dict]]:
-    """Copy the parseable lines of jsonl files to scratch_dir; return the new files and the bad lines."""
-    os.makedirs(scratch_dir, exist_ok=True)
-    cleaned, bad = [], []
+def _stat_kinds() -> dict[str, str]:
+    """Every stat key a registered op writes: "numbers" (one per video) or "number"."""
+    from djlite.registry import OPERATORS, load_builtin_ops
+
+    load_builtin_ops()
+    return {
+        key: "numbers" if isinstance(feature, (datasets.List, datasets.Sequence)) else "number"
+        for cls in OPERATORS.values()
+        for key, feature in getattr(cls, "stats_features", {}).items()
+    }
+
+
+def _screen_jsonl(files: list[str], video_key: str, scratch_dir: str) -> tuple[list[str], list[dict]]:
+    """Read every jsonl file with `jsonlines`; return the files to load and the lines that are not samples.
+
+    A file with no bad line is loaded as it is (its cache fingerprint stays); one with bad lines is replaced by
+    a copy of its good lines in scratch_dir.
+    """
+    shapes: dict = {}
+    stat_kinds = _stat_kinds()
+    kept, bad = [], []
     for index, path in enumerate(files):
         if not path.endswith(".jsonl"):
-            cleaned.append(path)
+            kept.append(path)
             continue
+        errors = {number: record for number, record in read_jsonl(path, video_key, shapes, stat_kinds) if record}
+        if not errors:
+            kept.append(path)
+            continue
+        bad.extend(errors.values())
+        # Second pass, only for a file with bad lines: copy the good ones (memory stays O(bad lines)).
+        skip = set(errors)
+        os.makedirs(scratch_dir, exist_ok=True)
         out_path = os.path.join(scratch_dir, f"{index}-{os.path.basename(path)}")
-        with (
-            open(path, encoding="utf-8", errors="replace") as src,
-            open(out_path, "w", encoding="utf-8") as dst,
-        ):
+        good = 0
+        with atomic_path(out_path) as tmp, open(tmp, "wb") as dst, open(path, "rb") as src:
             for number, line in enumerate(src, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    if not isinstance(row, dict):
-                        raise ValueError(f"a sample is a JSON object, got {type(row).__name__}")
-                except ValueError as e:
-                    error = f"{type(e).__name__}: {path} line {number}: {e}"
-                    bad.append({"line": line.rstrip("\n")[:10000], Fields.errors: [{"op": "load", "error": error}]})
-                    continue
-                dst.write(line if line.endswith("\n") else line + "\n")
-        cleaned.append(out_path)
-    return cleaned, bad
+                if number not in skip and line.strip():
+                    dst.write(line if line.endswith(b"\n") else line + b"\n")
+                    good += 1
+        if not good:
+            os.remove(out_path)
+            continue
+        kept.append(out_path)
+    return kept, bad
 
 
 def resolve_media_paths(dataset: datasets.Dataset, video_key: str, base_dir: str, num_proc: int = 1):
@@ -118,18 +142,20 @@ def load_dataset(
     if all(_is_blank(f) for f in files):
         logger.warning(f"dataset {path!r} holds no samples")
         return datasets.Dataset.from_dict({}), []
+    if builder == "json":
+        files, bad = _screen_jsonl(files, video_key, scratch_dir)
+        for record in bad[:MAX_LOGGED_BAD_LINES]:
+            logger.warning(record[Fields.errors][0]["error"])
+        if len(bad) > MAX_LOGGED_BAD_LINES:
+            logger.warning(f"... {len(bad) - MAX_LOGGED_BAD_LINES} more dataset lines that are not samples")
+        if bad:
+            logger.warning(f"{len(bad)} dataset line(s) are not valid samples; they go to the errors file")
+        if not files:
+            return datasets.Dataset.from_dict({}), bad
     try:
         dataset = load(files)
-    except Exception as first_error:  # noqa: BLE001 - datasets raises many kinds; we retry or explain
-        if builder != "json":
-            raise RecipeError(f"cannot read dataset {path!r}: {type(first_error).__name__}: {first_error}") from None
-        files, bad = _split_bad_lines(files, scratch_dir)
-        if bad:
-            logger.warning(f"{len(bad)} dataset line(s) are not valid JSON objects; they go to the errors file")
-        try:
-            dataset = load(files)
-        except Exception as e:  # noqa: BLE001
-            raise RecipeError(f"cannot read dataset {path!r}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+    except Exception as e:  # noqa: BLE001 - datasets raises many kinds; we explain in one line
+        raise RecipeError(f"cannot read dataset {path!r}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
     base_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     return resolve_media_paths(dataset, video_key, base_dir, num_proc), bad
 

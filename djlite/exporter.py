@@ -9,10 +9,12 @@ run never leaves a file that looks finished.
 """
 
 import json
+import math
 import os
 from contextlib import contextmanager
 
 import datasets
+import jsonlines
 import yaml
 
 from djlite.fields import HASH_COLUMNS, INTERNAL_COLUMNS, Fields
@@ -46,7 +48,26 @@ def errors_path(export_path: str) -> str:
 
 
 def _dumps(row: dict) -> str:
-    return json.dumps(row, ensure_ascii=False, default=_json_default)
+    """One row as JSON text that is valid JSON (no bare NaN) and encodable as UTF-8."""
+    try:
+        text = json.dumps(row, ensure_ascii=False, allow_nan=False, default=_json_default)
+    except ValueError:  # NaN or Infinity (a stat that could not be computed): JSON has null for that
+        text = json.dumps(_nan_to_null(row), ensure_ascii=False, allow_nan=False, default=_json_default)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate; \u escapes keep it, losslessly, in valid JSON
+        text = json.dumps(_nan_to_null(row), ensure_ascii=True, allow_nan=False, default=_json_default)
+    return text
+
+
+def _nan_to_null(value):
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nan_to_null(v) for v in value]
+    return value
 
 
 def _json_default(value):
@@ -65,16 +86,17 @@ def iter_rows(dataset: datasets.Dataset):
 def write_rows(rows, path: str, fmt: str = "jsonl") -> int:
     count = 0
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        if fmt == "json":
-            f.write("[")
+        if fmt == "jsonl":
+            with jsonlines.Writer(f, dumps=_dumps, flush=False) as writer:
+                for row in rows:
+                    writer.write(row)
+                    count += 1
+            return count
+        f.write("[")
         for row in rows:
-            if fmt == "json":
-                f.write(("," if count else "") + "\n" + _dumps(row))
-            else:
-                f.write(_dumps(row) + "\n")
+            f.write(("," if count else "") + "\n" + _dumps(row))
             count += 1
-        if fmt == "json":
-            f.write("\n]\n")
+        f.write("\n]\n")
     return count
 
 

@@ -17,6 +17,7 @@ class Fields:
 
 class StatsKeys:
     video_duration = "video_duration"
+    video_decodable_duration = "video_decodable_duration"
     video_width = "video_width"
     video_height = "video_height"
     video_rotation = "video_rotation"

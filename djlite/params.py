@@ -1,78 +1,26 @@
-"""Checking recipe values against an op's type hints, with messages a user can act on."""
+"""An op's parameters, read from its signatures: names, type hints and defaults, and how to describe a type.
+
+Values are validated by jsonargparse (see djlite.recipe.op_parser); this module only describes them.
+"""
 
 import inspect
 import types
 import typing
-from typing import Any, Literal, Union
+from typing import Literal, Union
 
 
-class ParamTypeError(ValueError):
-    pass
-
-
-def _describe(annotation) -> str:
+def describe_type(annotation) -> str:
+    """A type hint in words, for one-line error messages: `float | None` -> 'a number or null'."""
     origin = typing.get_origin(annotation)
     if origin is Literal:
         return " or ".join(repr(a) for a in typing.get_args(annotation))
     if origin in (Union, types.UnionType):
-        return " or ".join(_describe(a) for a in typing.get_args(annotation))
-    if origin in (list, tuple):
-        return f"a list of {_describe(typing.get_args(annotation)[0])}"
-    names = {float: "a number", int: "an integer", bool: "true or false", str: "a string", type(None): "null"}
-    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
-
-
-def coerce(value: Any, annotation) -> Any:
-    """Return `value` converted to `annotation`, or raise ParamTypeError."""
-    if annotation is inspect.Parameter.empty or annotation is Any:
-        return value
-    origin = typing.get_origin(annotation)
-    if origin in (Union, types.UnionType):
-        for option in typing.get_args(annotation):
-            try:
-                return coerce(value, option)
-            except ParamTypeError:
-                continue
-        raise ParamTypeError(f"expected {_describe(annotation)}, got {value!r}")
-    if origin is Literal:
-        if value in typing.get_args(annotation):
-            return value
-        raise ParamTypeError(f"expected {_describe(annotation)}, got {value!r}")
+        return " or ".join(describe_type(a) for a in typing.get_args(annotation))
     if origin in (list, tuple):
         args = typing.get_args(annotation)
-        if not isinstance(value, (list, tuple)):
-            raise ParamTypeError(f"expected {_describe(annotation)}, got {value!r}")
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            if len(args) != len(value):
-                raise ParamTypeError(f"expected {len(args)} values, got {value!r}")
-            return tuple(coerce(v, a) for v, a in zip(value, args))
-        items = [coerce(v, args[0]) for v in value] if args else list(value)
-        return tuple(items) if origin is tuple else items
-    if annotation is type(None):
-        if value is None:
-            return None
-        raise ParamTypeError(f"expected null, got {value!r}")
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        raise ParamTypeError(f"expected true or false, got {value!r}")
-    if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ParamTypeError(f"expected an integer, got {value!r}")
-    if annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value) if isinstance(value, int) and abs(value) < 2**53 else value
-        raise ParamTypeError(f"expected a number, got {value!r}")
-    if annotation is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ParamTypeError(f"expected a string, got {value!r}")
-    return value
+        return f"a list of {describe_type(args[0])}" if args else "a list"
+    names = {float: "a number", int: "an integer", bool: "true or false", str: "a string", type(None): "null"}
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
 def signature_params(cls) -> dict[str, inspect.Parameter]:

@@ -1,33 +1,42 @@
 """YAML recipe + command-line overrides -> a validated Recipe with its ops built, before any data is read.
 
 Recipes are Data-Juicer compatible: the same global keys and a `process:` list of `{op_name: {params}}`.
-Every problem is a RecipeError whose one-line message names the step and the value.
+Configuration is parsed with jsonargparse, as in Data-Juicer: every global key is a typed option, `--config`
+may be given more than once (later files override earlier ones), and op parameters are validated against
+the ops' signatures and type hints. Every problem is a RecipeError whose one-line message names the step and
+the value.
 
 Command-line overrides:
     --np 2  --export_path out/res.jsonl          global keys (also --key=value)
     --video_duration_filter.min_duration 3       a parameter of every step using that op
     --process.1.min_duration 3                   a parameter of step 1 only (0-based)
-Values are read as YAML, so `3`, `true`, `[1, 2]` and `null` have their usual types.
+Values are read as YAML 1.2 (djlite.recipe_yaml), so `3`, `true`, `[1, 2]` and `null` have their usual types
+and `4:3` stays a string.
 """
 
 import dataclasses
 import difflib
+import functools
 import os
+import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import yaml
+from loguru import logger
 
 from djlite.errors import RecipeError
-from djlite.params import ParamTypeError, coerce, signature_params
+from djlite.params import describe_type, signature_params
+from djlite.recipe_yaml import load_yaml, read_recipe_file, yaml_error_message
 from djlite.registry import check_requirements, get_op
 
 EXPORT_SUFFIXES = (".jsonl", ".json", ".parquet")
 DATASET_SUFFIXES = (".jsonl", ".json", ".parquet")
+YAML_MODE = "djlite_yaml"
 
 # Data-Juicer keys that djlite reads but does not act on; a recipe carrying them still runs.
 IGNORED_DJ_KEYS = {
-    "open_monitor", "open_tracer", "op_list_to_trace", "trace_num", "op_fusion", "fusion_strategy",
+    "open_monitor", "op_fusion", "fusion_strategy",
     "adaptive_batch_size", "use_checkpoint", "temp_dir", "cache_compress", "turbo", "skip_op_error",
     "export_in_parallel", "suffixes", "image_key", "audio_key", "image_special_token",
     "audio_special_token", "image_bytes_key", "debug", "open_insight_mining", "op_list_to_mine",
@@ -35,32 +44,75 @@ IGNORED_DJ_KEYS = {
     "custom_operator_paths", "validators", "data_probe_algo", "data_probe_ratio",
 }  # fmt: skip
 
+# Keys of Data-Juicer's OP.__init__ that djlite's ops do not take (djlite has no images, audio, per-op
+# resources or batching modes). A recipe carrying them still builds; each is named once in the log.
+IGNORED_DJ_OP_KEYS = {
+    "image_key", "audio_key", "image_bytes_key", "query_key", "response_key", "history_key", "index_key",
+    "num_cpus", "num_gpus", "memory", "runtime_env", "batch_mode", "turbo", "stats_export_path",
+    "use_actor", "ray_execution_mode", "min_batch_size", "max_batch_size", "auto_op_parallelism",
+    "num_proc_per_gpu",
+}  # fmt: skip
+
+
+def _help(text: str):
+    return {"help": text}
+
 
 @dataclass
 class Recipe:
-    project_name: str = "hello_world"
-    dataset_path: str = ""
-    export_path: str = "./outputs/hello_world/hello_world.jsonl"
-    export_type: str | None = None
-    export_shard_size: int = 0
+    project_name: str = field(default="hello_world", metadata=_help("name of the run, for the logs"))
+    dataset_path: str = field(
+        default="",
+        metadata=_help(
+            "the dataset: a .jsonl, .json or .parquet file, or a folder of them (relative paths are tried "
+            "against the working directory, then the recipe's folder)"
+        ),
+    )
+    export_path: str = field(
+        default="./outputs/hello_world/hello_world.jsonl",
+        metadata=_help("the kept samples (.jsonl, .json or .parquet); _stats.jsonl and _errors.jsonl go beside it"),
+    )
+    export_type: str | None = field(default=None, metadata=_help("export format when export_path has no suffix"))
+    export_shard_size: int = field(default=0, metadata=_help("bytes per result shard; 0 writes one file"))
     # Options of a training layout (export_type mediasequence / video2tfrecord / webdataset): djlite/formats/export.py
-    export_extra_args: dict = field(default_factory=dict)
-    work_dir: str | None = None
-    np: int = 4  # capped at the CPU count, as in Data-Juicer
-    text_keys: str | list[str] = "text"
-    video_key: str = "videos"
-    video_special_token: str = "<__dj__video>"
-    eoc_special_token: str = "<|__dj__eoc|>"
-    keep_stats_in_res_ds: bool = False
-    keep_hashes_in_res_ds: bool = False
-    use_cache: bool = True
-    ds_cache_dir: str | None = None
-    on_error: Literal["drop", "keep", "raise"] = "drop"
-    executor_type: Literal["default", "ray"] = "default"
-    # executor_type: ray only. None starts a local Ray instance; "auto" or "host:port" joins a running cluster.
-    # (Data-Juicer's default is "auto", which fails when no cluster runs.)
-    ray_address: str | None = None
-    process: list = field(default_factory=list)
+    export_extra_args: dict = field(
+        default_factory=dict, metadata=_help("options of a training layout (fps, jpeg_quality, labels_csv, ...)")
+    )
+    work_dir: str | None = field(
+        default=None, metadata=_help("logs, op_summary.json and recipe_resolved.yaml (default: export_path's folder)")
+    )
+    np: int = field(default=4, metadata=_help("worker processes, capped at the CPU count as in Data-Juicer"))
+    text_keys: str | list[str] = field(default="text", metadata=_help("the text column (the first one if a list)"))
+    video_key: str = field(default="videos", metadata=_help("the column holding each sample's video paths"))
+    video_special_token: str = field(default="<__dj__video>", metadata=_help("the video placeholder in texts"))
+    eoc_special_token: str = field(default="<|__dj__eoc|>", metadata=_help("the end-of-chunk token in texts"))
+    keep_stats_in_res_ds: bool = field(default=False, metadata=_help("keep __dj__stats__ in the result file"))
+    keep_hashes_in_res_ds: bool = field(default=False, metadata=_help("keep the dedup hash columns in the result"))
+    use_cache: bool = field(default=True, metadata=_help("reuse the stats of earlier runs (datasets' cache files)"))
+    ds_cache_dir: str | None = field(default=None, metadata=_help("datasets' cache folder (default: HF's)"))
+    # The per-video stats cache (djlite.stats_cache). Off with use_cache.
+    stats_cache_dir: str | None = field(
+        default=None, metadata=_help("per-video stats cache folder (default: $DJLITE_CACHE_DIR or ~/.cache/djlite)")
+    )
+    on_error: Literal["drop", "keep", "raise"] = field(
+        default="drop", metadata=_help("a sample an op fails on: drop it to the errors file, keep it, or stop")
+    )
+    executor_type: Literal["default", "ray"] = field(default="default", metadata=_help("local processes or Ray"))
+    # Data-Juicer's default is "auto", which fails when no cluster runs.
+    ray_address: str | None = field(
+        default=None,
+        metadata=_help('executor_type ray: none starts a local Ray; "auto" or "host:port" joins a running cluster'),
+    )
+    # Why was it dropped (djlite.trace).
+    export_filtered: bool = field(
+        default=False, metadata=_help("write every removed sample, whole, to <export base>_filtered.jsonl")
+    )
+    open_tracer: bool = field(default=False, metadata=_help("Data-Juicer's tracer: files in <work_dir>/trace/"))
+    op_list_to_trace: list[str] = field(
+        default_factory=list, metadata=_help("ops the tracer follows (every op when empty)")
+    )
+    trace_num: int = field(default=10, metadata=_help("samples the tracer records per op"))
+    process: list = field(default_factory=list, metadata=_help("the ops, in order: a list of {op_name: {params}}"))
     # Filled in by load_recipe, not read from YAML.
     source: str = "<recipe>"
     ops: list = field(default_factory=list, repr=False)
@@ -70,13 +122,25 @@ class Recipe:
         return self.text_keys if isinstance(self.text_keys, str) else self.text_keys[0]
 
     def resolved(self) -> dict:
-        """The recipe with every op parameter filled in, as saved next to the outputs."""
+        """The recipe with every op parameter filled in, as saved next to the outputs and --print_config shows."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("ops", "source")}
         out["process"] = [{op.name: op.config} for op in self.ops]
-        return out
+        return _plain(out)
 
 
-GLOBAL_KEYS = {f.name for f in dataclasses.fields(Recipe)} - {"ops", "source"}
+GLOBAL_FIELDS = {f.name: f for f in dataclasses.fields(Recipe) if f.name not in ("ops", "source")}
+GLOBAL_KEYS = set(GLOBAL_FIELDS)
+
+
+def _plain(value):
+    """Tuples and other YAML-unfriendly values become lists and strings."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
 
 
 def _did_you_mean(name: str, options) -> str:
@@ -84,45 +148,229 @@ def _did_you_mean(name: str, options) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def parse_overrides(argv: list[str]) -> dict[str, Any]:
-    """['--np', '2', '--a.b=3'] -> {'np': 2, 'a.b': 3}; values are parsed as YAML scalars or lists."""
-    out: dict[str, Any] = {}
+# ---- jsonargparse parsers ------------------------------------------------------------------------------
+
+
+@functools.cache
+def _jsonargparse():
+    """jsonargparse, imported on first use (it is not needed to run a recipe from Python), with our YAML."""
+    import jsonargparse
+
+    jsonargparse.set_loader(YAML_MODE, load_yaml)
+    return jsonargparse
+
+
+def _global_default(f: dataclasses.Field):
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def add_recipe_arguments(parser, skip: set[str] = frozenset()) -> None:
+    """Every global recipe key as a typed option with its default and help; Data-Juicer-only keys hidden."""
+    import argparse
+
+    hints = typing.get_type_hints(Recipe)
+    for name, f in GLOBAL_FIELDS.items():
+        if name not in skip:
+            parser.add_argument(f"--{name}", type=hints[name], default=_global_default(f), help=f.metadata["help"])
+    for name in sorted(IGNORED_DJ_KEYS - set(skip)):
+        parser.add_argument(f"--{name}", type=Any, default=None, help=argparse.SUPPRESS)
+
+
+def cli_parser(prog: str, description: str, epilog: str = "", skip: set[str] = frozenset()):
+    """A jsonargparse parser with --config (repeatable) and every global recipe key."""
+    jsonargparse = _jsonargparse()
+    parser = jsonargparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        exit_on_error=False,
+        print_config=None,
+        parser_mode=YAML_MODE,
+        default_env=False,
+        formatter_class=jsonargparse.DefaultHelpFormatter,
+    )
+    parser.add_argument(
+        "--config",
+        action=jsonargparse.ActionConfigFile,
+        help="recipe YAML; give it more than once to merge recipes (later files override earlier ones)",
+    )
+    add_recipe_arguments(parser, skip)
+    return parser
+
+
+@functools.cache
+def _globals_parser():
+    jsonargparse = _jsonargparse()
+    parser = jsonargparse.ArgumentParser(exit_on_error=False, print_config=None, parser_mode=YAML_MODE)
+    add_recipe_arguments(parser)
+    return parser
+
+
+@functools.cache
+def op_parser(cls):
+    """The jsonargparse parser of one op: its signature (and its bases'), types, defaults and docstring."""
+    jsonargparse = _jsonargparse()
+    parser = jsonargparse.ArgumentParser(
+        prog=cls._name,
+        description=(cls.__doc__ or "").strip(),
+        exit_on_error=False,
+        print_config=None,
+        parser_mode=YAML_MODE,
+        formatter_class=jsonargparse.DefaultHelpFormatter,
+    )
+    added = set(parser.add_class_arguments(cls, fail_untyped=False, sub_configs=False, as_group=False))
+    # jsonargparse follows **kwargs into bases' __init__ except through OP, whose __new__ takes *args/**kwargs.
+    for name, p in signature_params(cls).items():
+        if name not in added:
+            annotation = Any if p.annotation is p.empty else p.annotation
+            parser.add_argument(f"--{name}", type=annotation, default=p.default, help="common op key")
+    return parser
+
+
+def _one_line(error: Exception, where: str, values: dict, types: dict) -> RecipeError:
+    """jsonargparse's multi-line message -> one line naming the key, the expected type and the value."""
+    message = str(error)
+    option = re.search(r"unrecognized arguments: --([^\s=]+)", message)
+    if option:
+        key = option.group(1)
+        return RecipeError(f"{where}: unknown option --{key}{_did_you_mean(key, types)}")
+    unknown = re.search(r"(?:Option|Key) '([^']+)' is not accepted|No action for key \"([^\"]+)\"", message)
+    if unknown:
+        key = unknown.group(1) or unknown.group(2)
+        return RecipeError(f"{where}: unknown key {key!r}{_did_you_mean(key, types)}")
+    keyed = re.search(r'Parser key "([^"]+)"', message)
+    if keyed and keyed.group(1) in types:
+        key = keyed.group(1)
+        if key in values:
+            value = values[key]
+        else:
+            given = re.search(r"Given value: (.*)|Got value: (.*)", message)
+            value = (given.group(1) or given.group(2)).strip() if given else "?"
+        return RecipeError(f"{where}: {key}: expected {describe_type(types[key])}, got {value!r}")
+    if keyed and keyed.group(1) == "config":
+        return RecipeError(f"{where}: {' '.join(message.split(':', 1)[1].split())}")
+    return RecipeError(f"{where}: {' '.join(message.split())}")
+
+
+def _lenient(value, annotation):
+    if isinstance(value, bool):
+        return value
+    if annotation is str and isinstance(value, (int, float)):
+        return str(value)
+    if annotation is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _lenient_strings(params: dict, hints: dict) -> dict:
+    """What YAML users mean: a number where a string is expected (`max_ratio: 2`) is read as its text, and a
+    whole float where an integer is expected (`levels: 2.0`) as that integer. Everything else is jsonargparse's."""
+    return {k: _lenient(v, hints.get(k)) for k, v in params.items()}
+
+
+# ---- building ops --------------------------------------------------------------------------------------
+
+_warned_op_keys: set[str] = set()
+
+
+def _drop_ignored_op_keys(name: str, params: dict, accepted) -> dict:
+    kept = {}
+    for key, value in params.items():
+        if key in IGNORED_DJ_OP_KEYS and key not in accepted:
+            if key not in _warned_op_keys:
+                _warned_op_keys.add(key)
+                logger.warning(f"{name}: {key} is a Data-Juicer op key djlite does not use; it is ignored")
+            continue
+        kept[key] = value
+    return kept
+
+
+def build_op(name: str, params: dict | None, where: str = "recipe"):
+    """Instantiate op `name` from recipe params, turning every problem into a one-line RecipeError."""
+    cls = get_op(name)
+    accepted = signature_params(cls)
+    params = _drop_ignored_op_keys(name, dict(params or {}), accepted)
+    for key in params:
+        if key not in accepted:
+            raise RecipeError(
+                f"{where} {name}: unknown parameter {key!r}{_did_you_mean(key, accepted)}; "
+                f"it takes: {', '.join(accepted)}"
+            )
+    types = {k: (Any if p.annotation is p.empty else p.annotation) for k, p in accepted.items()}
+    params = _lenient_strings(params, types)
+    try:
+        checked = op_parser(cls).parse_object(params)
+    except Exception as e:  # noqa: BLE001 - jsonargparse's ArgumentError and its type errors
+        raise _one_line(e, f"{where} {name}", params, types) from None
+    try:
+        op = cls(**{key: checked[key] for key in params})
+    except (ValueError, TypeError) as e:
+        raise RecipeError(f"{where} {name}: {e}") from None
+    check_requirements(op, where)
+    return op
+
+
+def op_help(name: str) -> str:
+    """`dj-process --help-op NAME`: every parameter with its type, default and help line."""
+    return op_parser(get_op(name)).format_help()
+
+
+# ---- overrides -----------------------------------------------------------------------------------------
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """Separate op overrides (--op_name.param V, --process.I.param V) from the options jsonargparse parses.
+
+    Op override values are read as YAML; the op's parser types them when the op is built.
+    """
+    rest: list[str] = []
+    ops: dict[str, Any] = {}
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if not arg.startswith("--") or len(arg) == 2:
-            raise RecipeError(f"unexpected argument {arg!r}: overrides look like --key value or --op.param value")
-        key = arg[2:]
-        if "=" in key:
-            key, raw = key.split("=", 1)
+        key = arg[2:].split("=", 1)[0] if arg.startswith("--") else ""
+        if "." not in key:
+            rest.append(arg)
             i += 1
-        else:
-            if i + 1 >= len(argv):
-                raise RecipeError(f"override --{key} needs a value")
+            continue
+        if "=" in arg:
+            raw = arg.split("=", 1)[1]
+            i += 1
+        elif i + 1 < len(argv):
             raw = argv[i + 1]
             i += 2
-        try:
-            out[key] = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
-            out[key] = raw
-    return out
+        else:
+            raise RecipeError(f"override --{key} needs a value")
+        ops[key] = _yaml_value(raw, key)
+    return rest, ops
 
 
-def _read_yaml(path: str) -> dict:
-    if not os.path.isfile(path):
-        raise RecipeError(f"recipe file not found: {path}")
+def _yaml_value(raw: str, key: str):
+    import yaml
+
+    if raw == "":
+        return ""
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
+        return load_yaml(raw)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise RecipeError(f"{path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
-    if not isinstance(data, dict):
-        raise RecipeError(
-            f"{path}: a recipe is a mapping of keys (dataset_path, process, ...), got {type(data).__name__}"
-        )
-    return data
+        raise RecipeError(f"override --{key}: {yaml_error_message(e)}") from None
+
+
+def parse_overrides(argv: list[str]) -> dict[str, Any]:
+    """['--np', '2', '--a.b=3'] -> {'np': 2, 'a.b': 3}: global keys typed by jsonargparse, op keys as YAML."""
+    rest, overrides = split_overrides(argv)
+    if rest:
+        given = {}
+        parser = _globals_parser()
+        try:
+            namespace = parser.parse_args(rest, defaults=False)
+        except Exception as e:  # noqa: BLE001
+            raise _one_line(e, "command line", {}, typing.get_type_hints(Recipe)) from None
+        for key, value in namespace.as_dict().items():
+            if value is not None or any(a.split("=")[0] == f"--{key}" for a in rest):
+                given[key] = value
+        overrides = {**given, **overrides}
+    return overrides
 
 
 def _apply_overrides(data: dict, overrides: dict, where: str) -> None:
@@ -149,67 +397,82 @@ def _apply_overrides(data: dict, overrides: dict, where: str) -> None:
             step[name] = dict(step[name] or {}, **{param: value})
 
 
-def _check_global(key: str, value, where: str):
-    hints = {f.name: f.type for f in dataclasses.fields(Recipe)}
-    import typing
-
-    annotation = typing.get_type_hints(Recipe)[key] if key in hints else Any
-    try:
-        return coerce(value, annotation)
-    except ParamTypeError as e:
-        raise RecipeError(f"{where}: {key}: {e}") from None
+# ---- the recipe ----------------------------------------------------------------------------------------
 
 
-def build_op(name: str, params: dict | None, where: str = "recipe"):
-    """Instantiate op `name` from recipe params, turning every problem into a one-line RecipeError."""
-    cls = get_op(name)
-    params = dict(params or {})
-    accepted = signature_params(cls)
-    checked = {}
-    for key, value in params.items():
-        if key not in accepted:
-            raise RecipeError(
-                f"{where} {name}: unknown parameter {key!r}{_did_you_mean(key, accepted)}; "
-                f"it takes: {', '.join(accepted)}"
-            )
-        try:
-            checked[key] = coerce(value, accepted[key].annotation)
-        except ParamTypeError as e:
-            raise RecipeError(f"{where} {name}: {key}: {e}") from None
-    try:
-        op = cls(**checked)
-    except (ValueError, TypeError) as e:
-        raise RecipeError(f"{where} {name}: {e}") from None
-    check_requirements(op, where)
-    return op
-
-
-def load_recipe(path: str | None = None, overrides: dict | None = None, data: dict | None = None) -> Recipe:
-    """Read, override and validate a recipe; build its ops. Reads no dataset rows."""
-    where = path or "recipe"
-    data = dict(_read_yaml(path) if path else (data or {}))
-    if overrides:
-        _apply_overrides(data, overrides, where)
-    recipe = Recipe(source=where)
-    for key, value in data.items():
-        if key in IGNORED_DJ_KEYS:
-            continue
-        if key not in GLOBAL_KEYS:
+def _check_globals(data: dict, where: str) -> dict:
+    for key in data:
+        if key not in GLOBAL_KEYS and key not in IGNORED_DJ_KEYS:
             raise RecipeError(f"{where}: unknown key {key!r}{_did_you_mean(key, GLOBAL_KEYS | IGNORED_DJ_KEYS)}")
-        setattr(recipe, key, _check_global(key, value, where))
+    given = {k: v for k, v in data.items() if k in GLOBAL_KEYS}
+    types = typing.get_type_hints(Recipe)
+    given = _lenient_strings(given, types)
+    try:
+        namespace = _globals_parser().parse_object(given)
+    except Exception as e:  # noqa: BLE001 - jsonargparse's ArgumentError and its type errors
+        raise _one_line(e, where, given, types) from None
+    return {key: namespace[key] for key in GLOBAL_KEYS}
+
+
+def recipe_from_data(data: dict, where: str = "recipe", base_dirs: list[str] | None = None) -> Recipe:
+    """Validate a recipe dict (global keys and ops); build its ops. Reads no dataset rows."""
+    values = _check_globals(data, where)
+    recipe = Recipe(source=where, **values)
     if recipe.np < 1:
         raise RecipeError(f"{where}: np must be >= 1, got {recipe.np}")
     if recipe.export_shard_size < 0:
         raise RecipeError(f"{where}: export_shard_size must be >= 0, got {recipe.export_shard_size}")
-
-    base_dir = os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
     recipe.ops = _build_ops(recipe, where)
-    _check_paths(recipe, base_dir, where)
+    _check_trace(recipe, where)
+    _check_paths(recipe, base_dirs or [os.getcwd()], where)
     for op in recipe.ops:
         # Ops that write files beside the outputs (frame embeddings) default to the recipe's work_dir.
         if op.work_dir is None:
             op.work_dir = recipe.work_dir
     return recipe
+
+
+def load_recipe(path: str | list[str] | None = None, overrides: dict | None = None, data: dict | None = None) -> Recipe:
+    """Read (and merge, for several files), override and validate a recipe; build its ops. Reads no dataset rows."""
+    paths = [path] if isinstance(path, str) else list(path or [])
+    where = ", ".join(paths) or "recipe"
+    merged = dict(data or {})
+    for p in paths:
+        merged.update(read_recipe_file(p))
+    if overrides:
+        _apply_overrides(merged, overrides, where)
+    base_dirs = [os.path.dirname(os.path.abspath(p)) for p in reversed(paths)] or [os.getcwd()]
+    return recipe_from_data(merged, where, base_dirs)
+
+
+def parse_cli(parser, argv: list[str]):
+    """jsonargparse's namespace (--config files merged, global keys typed) and the op overrides of a command line."""
+    rest, op_overrides = split_overrides(argv)
+    given = [rest[i + 1] for i, arg in enumerate(rest[:-1]) if arg == "--config"]
+    given += [arg.split("=", 1)[1] for arg in rest if arg.startswith("--config=")]
+    for path in given:  # one-line errors for the files jsonargparse would report in many lines
+        read_recipe_file(path)
+    try:
+        namespace = parser.parse_args(rest)
+    except Exception as e:  # noqa: BLE001
+        raise _one_line(e, ", ".join(given) or "command line", {}, typing.get_type_hints(Recipe)) from None
+    return namespace, op_overrides
+
+
+def recipe_from_namespace(namespace, op_overrides: dict) -> Recipe:
+    configs = [str(c) for c in (namespace.get("config") or [])]
+    data = {k: namespace[k] for k in GLOBAL_KEYS if k in namespace}
+    data.update({k: namespace[k] for k in IGNORED_DJ_KEYS if namespace.get(k) is not None})
+    where = ", ".join(configs) or "command line"
+    _apply_overrides(data, op_overrides, where)
+    base_dirs = [os.path.dirname(os.path.abspath(p)) for p in reversed(configs)] or [os.getcwd()]
+    return recipe_from_data(data, where, base_dirs)
+
+
+def recipe_from_cli(parser, argv: list[str]) -> tuple[Recipe, Any]:
+    """Parse a command line (jsonargparse: --config files, global keys) plus op overrides into a Recipe."""
+    namespace, op_overrides = parse_cli(parser, argv)
+    return recipe_from_namespace(namespace, op_overrides), namespace
 
 
 def _build_ops(recipe: Recipe, where: str) -> list:
@@ -231,15 +494,33 @@ def _build_ops(recipe: Recipe, where: str) -> list:
     return ops
 
 
-def _check_paths(recipe: Recipe, base_dir: str, where: str) -> None:
+def _check_trace(recipe: Recipe, where: str) -> None:
+    if recipe.trace_num < 1:
+        raise RecipeError(f"{where}: trace_num must be >= 1, got {recipe.trace_num}")
+    names = [op.name for op in recipe.ops]
+    for name in recipe.op_list_to_trace:
+        if name not in names:
+            raise RecipeError(
+                f"{where}: op_list_to_trace names {name!r}, which is not a step of process{_did_you_mean(name, names)}"
+            )
+    if recipe.executor_type == "ray" and (recipe.export_filtered or recipe.open_tracer):
+        raise RecipeError(
+            f"{where}: export_filtered and open_tracer are not implemented for executor_type: ray yet; "
+            "run this recipe with the default executor"
+        )
+
+
+def _check_paths(recipe: Recipe, base_dirs: list[str], where: str) -> None:
     if not recipe.dataset_path:
         raise RecipeError(f"{where}: dataset_path is not set; point it at a .jsonl, .json or .parquet file")
     dataset_path = recipe.dataset_path
     if not os.path.isabs(dataset_path) and not os.path.exists(dataset_path):
         # Relative to the recipe's folder when not relative to the working directory.
-        candidate = os.path.join(base_dir, dataset_path)
-        if os.path.exists(candidate):
-            dataset_path = candidate
+        for base_dir in base_dirs:
+            candidate = os.path.join(base_dir, dataset_path)
+            if os.path.exists(candidate):
+                dataset_path = candidate
+                break
     if not os.path.exists(dataset_path):
         raise RecipeError(f"{where}: dataset_path {recipe.dataset_path!r} does not exist")
     if os.path.isfile(dataset_path) and not dataset_path.endswith(DATASET_SUFFIXES):
@@ -248,7 +529,7 @@ def _check_paths(recipe: Recipe, base_dir: str, where: str) -> None:
     suffix = "." + recipe.export_type if recipe.export_type else os.path.splitext(recipe.export_path)[1]
     from djlite.formats.export import make_layout
 
-    if make_layout(recipe, base_dir) is None and suffix not in EXPORT_SUFFIXES:
+    if make_layout(recipe, base_dirs[0]) is None and suffix not in EXPORT_SUFFIXES:
         raise RecipeError(
             f"{where}: export_path {recipe.export_path!r} must end in .jsonl, .json or .parquet, or name a training "
             "layout (.tfrecord, .tfrecords, .tar, or export_type mediasequence / video2tfrecord / webdataset)"
@@ -256,3 +537,7 @@ def _check_paths(recipe: Recipe, base_dir: str, where: str) -> None:
     recipe.export_path = os.path.abspath(recipe.export_path)
     if recipe.work_dir is None:
         recipe.work_dir = os.path.dirname(recipe.export_path)
+    recipe.work_dir = os.path.abspath(recipe.work_dir)
+    from djlite.outputs import check_outputs_are_not_inputs
+
+    check_outputs_are_not_inputs(recipe, where)

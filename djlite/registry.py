@@ -49,8 +49,15 @@ def get_op(name: str) -> type:
     load_builtin_ops()
     if name in OPERATORS:
         return OPERATORS[name]
+    from djlite.dj_op_names import DATA_JUICER_OPS
+
     close = difflib.get_close_matches(name, OPERATORS, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}? " if close else ""
+    if name in DATA_JUICER_OPS:
+        raise RecipeError(
+            f"op {name!r} is a Data-Juicer op that djlite does not implement; {hint}djlite's ops: "
+            f"{', '.join(known_ops())}"
+        )
     raise RecipeError(f"unknown op {name!r}: {hint}known ops: {', '.join(known_ops())}")
 
 

@@ -10,6 +10,8 @@ import pytest
 # datasets reads its cache location at import: set it before anything imports datasets, so the suite
 # never writes into the user's ~/.cache and never reuses another session's cache files.
 os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="djlite-test-hf-")
+# Likewise djlite's per-video stats cache (djlite.stats_cache), read when a run starts.
+os.environ["DJLITE_CACHE_DIR"] = tempfile.mkdtemp(prefix="djlite-test-stats-")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_VIDEOS = Path(os.environ.get("DJLITE_SHARED_VIDEOS", REPO.parent / "shared" / "videos"))

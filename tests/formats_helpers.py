@@ -28,7 +28,7 @@ def labelled_rows(folder: Path) -> list[dict]:
                 {"time": 1.03, "bbox": [0.2, 0.2, 0.3, 0.3], "label": "star"},
             ],
         },
-        {"id": "panning", "text": "<__dj__video> b", "videos": [panning], "labels": "nebula"},
+        {"id": "panning", "text": "<__dj__video> b", "videos": [panning], "labels": ["nebula"]},
         {"id": "static", "text": "<__dj__video> c", "videos": [static]},
     ]
 

@@ -144,6 +144,9 @@ def test_bad_samples_are_error_records_and_the_shards_stay_valid(tmp_path, clips
     shards = sorted(p for p in result.result_paths if p.endswith(".tfrecord"))
     assert [os.path.basename(p) for p in shards] == ["b-00000-of-00002.tfrecord", "b-00001-of-00002.tfrecord"]
     assert [len(list(read_records(p))) for p in shards] == [1, 1]
+    # export_shard_size (Data-Juicer's key) cuts MediaSequence shards by bytes when shard_bytes is not given.
+    by_size = run_export(tmp_path, rows, str(tmp_path / "sized" / "s.tfrecord"), export_shard_size=1000)
+    assert len([p for p in by_size.result_paths if p.endswith(".tfrecord")]) == 2
     assert not [n for n in os.listdir(tmp_path / "out") if n.startswith(".")]  # no spool, no temporary left
 
 
@@ -186,6 +189,7 @@ def test_options(tmp_path):
     rows = labelled_rows(tmp_path)[:1]
     extra = {"num_frames": 5, "jpeg_quality": 95, "resize_short_side": 48, "clip_start": 0.5, "flow": True}
     result = run_export(tmp_path, rows, str(tmp_path / "out" / "o.tfrecord"), export_extra_args=extra)
+    assert "__dj__export_frames__" not in result.dataset.column_names
     ((context, lists),) = read_sequences(result.result_paths)
     assert context["image/height"].values == [48] and context["image/width"].values == [80]  # 96x160 -> 48x80
     timestamps = [f.values[0] for f in lists["image/timestamp"]]
@@ -235,3 +239,35 @@ def test_ray_executor_writes_the_same_records(tmp_path, clips):
         assert list(read_records(a)) == list(read_records(b))  # byte for byte the same records
     assert len(on_ray.dataset) == 3 and "__dj__export_frames__" not in on_ray.dataset.column_names
     assert not [n for n in os.listdir(tmp_path / "ray") if n.startswith(".")]
+
+
+def test_recipe_cleans_and_exports_mediasequence(tmp_path):
+    from conftest import REPO
+    from helpers import dj_process
+
+    done = dj_process("--config", str(REPO / "recipes" / "mediasequence.yaml"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "outputs" / "mediasequence"
+    shards = sorted(str(p) for p in out.glob("clips-*-of-*.tfrecord"))
+    assert [os.path.basename(p) for p in shards] == ["clips-00000-of-00001.tfrecord"]
+    sequences = read_sequences(shards)
+    ids = [c["example/id"].values[0] for c, _ in sequences]
+    assert ids == [b"moving"]  # static, text and short filtered, the re-encoded copy deduplicated, broken errored
+    context, lists = sequences[0]
+    assert context["clip/label/string"].values == [b"panning"] and context["clip/label/index"].values == [0]
+    assert len(lists["image/encoded"]) == 72  # 3 s at 24 fps
+    assert json.loads((out / "clips_label_map.json").read_text()) == {"panning": 0}
+    assert [row["id"] for row in read_jsonl(out / "clips_errors.jsonl")] == ["broken"]
+    assert not [n for n in os.listdir(out) if n.startswith(".")]
+
+
+def test_a_samples_own_clip_window(tmp_path):
+    rows = labelled_rows(tmp_path)[:1]
+    rows[0].update(clip_start=0.5, clip_end=1.0, id="moving_clip")
+    result = run_export(tmp_path, rows, str(tmp_path / "out" / "w.tfrecord"), export_extra_args={"flow": True})
+    ((context, lists),) = read_sequences(result.result_paths)
+    timestamps = [f.values[0] for f in lists["image/timestamp"]]
+    expected = [round(f.time * 1e6) for f in decode_plan(rows[0]["videos"][0], fps(24)) if 0.5 <= f.time + 1e-9 < 1.0]
+    assert timestamps == expected and len(timestamps) == 12
+    assert context["clip/start/timestamp"].values == [500000] and context["clip/end/timestamp"].values == [1000000]
+    assert [f.values[0] for f in lists["FORWARD_FLOW/image/timestamp"]] == timestamps[:-1]

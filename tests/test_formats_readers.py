@@ -53,6 +53,9 @@ def exports(tmp_path_factory):
         extra = {"compression": compression, "shard_records": 2}
         out[compression] = run_export(folder, rows, path, export_extra_args=extra).result_paths
     path = str(folder / "v2t" / "videos.tfrecords")
+    out["wds"] = run_export(
+        folder, rows, str(folder / "wds" / "w.tar"), export_extra_args={"shard_records": 2}
+    ).result_paths
     out["v2t"] = run_export(
         folder, rows, path, export_extra_args={"num_frames": 4, "n_videos_in_record": 2}
     ).result_paths
@@ -120,3 +123,18 @@ def test_tensorflow_parses_video2tfrecord_layout(exports):
     for got, example in zip(records, ours):
         assert got["frames_sha"] == [sha(example[f"blob/{i}"].values[0]) for i in range(4)]
         assert got["depth"] == 3 and all(s == [got["height"], got["width"], 3] for s in got["decoded_shapes"])
+
+
+def test_webdataset_reads_the_tar_shards(exports):
+    folder, rows, out = exports
+    shards = sorted(p for p in out["wds"] if p.endswith(".tar"))
+    assert [os.path.basename(p) for p in shards] == ["w-000000.tar", "w-000001.tar"]
+    (samples,) = check({"webdataset": [{"urls": shards}]})["webdataset"]
+    assert [s["key"] for s in samples] == ["moving", "panning", "static"]
+    ours = {c["example/id"].values[0].decode(): lists for c, lists in read_sequences(out[None])}
+    for got in samples:
+        assert got["json"]["id"] == got["key"] and "video_motion_score" in got["json"]["__dj__stats__"]
+        assert got["jpgs"] == [f"{i:04d}.jpg" for i in range(len(got["jpgs"]))]
+        # The same plan and quality as the MediaSequence export: the same JPEG bytes.
+        assert got["frames_sha"] == [sha(f.values[0]) for f in ours[got["key"]]["image/encoded"]]
+        assert got["json"]["frames"][0]["timestamps_us"] == [f.values[0] for f in ours[got["key"]]["image/timestamp"]]

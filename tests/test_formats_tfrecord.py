@@ -225,3 +225,18 @@ def test_killed_writer_process_leaves_no_complete_looking_shard(tmp_path):
 def test_header_layout_is_little_endian(tmp_path):
     framed = frame_record(b"abc")
     assert struct.unpack("<Q", framed[:8])[0] == 3 and framed[12:15] == b"abc" and len(framed) == 19
+
+
+def test_spooled_frames_encode_like_a_list_of_bytes_features(tmp_path):
+    from djlite.formats.example import SpooledBytes, encode_sequence_example_chunks
+
+    frames = [b"", b"a", b"x" * 200, b"y" * 20000]  # lengths whose varints take 1, 2 and 3 bytes
+    spool = tmp_path / "s.spool"
+    spool.write_bytes(b"".join(frames))
+    offsets = [0, 0, 1, 201]
+    context = {"id": bytes_feature("v")}
+    expected = encode_sequence_example(context, {"img": [bytes_feature([f]) for f in frames]})
+    length, chunks = encode_sequence_example_chunks(
+        context, {"img": SpooledBytes(str(spool), offsets, [len(f) for f in frames])}
+    )
+    assert length == len(expected) and b"".join(chunks) == expected

@@ -104,12 +104,14 @@ def local_ray(ray_module):
 def outputs(result) -> dict:
     """What a run produced, order aside: (result row, its stats row) pairs, error rows, per-op counts."""
     rows = [row for path in result.result_paths for row in _read_rows(path)]
-    stats = read_jsonl(result.stats_path) if result.stats_path else [None] * len(rows)
-    if any(path.endswith(".tfrecord") for path in result.result_paths):
-        # Records are per video and per level, not per sample: compare them and the stats rows side by side.
-        rows, stats = [sorted(json.dumps(r, sort_keys=True) for r in rows)], [sorted(map(json.dumps, stats))]
-    assert len(stats) == len(rows)
-    canonical = sorted(json.dumps(pair, sort_keys=True) for pair in zip(rows, stats))
+    if any(path.endswith((".tfrecord", ".tfrecords", ".tar")) for path in result.result_paths):
+        # A training layout: one record per video, not per sample; the records' bytes and the stats rows.
+        stats = read_jsonl(result.stats_path) if result.stats_path else []
+        canonical = sorted(json.dumps(row, sort_keys=True) for row in rows + stats)
+    else:
+        stats = read_jsonl(result.stats_path) if result.stats_path else [None] * len(rows)
+        assert len(stats) == len(rows)
+        canonical = sorted(json.dumps(pair, sort_keys=True) for pair in zip(rows, stats))
     errors = sorted(json.dumps(row, sort_keys=True) for row in read_jsonl(result.errors_path))
     summary = json.loads(open(result.summary_path).read())
     for op in summary["ops"]:
@@ -119,16 +121,18 @@ def outputs(result) -> dict:
 
 
 def _read_rows(path: str) -> list[dict]:
+    if path.endswith((".tfrecord", ".tfrecords")):
+        import hashlib
+
+        from djlite.formats.tfrecord import read_records
+
+        return [{"record_sha256": hashlib.sha256(record).hexdigest()} for record in read_records(path)]
     if path.endswith(".parquet"):
         import pyarrow.parquet as pq
 
         return pq.read_table(path).to_pylist()
     if path.endswith(".json"):
         return json.loads(open(path).read())
-    if path.endswith(".tfrecord"):  # a training layout (yt8m): compare the records' bytes
-        from djlite.formats.tfrecord import read_records
-
-        return [{"record": record.hex()} for record in read_records(path)]
     return read_jsonl(path)
 
 

@@ -27,9 +27,15 @@ def test_data_juicer_counts(dj_videos, tmp_path):
     op = lambda **kw: VideoExtractFramesMapper(frame_dir=str(tmp_path), **kw)  # noqa: E731
     assert counts(op(frame_sampling_method="all_keyframes"), videos) == [3, 3, 6]
     assert counts(op(frame_sampling_method="uniform", frame_num=2), videos) == [2, 2, 2]
-    # Data-Juicer: 3 / 6 / 12 and 4 / 5 / 13; djlite also samples the final partial segment.
-    assert counts(op(frame_sampling_method="uniform", frame_num=3, duration=10), videos) == [6, 9, 15]
-    assert counts(op(frame_sampling_method="all_keyframes", duration=5), videos) == [5, 7, 15]
+    # Data-Juicer's test_uniform_sampling and test_all_keyframes_sampling: whole segments only.
+    assert counts(op(frame_sampling_method="uniform", frame_num=3, duration=10), videos) == [3, 6, 12]
+    assert counts(op(frame_sampling_method="all_keyframes", duration=5), videos) == [4, 5, 13]
+    # keep_partial_segment samples the final partial segment too.
+    partial = dict(keep_partial_segment=True)
+    assert counts(op(frame_sampling_method="uniform", frame_num=3, duration=10, **partial), videos) == [6, 9, 15]
+    assert counts(op(frame_sampling_method="all_keyframes", duration=5, **partial), videos) == [5, 7, 15]
+    # A video shorter than one segment gives no frames, as in Data-Juicer.
+    assert counts(op(frame_sampling_method="uniform", duration=20), videos[:1]) == [0]
 
 
 def test_same_file_name_in_two_folders_gives_two_frame_sets(tmp_path):
@@ -38,9 +44,13 @@ def test_same_file_name_in_two_folders_gives_two_frame_sets(tmp_path):
     op = VideoExtractFramesMapper(frame_dir=str(tmp_path / "frames"), frame_sampling_method="uniform", frame_num=2)
     frames_a, frames_b = op.process({"videos": [a, b]})["video_frames"]
     assert len(frames_a) == len(frames_b) == 2
-    assert os.path.dirname(frames_a[0]) != os.path.dirname(frames_b[0])
-    assert all(os.path.basename(os.path.dirname(p)).startswith("clip-") for p in frames_a + frames_b)
+    # Data-Juicer's layout for the first; the second would share its folder, so it gets one of its own.
+    assert os.path.dirname(frames_a[0]) == str(tmp_path / "frames" / "clip")
+    assert os.path.basename(os.path.dirname(frames_b[0])).startswith("clip-")
+    assert sorted(os.listdir(tmp_path / "frames" / "clip")) == ["frame_0.jpg", "frame_1.jpg"]
     assert open(frames_a[0], "rb").read() != open(frames_b[0], "rb").read()
+    # The same video again, in another sample or another run: the same folder.
+    assert op.process({"videos": [b]})["video_frames"] == [frames_b]
 
 
 def test_rerun_writes_nothing_new_and_leaves_no_temporary_files(tmp_path):
@@ -49,7 +59,7 @@ def test_rerun_writes_nothing_new_and_leaves_no_temporary_files(tmp_path):
     op = VideoExtractFramesMapper(frame_dir=str(frame_dir), frame_sampling_method="fps", sampling_fps=2)
     first = op.process({"videos": [video]})["video_frames"]
     written = files_under(frame_dir)
-    assert len(first[0]) == 4 and len(written) == 5  # 4 frames + the folder's frames.json
+    assert len(first[0]) == 4 and len(written) == 6  # 4 frames + the folder's claim and completion record
     assert not [p for p in written if ".tmp-" in p]
     again = VideoExtractFramesMapper(frame_dir=str(frame_dir), frame_sampling_method="fps", sampling_fps=2)
     assert again.process({"videos": [video]})["video_frames"] == first
@@ -75,8 +85,8 @@ def test_bad_input(clips, tmp_path):
     with pytest.raises(VideoError, match="file not found"):
         op.process({"videos": [str(tmp_path / "missing.mp4")]})
     assert not os.listdir(tmp_path)
-    with pytest.raises(RecipeError, match="frame_dir is required"):
-        build_op("video_extract_frames_mapper", {"output_format": "path"})
+    with pytest.raises(RecipeError, match="frame_field 'a' and frame_key 'b' disagree"):
+        build_op("video_extract_frames_mapper", {"frame_field": "a", "frame_key": "b"})
     with pytest.raises(RecipeError, match="frame_sampling_method"):
         build_op("video_extract_frames_mapper", {"frame_sampling_method": "random", "frame_dir": "x"})
 
@@ -90,3 +100,19 @@ def test_run_exports_the_frames_column(clips, tmp_path):
     assert [row["id"] for row in kept] == ["moving", "static"] and res.summary["errored"] == 1
     assert all(len(row["video_frames"]) == 1 and len(row["video_frames"][0]) == 3 for row in kept)
     assert all(os.path.isfile(p) for row in kept for p in row["video_frames"][0])
+
+
+def test_default_frame_dir_is_beside_the_export_and_frame_field_names_the_column(clips, tmp_path):
+    dataset = write_jsonl(tmp_path / "data.jsonl", [{"id": "moving", "videos": [clips["moving"]]}])
+    step = {"video_extract_frames_mapper": {"frame_sampling_method": "uniform", "frame_field": "frames"}}
+    res = djlite.run(str(write_recipe(tmp_path / "r.yaml", dataset, [step], np=1)))
+    (row,) = read_jsonl(res.result_paths[0])
+    expected = tmp_path / "out" / "__dj__produced_data__" / "video_extract_frames_mapper" / "moving"
+    assert row["frames"] == [[str(expected / f"frame_{i}.jpg") for i in range(3)]]
+    # Outside a run, Data-Juicer's default: beside the video.
+    op = VideoExtractFramesMapper(frame_sampling_method="uniform", frame_num=1)
+    video = make_moving(str(tmp_path / "videos" / "v.mp4"), seconds=1)
+    (frames,) = op.process({"videos": [video]})["video_frames"]
+    assert frames == [
+        str(tmp_path / "videos" / "__dj__produced_data__" / "video_extract_frames_mapper" / "v" / "frame_0.jpg")
+    ]

@@ -420,6 +420,203 @@ class _Timed:
         return self.result["seconds"]
 
 
+# ---------------------------------------------------------------------------------------------- threshold
+
+
+THRESHOLD_PROCESS = [
+    {"video_duration_filter": {"min_duration": 1}},
+    {"video_resolution_filter": {"min_width": 32, "min_height": 32}},
+    {"video_aspect_ratio_filter": {"min_ratio": "9/21", "max_ratio": "21/9"}},
+    {"video_ocr_area_ratio_filter": {"max_area_ratio": 0.2, "frame_sample_num": 3}},
+    {"video_motion_score_filter": {"min_score": 0.25}},
+    {"video_deduplicator": {}},
+    {"video_near_deduplicator": {}},
+]  # the demo recipe's ops (recipes/demo.yaml), here over the corpus
+# A threshold-only change of every step that has one.
+NEW_THRESHOLDS = (
+    "--video_duration_filter.min_duration", "2",
+    "--video_resolution_filter.min_width", "200",
+    "--video_aspect_ratio_filter.min_ratio", "4/3",
+    "--video_ocr_area_ratio_filter.max_area_ratio", "0.05",
+    "--video_motion_score_filter.min_score", "1.0",
+    "--video_near_deduplicator.threshold", "0.1",
+)  # fmt: skip
+
+
+def _timed_cli(module: str, args: list[str], env: dict, cwd: Path) -> tuple[float, int, str]:
+    command = [sys.executable, "-m", module, *args]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return time.perf_counter() - start, done.returncode, done.stderr[-2000:]
+
+
+def bench_threshold(args) -> dict:
+    """Change a threshold, re-run in seconds (issue 9): the corpus with the demo recipe's ops, run once with fresh
+    caches, then again with every threshold changed. The re-run takes its stats (and near-duplicate signatures)
+    from djlite's stats cache and opens no video. Also: dj-process after dj-analyze on the same data, and the
+    re-run's files compared byte for byte with a run that computes everything (use_cache: false)."""
+    folder = args.videos or SHARED_VIDEOS / "corpus"
+    videos = sorted(p for p in folder.iterdir() if p.is_file() and p.name != "MANIFEST.tsv") if folder.is_dir() else []
+    if args.max_videos:
+        videos = videos[: args.max_videos]
+    if not videos:
+        print(f"threshold: no videos under {folder}; skipped")
+        return {}
+    np_workers = args.np or 1
+    print(f"threshold: {len(videos)} videos from {folder}, the demo recipe's 7 ops, np={np_workers}")
+    with tempfile.TemporaryDirectory(prefix="djlite-bench-") as tmp:
+        work = Path(tmp)
+        dataset = write_dataset(work, videos)
+        recipe = work / "corpus.yaml"
+        recipe.write_text(
+            json.dumps({"project_name": "corpus", "dataset_path": str(dataset), "np": np_workers,
+                        "export_path": str(work / "first" / "res.jsonl"), "process": THRESHOLD_PROCESS})
+        )  # fmt: skip
+
+        def env_with(name: str) -> dict:
+            caches = work / "caches" / name
+            return dict(os.environ, HF_DATASETS_CACHE=str(caches / "hf"), DJLITE_CACHE_DIR=str(caches / "stats"))
+
+        def process(out: str, env: dict, *extra: str) -> float:
+            seconds, rc, err = _timed_cli(
+                "djlite.cli.process",
+                ["--config", str(recipe), "--export_path", str(work / out / "res.jsonl"), *extra],
+                env,
+                work,
+            )
+            if rc != 0:
+                raise RuntimeError(f"dj-process ({out}) failed ({rc}):\n{err}")
+            return seconds
+
+        shared = env_with("shared")
+        first = process("first", shared)
+        rerun = process("rerun", shared, *NEW_THRESHOLDS)
+        cold = process("cold", env_with("cold"), *NEW_THRESHOLDS, "--use_cache", "false")
+        same = all(
+            (work / "rerun" / name).read_bytes() == (work / "cold" / name).read_bytes()
+            for name in ("res.jsonl", "res_stats.jsonl", "res_errors.jsonl")
+        )
+        summary = json.loads((work / "rerun" / "op_summary.json").read_text())
+        print(f"  first run, fresh caches:             {first:8.2f} s")
+        print(f"  every threshold changed, re-run:     {rerun:8.2f} s  = {100 * rerun / first:5.1f}% of the first run "
+              f"(kept {summary['kept']}, filtered {summary['filtered']}, errored {summary['errored']})")  # fmt: skip
+        print(f"  same thresholds, nothing cached:     {cold:8.2f} s  outputs byte-identical to the re-run: {same}")
+
+        analyze_env = env_with("analyze")
+        analyzed, rc, err = _timed_cli(
+            "djlite.cli.analyze", ["--config", str(recipe), "--no_thumbnails", "--work_dir", str(work / "an")],
+            analyze_env, work,
+        )  # fmt: skip
+        if rc != 0:
+            raise RuntimeError(f"dj-analyze failed ({rc}):\n{err}")
+        after = process("after_analyze", analyze_env)
+        print(f"  dj-analyze --config (stats pass):    {analyzed:8.2f} s")
+        print(f"  then dj-process on the same data:    {after:8.2f} s  = {100 * after / first:5.1f}% of the first run "
+              "(the near-duplicate signatures are not part of a stats pass: computed here)")  # fmt: skip
+    return {"videos": len(videos), "np": np_workers, "first_seconds": first, "rerun_seconds": rerun,
+            "rerun_share": rerun / first, "cold_seconds": cold, "rerun_equals_cold": same,
+            "analyze_seconds": analyzed, "process_after_analyze_seconds": after}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------- mediasequence
+
+
+@dataclass
+class ExportFloorRun:
+    seconds: float
+    cpu_seconds: float
+    frames: int
+    jpeg_bytes: int
+
+
+def mediasequence_floor(videos: list[Path], rate: float = 24.0, quality: int = 80) -> ExportFloorRun:
+    """The least work a MediaSequence export can do: one PyAV decode per video, the fps grid's frames (first frame
+    at or after each k / rate) JPEG-encoded, in a bare loop with no dataset, no runner, no records, no files."""
+    import av
+    import cv2
+
+    frames = size = 0
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for video in videos:
+        with av.open(str(video)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            origin, k = None, 0
+            for frame in container.decode(stream):
+                origin = frame.pts if origin is None else origin
+                t = float((frame.pts - origin) * stream.time_base)
+                if t + 1e-6 < k / rate:
+                    continue
+                k = int((t + 1e-6) * rate) + 1
+                ok, data = cv2.imencode(".jpg", frame.to_ndarray(format="bgr24"), [cv2.IMWRITE_JPEG_QUALITY, quality])
+                frames += 1
+                size += len(data)
+    return ExportFloorRun(time.perf_counter() - start, time.process_time() - cpu_start, frames, size)
+
+
+def make_long_clip(path: Path, minutes: float, size=(160, 96), rate: int = 24) -> Path:
+    """A panning texture, `minutes` long: the memory check needs length, not pixels."""
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 255, (size[1], size[0] * 4, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "30"}
+        for i in range(int(minutes * 60 * rate)):
+            x = (i * 3) % (texture.shape[1] - size[0])
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(texture[:, x : x + size[0]]), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def bench_mediasequence(args) -> dict:
+    """dj-process exporting to MediaSequence (default 24 fps, JPEG 80) vs the bare decode + JPEG loop; then peak
+    memory exporting a generated 2-minute and 20-minute clip (it must not grow with the clip's length)."""
+    videos = sorted((args.videos or SHARED_VIDEOS / "dj").glob("*.mp4"))
+    if not videos:
+        print(f"mediasequence: no videos under {args.videos or SHARED_VIDEOS / 'dj'}; skipped")
+        return {}
+    print(
+        f"mediasequence: {len(videos)} videos, export_type mediasequence at the default 24 fps, best of {args.repeat}"
+    )
+    floor = best_of(args.repeat, lambda: mediasequence_floor(videos))
+    print(f"  (a) floor, bare decode + JPEG loop:   {floor.seconds:7.2f} s wall {floor.cpu_seconds:7.2f} s CPU  "
+          f"({floor.frames} frames, {floor.jpeg_bytes / 2**20:.1f} MiB of JPEG)")  # fmt: skip
+    results = {"videos": len(videos), "floor_seconds": floor.seconds, "floor_frames": floor.frames}
+    with tempfile.TemporaryDirectory(prefix="djlite-bench-ms-") as tmp:
+        workdir = Path(tmp)
+        recipe = workdir / "mediasequence.yaml"
+        recipe.write_text("export_type: mediasequence\nprocess: []\n")
+        dataset = write_dataset(workdir, videos)
+        run = best_of(args.repeat, lambda: run_dj_process(recipe, dataset, 1, workdir))
+        if run.returncode != 0:
+            print(f"  dj-process failed ({run.returncode}):\n{run.stderr_tail}")
+            return results
+        ratio = run.seconds / floor.seconds
+        print(f"  (b) dj-process np=1 -> MediaSequence: {run.seconds:7.2f} s wall {run.cpu_seconds:7.2f} s CPU  "
+              f"ratio (b)/(a) = {ratio:.2f}x wall, {run.cpu_seconds / floor.cpu_seconds:.2f}x CPU")  # fmt: skip
+        results.update(seconds=run.seconds, ratio_np1=ratio, cpu_ratio_np1=run.cpu_seconds / floor.cpu_seconds)
+        peaks = {}
+        for minutes in (2, 20):
+            clip = make_long_clip(workdir / f"long_{minutes}min.mp4", minutes)
+            long_dataset = write_dataset(workdir, [clip])
+            long_run = run_dj_process(recipe, long_dataset, 1, workdir)
+            records = sorted(workdir.glob("np1_*/res-*.tfrecord"), key=os.path.getmtime)
+            size = os.path.getsize(records[-1]) / 2**20 if records else 0.0
+            peaks[minutes] = long_run.peak_rss_mb.get(long_run.main_pid, 0.0)
+            print(f"  {minutes:2d}-minute clip: {long_run.seconds:6.1f} s, one record of {size:6.1f} MiB, "
+                  f"peak RSS {peaks[minutes]:.0f} MiB (rc={long_run.returncode})")  # fmt: skip
+        results["peak_rss_mb"] = peaks
+        print(f"  peak RSS 20 min / 2 min: {peaks[20] / max(peaks[2], 1):.2f}x for 10x the frames")
+    return results
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 SECTIONS = {
@@ -427,6 +624,8 @@ SECTIONS = {
     "ocr": bench_ocr,
     "both": bench_both,
     "embed": bench_embed,
+    "threshold": bench_threshold,
+    "mediasequence": bench_mediasequence,
 }
 
 
@@ -437,6 +636,8 @@ def main(argv=None) -> int:
     parser.add_argument("--videos", type=Path, default=None, help="folder of videos (default: ../shared/videos/dj)")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
     parser.add_argument("--embed_backend", default="efficientnet_lite0", help="the embed section's backend")
+    parser.add_argument("--np", type=int, default=None, help="threshold: np of the runs (default 1)")
+    parser.add_argument("--max_videos", type=int, default=None, help="threshold: the first N videos only")
     args = parser.parse_args(argv)
     results = {}
     for name in args.only or list(SECTIONS):

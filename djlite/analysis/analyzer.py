@@ -25,6 +25,7 @@ from djlite.analysis.overall import (
     collect_values,
     markdown_table,
     overall_markdown,
+    overall_notes,
     stat_names,
     summarize,
     write_overall_csv,
@@ -80,6 +81,8 @@ def run_stats_pass(recipe, out_dir: str):
         export_type=None,
         export_shard_size=0,
         work_dir=out_dir,
+        export_filtered=False,  # a stats pass removes nothing
+        open_tracer=False,
     )
     return run(analysis_recipe, stats_only=True)
 
@@ -226,7 +229,17 @@ def analyze_records(
     if steps:
         counts["kept by the recipe"] = steps[-1].seq_kept
         counts["removed by filters"] = sum(s.seq_filtered for s in steps)
-    html = render_report(title, records.source, counts, table, steps, sections, _error_lines(records), note)
+    html = render_report(
+        title,
+        records.source,
+        counts,
+        table,
+        steps,
+        sections,
+        _error_lines(records),
+        note,
+        overall_notes(table, records),
+    )
     files["report.html"] = os.path.join(out_dir, "report.html")
     _write_text(html, files["report.html"])
     logger.info(f"analysis written to {out_dir}: {', '.join(sorted(files))}")

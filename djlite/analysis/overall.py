@@ -33,6 +33,19 @@ class StatValues:
     positions: np.ndarray  # index in the sample's list (its video), -1 for a scalar stat
     samples: int = 0  # samples with at least one value
     errored_samples: int = 0  # samples without a value because of an error
+    placeholders: int = 0  # values that mean "not measured" (motion score -1), left out of `values`
+
+
+def stat_placeholders() -> dict[str, set[float]]:
+    """{stat: values meaning "not measured"} declared by the registered filters (`stats_placeholders`)."""
+    from djlite.registry import OPERATORS, load_builtin_ops
+
+    load_builtin_ops()
+    out: dict[str, set[float]] = {}
+    for cls in OPERATORS.values():
+        for stat, value in (getattr(cls, "stats_placeholders", None) or {}).items():
+            out.setdefault(stat, set()).add(float(value))
+    return out
 
 
 def _is_number(value) -> bool:
@@ -56,8 +69,10 @@ def stat_names(records: RunRecords, declared: list[str] = ()) -> list[str]:
 
 
 def collect_values(records: RunRecords, name: str) -> StatValues:
-    # Only numbers are summarised; strings and nested values (tags from tagging ops) are left out.
-    values, rows, positions, samples = [], [], [], 0
+    # Only numbers are summarised; strings and nested values (tags from tagging ops) are left out, and so are
+    # placeholders (the motion score's -1 for fewer than two frames), which are counted instead.
+    values, rows, positions, samples, placeholders = [], [], [], 0, 0
+    skip = stat_placeholders().get(name, set())
     for index, row in enumerate(records.rows):
         value = _stat_mapping(row).get(name)
         items = list(enumerate(value)) if isinstance(value, (list, tuple)) else [(-1, value)]
@@ -65,7 +80,9 @@ def collect_values(records: RunRecords, name: str) -> StatValues:
         for position, item in items:
             if isinstance(item, bool):
                 item = int(item)
-            if _is_number(item):
+            if _is_number(item) and float(item) in skip:
+                placeholders += 1
+            elif _is_number(item):
                 values.append(float(item))
                 rows.append(index)
                 positions.append(position)
@@ -83,6 +100,7 @@ def collect_values(records: RunRecords, name: str) -> StatValues:
         positions=np.asarray(positions, dtype=np.int64),
         samples=samples,
         errored_samples=errored,
+        placeholders=placeholders,
     )
 
 
@@ -100,7 +118,7 @@ def summarize(stat: StatValues) -> dict:
         )
     else:
         row.update({c: math.nan for c in COLUMNS[2:-2]})
-    row.update(samples=stat.samples, errored_samples=stat.errored_samples)
+    row.update(samples=stat.samples, errored_samples=stat.errored_samples, placeholders=stat.placeholders)
     return row
 
 
@@ -155,4 +173,27 @@ def overall_markdown(table: list[dict], records: RunRecords) -> str:
         markdown_table(list(COLUMNS), [[row[c] for c in COLUMNS] for row in table]),
         "",
     ]
-    return "\n".join(lines)
+    lines += [f"- {note}" for note in overall_notes(table, records)]
+    return "\n".join(lines) + ("\n" if lines[-1] else "")
+
+
+def overall_notes(table: list[dict], records: RunRecords) -> list[str]:
+    """What the table leaves out: placeholder values, and filtered samples a dj-process stats file lacks."""
+    notes = [
+        f"{row['stat']}: {row['placeholders']} placeholder values (not measured, e.g. motion score -1 for fewer "
+        "than two frames) left out of count, mean and percentiles"
+        for row in table
+        if row.get("placeholders")
+    ]
+    if records.filtered_source:
+        notes.append(
+            f"includes the {len(records.filtered)} filtered samples of `{records.filtered_source}` (their stats up"
+            " to the filter that removed them)"
+        )
+    elif records.filtered_missing:
+        notes.append(
+            f"this stats file holds only the samples the run kept: {records.filtered_missing} filtered samples are"
+            " not in it, so these tables describe the survivors. Re-run dj-process with `export_filtered: true`"
+            " (their stats go to <export base>_filtered.jsonl, which dj-analyze reads) or use dj-analyze --config"
+        )
+    return notes

@@ -136,6 +136,7 @@ def render_report(
     sections: list[StatSection],
     errors: list[str],
     thumbnails_note: str = "",
+    overall_notes: list[str] = (),
 ) -> str:
     cards = "".join(f'<div class="card"><b>{_esc(v)}</b><span>{_esc(k)}</span></div>' for k, v in counts.items())
     nav = " ".join(f'<a href="#stat-{_esc(s.name)}">{_esc(s.name)}</a>' for s in sections)
@@ -147,6 +148,7 @@ def render_report(
         "<h2>Overall</h2>",
         '<p class="note">A sample with several videos contributes one value per video; std has ddof=1.</p>',
         _table(COLUMNS, [[row[c] for c in COLUMNS] for row in overall_table], text_columns=(0,)),
+        *(f'<p class="note">{_esc(n)}</p>' for n in overall_notes),
     ]
     if steps:
         body += [

@@ -6,6 +6,11 @@ refused with a one-line StatsFileError naming the file and line, before any anal
 
 The stats file has no video paths. Its rows are in the order of the result file of the same run
 (`<export base>.jsonl`), so that file, given as `--dataset`, supplies the paths for thumbnails.
+
+A dj-process stats file holds the kept samples only. When the run wrote `<export base>_filtered.jsonl`
+(`export_filtered: true`), its samples are analysed too (with the stats computed up to the filter that removed
+them), so the tables are about the whole dataset; without it, the report says how many filtered samples the
+tables miss (from the run's op_summary.json beside the stats file).
 """
 
 import json
@@ -33,15 +38,57 @@ class RunRecords:
     load_errors: list[dict] = field(default_factory=list)  # dataset lines that could not be parsed
     errors_source: str | None = None  # the errors file read, if any
     videos: list[list[str]] | None = None  # per row, the video paths (from the result file), for thumbnails
+    filtered: list[dict] = field(default_factory=list)  # rows that came from the filtered file (also in `rows`)
+    filtered_source: str | None = None  # the filtered file read, if any
+    filtered_missing: int = 0  # samples the run filtered that are in no file read here
 
     @property
     def errored_count(self) -> int:
         return len(self.errored) + len(self.load_errors)
 
 
+def _base_of(stats_path: str) -> str:
+    return stats_path[: -len(STATS_SUFFIX)] if stats_path.endswith(STATS_SUFFIX) else os.path.splitext(stats_path)[0]
+
+
 def errors_path_for(stats_path: str) -> str:
-    base = stats_path[: -len(STATS_SUFFIX)] if stats_path.endswith(STATS_SUFFIX) else os.path.splitext(stats_path)[0]
-    return base + "_errors.jsonl"
+    return _base_of(stats_path) + "_errors.jsonl"
+
+
+def filtered_path_for(stats_path: str) -> str:
+    return _base_of(stats_path) + "_filtered.jsonl"
+
+
+def read_filtered_file(path: str) -> list[dict]:
+    """The samples a run's filters removed, as analysis rows: stats, meta and the `__dj__filtered__` entry."""
+    from djlite.trace import FILTERED
+
+    rows = []
+    for number, row in _json_lines(path, "filtered file"):
+        entry = row.get(FILTERED)
+        if not isinstance(entry, dict) or "op" not in entry:
+            raise StatsFileError(f"{path} line {number}: a filtered-file line needs a {FILTERED!r} entry")
+        stats = row.get(Fields.stats)
+        rows.append(
+            {
+                Fields.stats: stats if isinstance(stats, dict) else {},
+                Fields.meta: row.get(Fields.meta) or {},
+                Fields.errors: list(row.get(Fields.errors) or []),
+                FILTERED: entry,
+                "_videos": row.get("videos"),
+            }
+        )
+    return rows
+
+
+def _filtered_by_run(stats_path: str) -> int:
+    """How many samples the run that wrote the stats file filtered, from op_summary.json beside it (0 if unknown)."""
+    summary = os.path.join(os.path.dirname(os.path.abspath(stats_path)), "op_summary.json")
+    try:
+        with open(summary, encoding="utf-8") as f:
+            return int(json.load(f).get("filtered") or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0
 
 
 def _json_lines(path: str, what: str):
@@ -141,4 +188,22 @@ def load_run_records(stats_path: str, dataset_path: str | None = None, video_key
         records.errors_source = errors_path
     if dataset_path:
         records.videos = read_video_lists(dataset_path, video_key, len(records.rows))
+    filtered_path = filtered_path_for(stats_path)
+    if os.path.isfile(filtered_path):
+        records.filtered = read_filtered_file(filtered_path)
+        records.filtered_source = filtered_path
+        if records.videos is not None:
+            records.videos += [_video_list(row.pop("_videos"), filtered_path) for row in records.filtered]
+        for row in records.filtered:
+            row.pop("_videos", None)
+        records.rows += records.filtered
+    else:
+        records.filtered_missing = _filtered_by_run(stats_path)
     return records
+
+
+def _video_list(videos, source: str) -> list[str]:
+    if isinstance(videos, str):
+        videos = [videos]
+    base_dir = os.path.dirname(os.path.abspath(source))
+    return [v if os.path.isabs(v) else os.path.normpath(os.path.join(base_dir, v)) for v in videos or []]

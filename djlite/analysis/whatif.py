@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from djlite.analysis.thresholds import threshold_text
 from djlite.fields import Fields
 from djlite.ops.base import Deduplicator, Filter
+from djlite.trace import FILTERED
 
 
 @dataclass
@@ -33,12 +34,13 @@ class StepCounts:
     seq_kept: int = 0
     seq_filtered: int = 0
     seq_errors: int = 0
+    seq_unknown: int = 0  # a sample a filter removed in the run that wrote the stats lacks this step's stats
     notes: list[str] = field(default_factory=list)
 
 
 WHATIF_COLUMNS = (
     "step", "op", "thresholds", "alone_kept", "alone_dropped", "alone_errors", "alone_unknown",
-    "seq_in", "seq_kept", "seq_filtered", "seq_errors",
+    "seq_in", "seq_kept", "seq_filtered", "seq_errors", "seq_unknown",
 )  # fmt: skip
 
 
@@ -115,6 +117,16 @@ def what_if(steps: list[tuple[int, object]], samples: list[dict], on_error: str 
                 c.seq_errors += 1
                 if on_error != "keep":
                     break
+            elif isinstance(op, Filter) and verdicts.get(step) is None and sample.get(FILTERED):
+                # From a filtered file: an earlier filter removed it in that run, so this step never computed
+                # its stats; with looser thresholds it would get here, and what it would do is unknown.
+                c.seq_unknown += 1
+                if not c.notes:
+                    c.notes.append(
+                        f"step {step} {op.name}: seq_unknown samples were removed earlier in the run that wrote the"
+                        " stats, so they have no stats for this step; seq_kept from here on is a lower bound"
+                    )
+                break
             elif isinstance(op, Filter) and verdicts.get(step) is None:
                 # Stats missing without a recorded error: dj-process would fail here, as an error.
                 c.seq_errors += 1

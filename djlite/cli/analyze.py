@@ -9,7 +9,6 @@ dj-analyze --auto --dataset_path d.jsonl [--auto_num 1000]
     every stats-producing video filter with its defaults on the first auto_num samples
 """
 
-import argparse
 import os
 import sys
 
@@ -21,45 +20,43 @@ from djlite.errors import RecipeError
 EPILOG = """outputs (in WORK_DIR/analysis/): overall.csv, overall.md, whatif.csv, <stat>-hist.png, <stat>-box.png,
 report.html, and for a stats pass its <export base>_stats.jsonl, <export base>.jsonl and _errors.jsonl.
 WORK_DIR defaults to the recipe's work_dir (--config), the stats file's folder (--stats) or
-./outputs/<dataset name> (--auto). Recipe overrides work as in dj-process: --np 2, --OP_NAME.PARAM VALUE."""
+./outputs/<dataset name> (--auto). Recipe keys and overrides work as in dj-process: --config (repeatable),
+--np 2, --OP_NAME.PARAM VALUE."""
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="dj-analyze",
-        description="Analyse the stats of a Data-Juicer compatible recipe: tables, plots and an HTML report.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,  # --np, --work... are recipe overrides, not abbreviations of options
-    )
-    parser.add_argument(
-        "--config", help="recipe YAML: run its filters in stats-only mode (or, with --stats, use its thresholds)"
+def _parser():
+    from djlite.recipe import cli_parser
+
+    parser = cli_parser(
+        "dj-analyze",
+        "Analyse the stats of a Data-Juicer compatible recipe: tables, plots and an HTML report.",
+        EPILOG,
+        skip={"auto", "auto_num"},
     )
     parser.add_argument("--stats", help="an existing <export base>_stats.jsonl to analyse without recomputing")
     parser.add_argument("--dataset", help="with --stats: the result file of the same run, for thumbnails")
     parser.add_argument("--auto", action="store_true", help="every stats-producing video filter, defaults only")
-    parser.add_argument("--dataset_path", help="with --auto: the dataset (with --config: overrides the recipe's)")
-    parser.add_argument("--auto_num", type=int, default=None, help="with --auto: how many samples (default 1000)")
-    parser.add_argument("--work_dir", help="where the analysis/ folder goes")
+    parser.add_argument("--auto_num", type=int | None, default=None, help="with --auto: how many samples (1000)")
     parser.add_argument("--no_thumbnails", action="store_true", help="do not decode videos for the report")
     parser.add_argument("--verbose", action="store_true", help="log debug messages to the console")
     return parser
 
 
-def _check_modes(parser, args, rest) -> None:
-    modes = [bool(args.config and not args.stats), bool(args.stats), args.auto]
+def _check_modes(args, op_overrides) -> None:
+    config = bool(args.get("config"))
+    modes = [config and not args.stats, bool(args.stats), args.auto]
     if sum(modes) != 1:
-        parser.error("give one of --config, --stats or --auto")
+        raise RecipeError("give one of --config, --stats or --auto")
     if args.auto and not args.dataset_path:
-        parser.error("--auto needs --dataset_path")
-    if args.auto and args.config:
-        parser.error("--auto runs default filters; it takes no --config")
+        raise RecipeError("--auto needs --dataset_path")
+    if args.auto and config:
+        raise RecipeError("--auto runs default filters; it takes no --config")
     if args.dataset and not args.stats:
-        parser.error("--dataset goes with --stats (a stats pass knows its videos already)")
+        raise RecipeError("--dataset goes with --stats (a stats pass knows its videos already)")
     if args.auto_num is not None and not args.auto:
-        parser.error("--auto_num goes with --auto")
-    if rest and not (args.config or args.auto):
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        raise RecipeError("--auto_num goes with --auto")
+    if op_overrides and not (config or args.auto):
+        raise RecipeError(f"op overrides need a recipe (--config): {', '.join(op_overrides)}")
 
 
 def _stats_work_dir(stats_path: str) -> str:
@@ -68,18 +65,13 @@ def _stats_work_dir(stats_path: str) -> str:
     return os.path.dirname(folder) if os.path.basename(folder) == "analysis" else folder
 
 
-def _load_recipe(args, rest):
-    from djlite.recipe import load_recipe, parse_overrides
+def _run(argv: list[str]) -> int:
+    from djlite.recipe import GLOBAL_KEYS, load_recipe, parse_cli, recipe_from_namespace, split_overrides
 
-    overrides = parse_overrides(rest)
-    if args.dataset_path:
-        overrides["dataset_path"] = args.dataset_path
-    if args.work_dir:
-        overrides["work_dir"] = args.work_dir
-    return load_recipe(args.config, overrides=overrides)
+    parser = _parser()
+    args, op_overrides = parse_cli(parser, argv)
+    _check_modes(args, op_overrides)
 
-
-def _run(args, rest) -> int:
     from djlite.analysis.analyzer import ANALYSIS_DIR, analyze_recipe, analyze_records
     from djlite.analysis.plots import require_matplotlib
 
@@ -88,7 +80,7 @@ def _run(args, rest) -> int:
     if args.stats:
         from djlite.analysis.stats_file import load_run_records
 
-        recipe = _load_recipe(args, rest) if args.config else None
+        recipe = recipe_from_namespace(args, op_overrides) if args.get("config") else None
         work_dir = args.work_dir or _stats_work_dir(args.stats)
         configure_logging(work_dir, "dj-analyze", args.verbose)
         records = load_run_records(
@@ -101,14 +93,15 @@ def _run(args, rest) -> int:
     else:
         if args.auto:
             from djlite.analysis.auto import DEFAULT_AUTO_NUM, auto_recipe
-            from djlite.recipe import load_recipe, parse_overrides
 
             name = os.path.splitext(os.path.basename(os.path.normpath(args.dataset_path)))[0]
             work_dir = os.path.abspath(args.work_dir or os.path.join("outputs", name))
             data = auto_recipe(args.dataset_path, args.auto_num or DEFAULT_AUTO_NUM, work_dir)
-            recipe = load_recipe(data=data, overrides=parse_overrides(rest))
+            given = parser.parse_args(split_overrides(argv)[0], defaults=False)
+            overrides = {k: given[k] for k in GLOBAL_KEYS if given.get(k) is not None and k != "dataset_path"}
+            recipe = load_recipe(data=data, overrides={**overrides, **op_overrides})
         else:
-            recipe = _load_recipe(args, rest)
+            recipe = recipe_from_namespace(args, op_overrides)
         log_path = configure_logging(os.path.join(recipe.work_dir, ANALYSIS_DIR), "dj-analyze", args.verbose)
         logger.info(f"stats pass of {len(recipe.ops)} ops; log: {log_path}")
         result = analyze_recipe(recipe, thumbnails=thumbnails)
@@ -123,15 +116,9 @@ def _run(args, rest) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args, rest = parser.parse_known_args(argv)
-    _check_modes(parser, args, rest)
-    configure_logging(None, "dj-analyze", args.verbose)
-    try:
-        return _run(args, rest)
-    except RecipeError as e:
-        print(f"dj-analyze: error: {e}", file=sys.stderr)
-        return 2
+    from djlite.cli.logging import run_command
+
+    return run_command("dj-analyze", _run, list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
 """Console and file sinks: the only place djlite configures logging."""
 
+import errno
 import os
+import signal
 import sys
 import time
 
 from loguru import logger
+
+WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
 
 
 def configure_logging(work_dir: str | None, command: str, verbose: bool = False) -> str | None:
@@ -21,3 +25,49 @@ def configure_logging(work_dir: str | None, command: str, verbose: bool = False)
     path = os.path.join(log_dir, f"{command}_{time.strftime('%Y%m%d%H%M%S')}.txt")
     logger.add(path, level="DEBUG", enqueue=False)
     return path
+
+
+def run_command(command: str, body, argv: list[str]) -> int:
+    """Run a CLI body with djlite's exit statuses and one-line messages for the failures a user can act on.
+
+    2: a RecipeError (bad recipe, nothing read). 130: Ctrl-C; files being written are left unfinished under
+    temporary names that are removed, so no output looks complete when it is not. 1: the disk is full or
+    read-only, or a file cannot be written (old outputs stay as they were).
+    """
+    from djlite.errors import RecipeError
+
+    configure_logging(None, command)
+    main_pid = os.getpid()
+    interrupted = []
+
+    def on_sigint(signum, frame):
+        # Forked workers inherit this handler. A worker ignores Ctrl-C (the terminal sends it to every process of
+        # the group): the main process stops the pool, so there is one message instead of one traceback each.
+        if os.getpid() != main_pid:
+            return
+        interrupted.append(True)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        return body(argv)
+    except RecipeError as e:
+        print(f"{command}: error: {e}", file=sys.stderr)
+        return 2
+    except BaseException as e:
+        # Interrupted: whatever the unwinding raised on top (a pool's TimeoutError...), the answer is one line.
+        if not (interrupted or isinstance(e, KeyboardInterrupt)):
+            if isinstance(e, OSError) and e.errno in WRITE_ERRNOS:
+                return _write_error(command, e)
+            raise
+        print(f"{command}: interrupted; no output of this run was completed", file=sys.stderr)
+        return 130
+    finally:
+        if os.getpid() == main_pid:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _write_error(command: str, e: OSError) -> int:
+    target = f" {e.filename}" if e.filename else ""
+    print(f"{command}: error: cannot write{target}: {e.strerror}; earlier outputs are unchanged", file=sys.stderr)
+    return 1

@@ -122,6 +122,9 @@ class RunOutcome:
     kept_count: int | None = None
     result_paths: list[str] = field(default_factory=list)
     result_format: str = "jsonl"
+    # The samples filters and deduplicators removed (djlite.trace.FilteredSamples), when the recipe asks for
+    # the filtered file or the tracer; None otherwise.
+    filtered: object = None
     _dataset: datasets.Dataset | None = field(default=None, repr=False)
 
     @property

@@ -68,8 +68,14 @@ def write_selection_stats(batch: pa.Table, positions, selection, features: datas
     return batch.append_column(pa.field(Fields.stats, stats_type), array)
 
 
-def apply_selection_locally(dataset: datasets.Dataset, op, show_num: int = 0, drop: bool = True):
-    """(dataset after the op's step, traced pairs). With drop=False (stats-only runs) every row stays."""
+def apply_selection_locally(
+    dataset: datasets.Dataset, op, show_num: int = 0, drop: bool = True, removed: list | None = None
+):
+    """(dataset after the op's step, traced pairs). With drop=False (stats-only runs) every row stays.
+
+    `removed`: a list to which (the dropped rows with their stats, their positions, the Selection) is appended,
+    for the filtered-samples file and the tracer.
+    """
     table = dataset.with_format("arrow")[:]
     selection = op.select(narrow_table(table, op.input_columns), show_num=show_num)
     check_selection(op, selection, len(dataset))
@@ -90,5 +96,8 @@ def apply_selection_locally(dataset: datasets.Dataset, op, show_num: int = 0, dr
             .with_format(None)
         )
     if drop and selection.kept != list(range(len(dataset))):
+        if removed is not None:
+            gone = sorted(set(range(len(dataset))) - set(selection.kept))
+            removed.append((dataset.select(gone), gone, selection))
         dataset = dataset.select(selection.kept)
     return dataset, selection.pairs

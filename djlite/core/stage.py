@@ -43,8 +43,11 @@ def is_sample_error(error: BaseException) -> bool:
 class SampleStage:
     """Runs consecutive per-sample ops on one sample; picklable, set up once per worker process."""
 
-    def __init__(self, steps: list[tuple[int, object]], on_error: str, stats_only: bool = False, columns=()):
+    def __init__(
+        self, steps: list[tuple[int, object]], on_error: str, stats_only: bool = False, columns=(), stats_cache=None
+    ):
         self.steps = steps
+        self.stats_cache = stats_cache  # djlite.stats_cache.StatsCache or None
         self.on_error = on_error
         self.stats_only = stats_only
         # Columns the stage's ops add (hashes, frame paths): a sample that errored or was dropped before the op
@@ -114,7 +117,7 @@ class SampleStage:
         errors = list(sample.get(Fields.errors) or [])
         seconds = [0.0] * len(self.steps)
         dropped_by, kind = -1, ""
-        with VideoContext(frame_ops=self.frame_ops) as context:
+        with VideoContext(frame_ops=self.frame_ops, stats_cache=self.stats_cache) as context:
             self._context = context
             for pos, (step, op) in enumerate(self.steps):
                 start, decoded_before = time.perf_counter(), context.decode_seconds

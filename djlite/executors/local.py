@@ -20,6 +20,8 @@ from djlite.core.selection import apply_selection_locally
 from djlite.core.stage import SampleStage, split_stages, stage_features
 from djlite.fields import INTERNAL_COLUMNS, Fields
 from djlite.ops.base import DatasetStep, Deduplicator
+from djlite.stats_cache import videos_fingerprint
+from djlite.trace import FilteredSamples, duplicate_of
 
 
 @contextmanager
@@ -47,11 +49,22 @@ def _fingerprint(*parts) -> str:
 
 
 class Runner:
-    def __init__(self, np_workers: int = 1, on_error: str = "drop", use_cache: bool = True, stats_only: bool = False):
+    def __init__(
+        self,
+        np_workers: int = 1,
+        on_error: str = "drop",
+        use_cache: bool = True,
+        stats_only: bool = False,
+        stats_cache=None,
+        keep_filtered: bool = False,
+    ):
         self.np = max(1, np_workers)
         self.on_error = on_error
         self.use_cache = use_cache
         self.stats_only = stats_only
+        self.stats_cache = stats_cache  # djlite.stats_cache.StatsCache, or None
+        self.keep_filtered = keep_filtered  # collect the removed samples (filtered file, tracer)
+        self.videos_digest = ""  # what the input videos are; set by run() when datasets' cache is on
 
     def _workers(self, ops, rows: int) -> int | None:
         limits = [self.np] + [op.num_proc for op in ops if op.num_proc and op.num_proc > 0]
@@ -64,7 +77,7 @@ class Runner:
         workers = self._workers(ops, n_in)
         features = stage_features(dataset.features, ops)
         added = [c for c in features if c not in dataset.features]
-        stage = SampleStage(steps, self.on_error, self.stats_only, columns=added)
+        stage = SampleStage(steps, self.on_error, self.stats_only, columns=added, stats_cache=self.stats_cache)
         configs = [(step, op.name, op.config) for step, op in steps]
         if n_in == 0:  # `map` adds no columns to an empty dataset; nothing to do but account for it
             outcome.reports.extend(OpReport(step=step, op=op.name) for step, op in steps)
@@ -77,7 +90,9 @@ class Runner:
                 num_proc=workers,
                 load_from_cache_file=self.use_cache,
                 desc=stage.label,
-                new_fingerprint=_fingerprint(dataset._fingerprint, configs, self.on_error, self.stats_only),
+                new_fingerprint=_fingerprint(
+                    dataset._fingerprint, configs, self.on_error, self.stats_only, self.videos_digest
+                ),
             )
         wall = time.perf_counter() - start
         step_ids = [step for step, _ in steps]
@@ -98,6 +113,17 @@ class Runner:
                 )
             )
             outcome.errored_samples += dropped_by_error
+        if outcome.filtered is not None and marks.filtered.sum():
+            outcome.filtered.add_stage(
+                marked.filter(
+                    lambda k: k == "filtered",
+                    input_columns=Fields.drop_kind,
+                    desc="collect filtered",
+                    load_from_cache_file=self.use_cache,
+                    new_fingerprint=_fingerprint(marked._fingerprint, "filtered"),
+                ),
+                steps,
+            )
         kept = marked
         if marks.filtered.sum() + dropped_by_error:
             kept = marked.filter(
@@ -122,7 +148,14 @@ class Runner:
             return dataset
         start = time.perf_counter()
         before = len(dataset)
-        dataset, _ = apply_selection_locally(dataset, op, drop=not self.stats_only)
+        before_rows = dataset
+        removed = [] if outcome.filtered is not None else None
+        # Every duplicate group is asked for when removed samples are kept, to say what each duplicates.
+        show_num = before if removed is not None else 0
+        dataset, _ = apply_selection_locally(dataset, op, show_num=show_num, drop=not self.stats_only, removed=removed)
+        for rows, positions, selection in removed or []:
+            of = duplicate_of(positions, selection, before_rows, keys=(op.text_key, op.video_key))
+            outcome.filtered.add_selection(rows, step, op, of)
         report.filtered = before - len(dataset)
         report.kept = len(dataset)
         report.seconds += time.perf_counter() - start
@@ -130,6 +163,10 @@ class Runner:
 
     def run(self, dataset: datasets.Dataset, ops: list, load_errors: list | None = None) -> RunOutcome:
         outcome = RunOutcome(input_count=len(dataset), load_errors=list(load_errors or []))
+        if self.keep_filtered:
+            outcome.filtered = FilteredSamples()
+        if self.use_cache:
+            self.videos_digest = videos_fingerprint(dataset, [op.video_key for op in ops])
         for steps in split_stages(ops):
             if isinstance(steps[0][1], DatasetStep):
                 dataset = self.run_dataset_step(dataset, steps, outcome)

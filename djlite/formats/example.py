@@ -52,6 +52,28 @@ class Blob:
         return data
 
 
+class SpooledBytes:
+    """A feature list of single-bytes steps (one encoded frame each) stored in one spool file.
+
+    Holds only two integer arrays; the encoder computes the list's length from them and reads each step's bytes
+    only while the record is being written, so a long clip's record costs no per-frame Python objects.
+    """
+
+    def __init__(self, path: str, offsets, lengths):
+        self.path = path
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def __getitem__(self, i: int) -> Blob:
+        return Blob(self.path, int(self.offsets[i]), int(self.lengths[i]))
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
 def bytes_feature(values) -> Feature:
     return Feature("bytes", [v.encode("utf-8") if isinstance(v, str) else v for v in _as_list(values)])
 
@@ -114,6 +136,43 @@ class _Piece(NamedTuple):
     length: int
 
 
+class _Lazy:
+    """Parts produced only when the record is written (see SpooledBytes)."""
+
+    __slots__ = ("produce",)
+
+    def __init__(self, produce):
+        self.produce = produce
+
+
+def _varint_size(n: int) -> int:
+    return max(1, (int(n).bit_length() + 6) // 7)
+
+
+def _spooled_steps_piece(steps: SpooledBytes) -> _Piece:
+    """FeatureList{feature: [Feature{bytes_list{value: [step]}}...]} without a Python object per step."""
+
+    def sizes(length: int) -> tuple[int, int, int]:
+        bytes_list = 1 + _varint_size(length) + length
+        feature = 1 + _varint_size(bytes_list) + bytes_list
+        return bytes_list, feature, 1 + _varint_size(feature) + feature
+
+    total = sum(sizes(int(n))[2] for n in steps.lengths)
+
+    def produce():
+        with open(steps.path, "rb") as f:
+            for offset, length in zip(steps.offsets.tolist(), steps.lengths.tolist()):
+                bytes_list, feature, _ = sizes(length)
+                f.seek(offset)
+                data = f.read(length)
+                if len(data) != length:
+                    raise OSError(f"{steps.path}: expected {length} bytes at offset {offset}, found {len(data)}")
+                yield b"\x0a" + _varint(feature) + b"\x0a" + _varint(bytes_list) + b"\x0a" + _varint(length)
+                yield data
+
+    return _Piece([_Lazy(produce)], total)
+
+
 def _field(number: int, payload: _Piece) -> _Piece:
     head = _varint(number << 3 | 2) + _varint(payload.length)
     return _Piece([head, *payload.parts], len(head) + payload.length)
@@ -157,7 +216,24 @@ def _features_piece(features: dict) -> _Piece:
 def _feature_lists_piece(feature_lists: dict) -> _Piece:
     entries = []
     for key in sorted(feature_lists):
-        steps = _concat([_field(1, _feature_piece(to_feature(step))) for step in feature_lists[key]])
+        value = feature_lists[key]
+        if isinstance(value, SpooledBytes):
+            steps = _spooled_steps_piece(value)
+        else:
+            # Each step is joined to one bytes object as it is encoded (a step holding a Blob keeps its parts), so a
+            # long list costs a few bytes a step, not a tree of small objects.
+            parts: list = []
+            length = 0
+            for step in value:
+                piece = _field(1, _feature_piece(to_feature(step)))
+                if any(isinstance(p, Blob) for p in piece.parts):
+                    parts.extend(piece.parts)
+                else:
+                    parts.append(b"".join(piece.parts))
+                length += piece.length
+            if not any(isinstance(p, Blob) for p in parts):
+                parts = [b"".join(parts)]
+            steps = _Piece(parts, length)
         entries.append(_field(1, _map_entry(key, steps)))
     return _concat(entries)
 
@@ -175,15 +251,24 @@ def _sequence_piece(context: dict, feature_lists: dict) -> _Piece:
     return _concat(pieces)
 
 
+def _parts(piece: _Piece) -> Iterator[bytes]:
+    for part in piece.parts:
+        if isinstance(part, Blob):
+            yield part.read()
+        elif isinstance(part, _Lazy):
+            yield from part.produce()
+        else:
+            yield part
+
+
 def _join(piece: _Piece) -> bytes:
-    return b"".join(p.read() if isinstance(p, Blob) else p for p in piece.parts)
+    return b"".join(_parts(piece))
 
 
 def _stream(piece: _Piece, buffer_bytes: int = 1 << 20) -> Iterator[bytes]:
     pending: list[bytes] = []
     size = 0
-    for part in piece.parts:
-        data = part.read() if isinstance(part, Blob) else part
+    for data in _parts(piece):
         pending.append(data)
         size += len(data)
         if size >= buffer_bytes:

@@ -23,6 +23,7 @@ import uuid
 from djlite.errors import RecipeError
 from djlite.formats.example import (
     Blob,
+    SpooledBytes,
     bytes_feature,
     encode_example_chunks,
     encode_sequence_example_chunks,
@@ -169,8 +170,8 @@ class MediaSequenceLayout(Layout):
         return "image" if self.options["flow"] else None
 
     def record(self, sample: dict, spool: dict, k: int, count: int, index: LabelIndex | None):
-        images = [Blob(spool["spool"], o, n) for o, n in zip(spool["offsets"], spool["lengths"])]
-        flows = [Blob(spool["spool"], o, n) for o, n in zip(spool["flow_offsets"], spool["flow_lengths"])]
+        images = SpooledBytes(spool["spool"], spool["offsets"], spool["lengths"])
+        flows = SpooledBytes(spool["spool"], spool["flow_offsets"], spool["flow_lengths"])
         start, end = sample.get("clip_start", self.options["clip_start"]), sample.get("clip_end")
         end = end if end is not None else self.options["clip_end"]
         segments = []
@@ -223,10 +224,9 @@ class MediaSequenceLayout(Layout):
                 for k, spool in enumerate(spools):
                     record = self.record(row, spool, k, len(spools), index)
                     writer.write_chunks(*encode_sequence_example_chunks(record.context, record.feature_lists))
-        paths = list(writer.paths)
         if index.mapping and self.given_map is None:
-            paths.append(index.write(base + "_label_map.json"))
-        return paths
+            index.write(base + "_label_map.json")  # beside the shards, like the stats file: not a result file
+        return list(writer.paths)
 
 
 class Video2TFRecordLayout(Layout):
@@ -308,10 +308,9 @@ class Video2TFRecordLayout(Layout):
             for w in writers:
                 w.abort()
             raise
-        paths = [w.path for w in writers]
         if index.mapping and self.given_map is None:
-            paths.append(index.write(os.path.splitext(export_path)[0] + "_label_map.json"))
-        return paths
+            index.write(os.path.splitext(export_path)[0] + "_label_map.json")
+        return [w.path for w in writers]
 
 
 class WebDatasetLayout(Layout):
@@ -441,9 +440,13 @@ def make_layout(recipe, base_dir: str | None = None) -> Layout | None:
         if value and base_dir and not os.path.isabs(value) and not os.path.exists(value):
             if os.path.exists(os.path.join(base_dir, value)):
                 options[key] = os.path.abspath(os.path.join(base_dir, value))
+    layout_class = LAYOUTS[name]
+    shard_size = getattr(recipe, "export_shard_size", 0)
+    if shard_size and "shard_bytes" in layout_class.defaults and "shard_bytes" not in options:
+        options["shard_bytes"] = shard_size  # Data-Juicer's key, where the layout cuts shards by bytes
     if base_dir is not None:
         recipe.export_extra_args = options
-    return LAYOUTS[name](options, where=f"{recipe.source}: export_extra_args")
+    return layout_class(options, where=f"{recipe.source}: export_extra_args")
 
 
 def spool_dir_for(export_path: str) -> str:

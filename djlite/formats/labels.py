@@ -2,7 +2,7 @@
 
 Sample fields (seconds for times, boxes normalised to [0, 1] as (ymin, xmin, ymax, xmax)):
 
-    labels:   "nebula" | ["nebula", "space"] | 3 | [3, 7]
+    labels:   ["nebula", "space"] | [3, 7]   (a bare "nebula" or 3 works too, if every line uses that form)
     segments: [{"start": 1.0, "end": 2.5, "label": "jump"}, ...]
     regions:  [{"time": 0.5, "bbox": [ymin, xmin, ymax, xmax], "label": "person"}, ...]   one box per entry
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from djlite.formats.example import Blob, Feature, bytes_feature, float_feature, int64_feature
+from djlite.formats.example import Blob, Feature, SpooledBytes, bytes_feature, float_feature, int64_feature
 
 # Context
 EXAMPLE_ID = "example/id"
@@ -162,7 +162,7 @@ def build_media_sequence(
     flow_images: list | None = None,
     dataset_name: str | None = None,
 ) -> MediaSequenceRecord:
-    """The SequenceExample of one clip. `images` are encoded frames (bytes or Blob), one per timestamp."""
+    """The SequenceExample of one clip. `images`: encoded frames (bytes or Blob, or a SpooledBytes), one a timestamp."""
     timestamps_us = [int(t) for t in timestamps_us]
     if len(images) != len(timestamps_us):
         raise RecordError(f"{len(images)} images for {len(timestamps_us)} timestamps")
@@ -197,7 +197,7 @@ def build_media_sequence(
         rate = (len(timestamps_us) - 1) * 1e6 / (timestamps_us[-1] - timestamps_us[0])
         context[IMAGE_FRAME_RATE] = float_feature(rate)
     feature_lists: dict = {
-        IMAGE_ENCODED: [Feature("bytes", [image]) for image in images],
+        IMAGE_ENCODED: images if isinstance(images, SpooledBytes) else [Feature("bytes", [i]) for i in images],
         IMAGE_TIMESTAMP: [int64_feature(t) for t in timestamps_us],
     }
 
@@ -227,7 +227,9 @@ def build_media_sequence(
             context[prefixed(FORWARD_FLOW_PREFIX, IMAGE_HEIGHT)] = int64_feature(fh)
             context[prefixed(FORWARD_FLOW_PREFIX, IMAGE_WIDTH)] = int64_feature(fw)
             context[prefixed(FORWARD_FLOW_PREFIX, IMAGE_CHANNELS)] = int64_feature(fc)
-            feature_lists[prefixed(FORWARD_FLOW_PREFIX, IMAGE_ENCODED)] = [Feature("bytes", [f]) for f in flow_images]
+            flow_key = prefixed(FORWARD_FLOW_PREFIX, IMAGE_ENCODED)
+            spooled = isinstance(flow_images, SpooledBytes)
+            feature_lists[flow_key] = flow_images if spooled else [Feature("bytes", [f]) for f in flow_images]
             feature_lists[prefixed(FORWARD_FLOW_PREFIX, IMAGE_TIMESTAMP)] = [int64_feature(t) for t in flow_ts]
     return record
 

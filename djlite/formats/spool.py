@@ -164,12 +164,11 @@ class FrameSpooler(FrameConsumer):
         entries["lengths"].append(len(data))
         self.offset += len(data)
 
-    def _encode(self, rgb: np.ndarray) -> bytes:
+    def _encode(self, image: np.ndarray) -> bytes:
+        """RGB(A) raw bytes, or a JPEG of a BGR image (OpenCV's channel order: no conversion before encoding)."""
         if self.settings.payload == "raw":
-            return np.ascontiguousarray(rgb).tobytes()
-        ok, data = cv2.imencode(
-            ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, self.settings.jpeg_quality]
-        )
+            return np.ascontiguousarray(image).tobytes()
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.settings.jpeg_quality])
         if not ok:
             raise RecordError("JPEG encoding failed")
         return data.tobytes()
@@ -179,19 +178,23 @@ class FrameSpooler(FrameConsumer):
         if (start is not None and frame.time + EPSILON < start) or (end is not None and frame.time + EPSILON >= end):
             return
         time_us = round(frame.time * 1e6)
-        rgb = resize_frame(frame.rgb(), self.settings.resize_short_side, self.settings.resize_fit)
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if self.settings.flow else None
+        raw = self.settings.payload == "raw"
+        image = resize_frame(
+            frame.rgb() if raw else frame.bgr(), self.settings.resize_short_side, self.settings.resize_fit
+        )
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY if raw else cv2.COLOR_BGR2GRAY) if self.settings.flow else None
         if self.settings.flow == "channel":
             previous = self.previous_gray
-            flow = np.zeros(rgb.shape[:2], np.uint8) if previous is None else flow_gray(previous, gray)
-            rgb = np.dstack([rgb, flow])
+            flow = np.zeros(image.shape[:2], np.uint8) if previous is None else flow_gray(previous, gray)
+            image = np.dstack([image, flow])
         elif self.settings.flow == "image" and self.previous_gray is not None:
             # Forward flow from the previous exported frame to this one, stamped at the previous frame.
-            self._append(self._encode(flow_image(self.previous_gray, gray)), self.flow_entries, self._last_time)
+            flow = cv2.cvtColor(flow_image(self.previous_gray, gray), cv2.COLOR_RGB2BGR)
+            self._append(self._encode(flow), self.flow_entries, self._last_time)
         self.previous_gray = gray
         self._last_time = time_us
-        self.shape = rgb.shape if rgb.ndim == 3 else rgb.shape + (1,)
-        self._append(self._encode(rgb), self.entries, time_us)
+        self.shape = image.shape if image.ndim == 3 else image.shape + (1,)
+        self._append(self._encode(image), self.entries, time_us)
 
     def result(self) -> dict:
         if self.file is not None:
@@ -245,7 +248,28 @@ class ExportFrames(Mapper):
 
     def process(self, sample, context=None):
         spools = self.per_video(sample, context, self.frame_result)
+        window = (sample.get("clip_start"), sample.get("clip_end"))
+        if window != (None, None):
+            spools = [in_window(spool, *window) for spool in spools]
         sample[EXPORT_FRAMES] = spools
         # Whatever would make an invalid record fails here, as this sample's error, not in the writer.
         self.layout.validate(sample, spools)
         return sample
+
+
+def in_window(spool: dict, start: float | None, end: float | None) -> dict:
+    """The spool entries of a sample's own clip window [start, end) in seconds (fields clip_start / clip_end).
+
+    The decode is shared by the video's samples and the stage's ops, so the plan covers the whole video and a
+    sample's window is applied here; a flow image is kept when both of its frames are.
+    """
+    low = -math.inf if start is None else round(float(start) * 1e6)
+    high = math.inf if end is None else round(float(end) * 1e6)
+    keep = [i for i, t in enumerate(spool["timestamps"]) if low <= t < high]
+    flow_starts = {spool["timestamps"][i] for i in keep[:-1]}
+    flow_keep = [i for i, t in enumerate(spool["flow_timestamps"]) if t in flow_starts]
+    out = dict(spool)
+    for prefix, indices in (("", keep), ("flow_", flow_keep)):
+        for key in ("timestamps", "offsets", "lengths"):
+            out[prefix + key] = [spool[prefix + key][i] for i in indices]
+    return out

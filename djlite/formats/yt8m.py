@@ -204,7 +204,7 @@ class Yt8mLayout(Layout):
         if without:
             logger.warning(f"yt8m export: {without} kept sample(s) have no frame embeddings (no video) and no record")
         if index is not None and index.mapping and self.given_map is None:
-            paths.append(index.write(base + "_label_map.json"))
+            index.write(base + "_label_map.json")  # beside the shards, like the stats file: not a result file
         return paths
 
     def _row_labels(self, row) -> list:

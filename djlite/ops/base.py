@@ -45,6 +45,19 @@ def overrides(op, hook: str) -> bool:
     return False
 
 
+_warned: set = set()
+
+
+def warn_ignored(op, param: str, value, why: str) -> None:
+    """Warn once per process that a Data-Juicer parameter given to `op` has no effect in djlite."""
+    if value is None or (type(op).__name__, param) in _warned:
+        return
+    _warned.add((type(op).__name__, param))
+    from loguru import logger
+
+    logger.warning(f"{op.name}: {param}={value!r} is a Data-Juicer parameter djlite ignores ({why})")
+
+
 @dataclass
 class Selection:
     """What a dataset-level step (deduplicator, selector) decided about its input table of n rows.
@@ -168,6 +181,9 @@ class Filter(OP):
     stats_bounds: dict = {}
     """For dj-analyze: which parameters bound which stat, {stat_key: (min_param, max_param)}, either may be None.
     Only needed when the names do not say it: by default min_X / max_X bound the stat whose key contains X."""
+    stats_placeholders: dict = {}
+    """Values of a stat that stand for "not measured" (the motion score's -1), {stat_key: value}: dj-analyze counts
+    them apart instead of averaging them in."""
 
     def __init__(
         self,
@@ -221,6 +237,9 @@ class VideoFilter(Filter):
     consumer's result is that stat's value for the video (a dict result gives several keys).
     """
 
+    per_video_cache = True
+    """The runner's stats cache (djlite.stats_cache) may serve `video_stats` without opening the video."""
+
     def video_stats(self, path: str, context: VideoContext) -> dict:
         """Stats of one video: {stat_key: value} for every key of stats_features."""
         if not self.reads_frames:
@@ -237,7 +256,8 @@ class VideoFilter(Filter):
             stats = sample[Fields.stats] = {}
         if self.has_stats(sample):
             return sample
-        per_video = self.per_video(sample, context, self.video_stats)
+        # Through the context, which serves them from the stats cache when the runner gave it one.
+        per_video = self.per_video(sample, context, lambda path, ctx: ctx.video_stats(self, path))
         for key in self.stats_keys:
             stats[key] = [values[key] for values in per_video]
         return sample

@@ -13,17 +13,25 @@ which runs only when their op asks, so a sample dropped by an earlier filter cos
 Time: the shared decode runs inside whichever op asked first, but it is not that op's alone. The context
 times it and charges each op its consumer's `feed` time plus an equal share of the decoding itself
 (`charged`, by op id; `decode_seconds` is the total), so the stage can report each op's honest seconds.
+
+Stats cache: with a `stats_cache` (djlite.stats_cache.StatsCache, given by the runner), `video_stats` serves a
+filter's per-video stats from it, and the shared decode leaves out the consumers of frame ops whose stats are
+cached, so a sample whose stats are all cached is never opened. A decode that skipped bad packets or ended
+early (a truncated or corrupted file) logs a warning naming the file.
 """
 
 import time
+
+from loguru import logger
 
 from djlite.errors import VideoError
 from djlite.video.probe import VideoInfo, probe_video
 
 
 class VideoContext:
-    def __init__(self, frame_ops: list | None = None):
+    def __init__(self, frame_ops: list | None = None, stats_cache=None):
         self.frame_ops = list(frame_ops or [])
+        self.stats_cache = stats_cache
         self._infos: dict[str, VideoInfo | VideoError] = {}
         self._consumers: dict[tuple[int, str], object] = {}
         self._results: dict[tuple, object] = {}
@@ -41,6 +49,24 @@ class VideoContext:
         if isinstance(found, VideoError):
             raise VideoError(str(found))
         return found
+
+    def video_stats(self, op, path: str) -> dict:
+        """`op.video_stats(path, self)`, from the stats cache when it has them (then the video is not opened)."""
+        return self.cached(op, path, lambda: op.video_stats(path, self))
+
+    def cached(self, op, path: str, compute, encode=None, decode=None):
+        """`compute()`, or what the stats cache holds for (op, video); `encode`/`decode` map a value to JSON."""
+        if self.stats_cache is None:
+            return compute()
+        found = self.stats_cache.get(op, path)
+        if found is not None:
+            return decode(found) if decode else found
+        value = compute()
+        self.stats_cache.put(op, path, encode(value) if encode else value)
+        return value
+
+    def _cached(self, op, path: str) -> bool:
+        return self.stats_cache is not None and getattr(op, "per_video_cache", False) and self.stats_cache.has(op, path)
 
     def frame_result(self, op, path: str):
         """The result of `op`'s frame consumer on `path`; decodes the video once for all frame ops.
@@ -70,18 +96,21 @@ class VideoContext:
         pending = {
             (id(o), path): o.frame_consumer(info)
             for o in ops
-            if (id(o), path) not in self._results and (id(o), path) not in self._consumers
+            if (id(o), path) not in self._results
+            and (id(o), path) not in self._consumers
+            and (o is op or not self._cached(o, path))
         }
         owners = {key[0]: _TimedConsumer(consumer) for key, consumer in pending.items()}
         start = time.perf_counter()
         try:
-            read_frames(info, list(owners.values()))
+            report = read_frames(info, list(owners.values()))
         finally:
             elapsed = time.perf_counter() - start
             self.decode_seconds += elapsed
             shared = max(0.0, elapsed - sum(t.seconds for t in owners.values())) / max(1, len(owners))
             for op_id, timed in owners.items():
                 self.charged[op_id] = self.charged.get(op_id, 0.0) + timed.seconds + shared
+        warn_partly_decodable(report, path)
         self._consumers.update(pending)
 
     def close(self) -> None:
@@ -114,3 +143,14 @@ class _TimedConsumer:
 
     def __getattr__(self, name):
         return getattr(self.consumer, name)
+
+
+def warn_partly_decodable(report, path: str) -> None:
+    """A decode that skipped packets or stopped early says so, naming the file (issue 9.8)."""
+    problems = []
+    if report.bad_packets:
+        problems.append(f"{report.bad_packets} packets did not decode")
+    if report.ended_by:
+        problems.append(f"stream ended early: {report.ended_by}")
+    if problems:
+        logger.warning(f"partly decodable video ({'; '.join(problems)}): {path}")

@@ -127,3 +127,43 @@ def probe_video(path: str) -> VideoInfo:
             time_base=Fraction(stream.time_base) if stream.time_base else Fraction(1, 1),
             has_audio=bool(container.streams.audio),
         )
+
+
+@dataclass(frozen=True)
+class DemuxedExtent:
+    """How much of a file its packets really cover, read without decoding (a demux-only pass)."""
+
+    duration: float  # seconds from the earliest packet of any stream to the end of the latest one
+    video_packets: int  # packets of the first video stream
+    ended_by: str | None  # the demuxer error that stopped the pass early (a truncated or cut file), if any
+
+
+def demuxed_extent(path: str) -> DemuxedExtent:
+    """The file's playable length from its packets' timestamps, across all its streams.
+
+    A header can promise more than the file holds: a truncated faststart MP4 keeps its full index (10 s) but
+    only 2.9 s of packets; a cut WebM keeps its 30 s duration element. Reading packets (not decoding them)
+    costs a pass over the file's bytes and little CPU. The longest stream counts, like the header's duration,
+    so a soundtrack that outlasts the picture is not mistaken for truncation.
+    """
+    with open_container(path) as container:
+        video = first_video_stream(container, path)
+        streams = list(container.streams)  # subtitles too: the header's duration counts them
+        start: float | None = None
+        end: float | None = None
+        packets, ended_by = 0, None
+        try:
+            for packet in container.demux(streams):
+                stamp = packet.pts if packet.pts is not None else packet.dts
+                if packet.size == 0 or stamp is None or not packet.stream.time_base:
+                    continue
+                base = packet.stream.time_base
+                first, last = float(stamp * base), float((stamp + (packet.duration or 0)) * base)
+                start = first if start is None else min(start, first)
+                end = last if end is None else max(end, last)
+                packets += packet.stream.index == video.index
+        except (av.FFmpegError, OSError) as e:
+            ended_by = f"{type(e).__name__}: {e}"
+    # Negative timestamps are an encoder's priming (audio pre-roll), not playing time.
+    duration = (end - max(start, 0.0)) if start is not None and end is not None else 0.0
+    return DemuxedExtent(duration=max(0.0, duration), video_packets=packets, ended_by=ended_by)

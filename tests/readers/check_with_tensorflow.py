@@ -1,7 +1,8 @@
 """Runs inside the reader venv (tools/reader_env.sh), never in djlite's own environment.
 
 Reads djlite's TFRecords with TensorFlow's own reader and parsers and with MediaPipe's media_sequence.py
-accessors, and prints what they found as JSON for tests/test_formats_readers.py to compare with what went in.
+accessors, and its tar shards with WebDataset, and prints what they found as JSON for
+tests/test_formats_readers.py to compare with what went in.
 
     python check_with_tensorflow.py '{"mediasequence": [{"files": [...], "compression": "GZIP"}], ...}'
 """
@@ -103,6 +104,24 @@ def read_video2tfrecord(files, n_frames):
     return out
 
 
+def read_webdataset(urls):
+    import webdataset as wds
+
+    out = []
+    for sample in wds.WebDataset(urls, shardshuffle=False):
+        jpgs = sorted(k for k in sample if k.endswith(".jpg"))
+        out.append(
+            {
+                "key": sample["__key__"],
+                "json": json.loads(sample["json"]),
+                "jpgs": jpgs,
+                "frames_sha": [sha(sample[k]) for k in jpgs],
+                "decoded_shapes": [tf.io.decode_jpeg(sample[k]).shape.as_list() for k in jpgs],
+            }
+        )
+    return out
+
+
 def main():
     request = json.loads(sys.argv[1])
     answer = {"tensorflow": tf.__version__}
@@ -112,6 +131,7 @@ def main():
     answer["video2tfrecord"] = [
         read_video2tfrecord(r["files"], r["n_frames"]) for r in request.get("video2tfrecord", [])
     ]
+    answer["webdataset"] = [read_webdataset(r["urls"]) for r in request.get("webdataset", [])]
     print("RESULT " + json.dumps(answer))
 
 

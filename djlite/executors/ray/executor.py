@@ -11,12 +11,13 @@ The flow mirrors djlite/executors/local.py, stage for stage, with the same share
     the narrow table of its columns, applied to the blocks by row index (selection.py);
   - export: parallel parts assembled into the local runner's files (export.py).
 
-Where it differs from the local runner: `np` and `use_cache` do not apply to the processing (Ray decides
-parallelism from the cluster's CPUs and each op's `num_proc` / `cpu_required` / `gpu_required`; nothing is
-cached between runs), and `RunResult.dataset` is the exported result read back from disk, so it has the
-columns the export kept. Where it differs from Data-Juicer's Ray mode: every deduplicator works (not only the
-`ray_*` ones), samples that fail are recorded instead of dropped silently, stats go to `<base>_stats.jsonl`
-and `keep_stats_in_res_ds: false` removes them from the result.
+Where it differs from the local runner: `np` does not apply to the processing (Ray decides parallelism from
+the cluster's CPUs and each op's `num_proc` / `cpu_required` / `gpu_required`); `use_cache` turns on the
+per-video stats cache (djlite.stats_cache, one per machine of the cluster), not datasets' cache; and
+`RunResult.dataset` is the exported result read back from disk, so it has the columns the export kept. Where
+it differs from Data-Juicer's Ray mode: every deduplicator works (not only the `ray_*` ones), samples that
+fail are recorded instead of dropped silently, stats go to `<base>_stats.jsonl` and `keep_stats_in_res_ds:
+false` removes them from the result.
 """
 
 import os
@@ -47,6 +48,7 @@ from djlite.executors.ray.stage import collect_marks, map_stage
 from djlite.fields import INTERNAL_COLUMNS, Fields
 from djlite.formats.export import export_layout_result, make_layout, with_export_frames
 from djlite.ops.base import DatasetStep, Deduplicator
+from djlite.stats_cache import StatsCache
 
 
 def first_error(errored) -> SampleError:
@@ -63,10 +65,11 @@ def first_error(errored) -> SampleError:
 class RayExecutor:
     """Runs ops over a loaded `datasets.Dataset` on the Ray instance `ray` is connected to."""
 
-    def __init__(self, ray, on_error: str = "drop", stats_only: bool = False):
+    def __init__(self, ray, on_error: str = "drop", stats_only: bool = False, stats_cache=None):
         self.ray = ray
         self.on_error = on_error
         self.stats_only = stats_only
+        self.stats_cache = stats_cache  # djlite.stats_cache.StatsCache (per machine of the cluster), or None
         self.cpus = cluster_cpus(ray)
         self.reports: list[OpReport] = []
         self.errored: list = []  # per stage with errors: (lazy Ray dataset of its errored rows, their features)
@@ -80,7 +83,7 @@ class RayExecutor:
         stage_policy = "drop" if self.on_error == "raise" else self.on_error
         marked_features = stage_features(features, ops)
         added = [c for c in marked_features if c not in features]
-        stage = SampleStage(steps, stage_policy, self.stats_only, columns=added)
+        stage = SampleStage(steps, stage_policy, self.stats_only, columns=added, stats_cache=self.stats_cache)
         start = time.perf_counter()
         marked = map_stage(self.ray, dataset, stage, marked_features, self.cpus).materialize()
         wall = time.perf_counter() - start
@@ -200,7 +203,8 @@ def run_on_ray(recipe, stats_only: bool = False):
     layout = make_layout(recipe)
     ops, spool_dir = with_export_frames(recipe.ops, layout, recipe.export_path)
     with ray_session(recipe.ray_address) as ray, ray_data_settings(ray), removed(spool_dir):
-        executor = RayExecutor(ray, recipe.on_error, stats_only)
+        cache = StatsCache(recipe.stats_cache_dir) if recipe.use_cache else None
+        executor = RayExecutor(ray, recipe.on_error, stats_only, stats_cache=cache)
         logger.info(f"Ray: {executor.cpus} CPUs in the cluster")
         kept, features = executor.run(dataset, ops)
         if layout is not None:

@@ -54,6 +54,12 @@ class VideoNearDeduplicator(Deduplicator):
 
     stats_features = {GROUP: Value("int64"), DISTANCE: Value("float64"), COUNT: Value("int64")}
     hash_features = {HashKeys.videosig: SIGNATURE_FEATURE}
+    # Signatures depend on sampling_fps and max_frames only; these decide at grouping time, so a re-run that
+    # changes them reuses the cached signatures (djlite.stats_cache).
+    per_video_cache = True
+    decision_params = (
+        "threshold", "match_rotated", "match_mirrored", "keep", "lsh_bands", "lsh_band_bits", "max_bucket_size",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -107,9 +113,14 @@ class VideoNearDeduplicator(Deduplicator):
             return sample
         # One signature per unique video, in first-appearance order.
         unique = {self.video_key: list(dict.fromkeys(self.video_paths(sample)))}
-        signatures = self.per_video(unique, context, self.frame_result)
+        signatures = self.per_video(unique, context, self.cached_signature)
         sample[HashKeys.videosig] = [s.to_dict() for s in signatures]
         return sample
+
+    def cached_signature(self, path: str, context: VideoContext) -> VideoSignature:
+        """The video's signature, from the stats cache when the runner gives one (a threshold-only re-run)."""
+        compute = lambda: self.frame_result(path, context)  # noqa: E731
+        return context.cached(self, path, compute, VideoSignature.to_dict, VideoSignature.from_dict)
 
     @staticmethod
     def signatures(sample) -> list[VideoSignature]:

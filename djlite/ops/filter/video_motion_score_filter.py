@@ -123,6 +123,8 @@ class VideoMotionScoreFilter(VideoFilter):
     """
 
     stats_features = {StatsKeys.video_motion_score: List(Value("float64"))}
+    # Not a measurement: fewer than two sampled frames. dj-analyze leaves it out of means and percentiles.
+    stats_placeholders = {StatsKeys.video_motion_score: -1.0}
 
     def __init__(
         self,

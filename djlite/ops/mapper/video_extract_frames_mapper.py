@@ -1,5 +1,6 @@
 import hashlib
 import json
+import math
 import os
 from typing import Literal
 
@@ -7,26 +8,32 @@ import cv2
 from datasets import List, Value
 
 from djlite.errors import VideoError
-from djlite.ops.base import Mapper
+from djlite.ops.base import Mapper, warn_ignored
 from djlite.registry import register_op
 from djlite.video.context import VideoContext
 from djlite.video.reader import DecodedFrame, FrameConsumer
-from djlite.video.sampling import all_frames, fps, keyframes, uniform
+from djlite.video.sampling import EPSILON, all_frames, fps, keyframes, uniform
 
-MANIFEST = "frames.json"
+OP_NAME = "video_extract_frames_mapper"
+PRODUCED_DATA = "__dj__produced_data__"  # Data-Juicer's Fields.multimodal_data_output_dir
+BOOKKEEPING = ".djlite_frames"  # per frame folder: who owns it (.claim) and that it is complete (.json)
 
 
 class JpegFrames(FrameConsumer):
-    """JPEG-encodes the frames of a plan as they are decoded (the pictures themselves are not kept)."""
+    """JPEG-encodes the frames of a plan as they are decoded (the pictures themselves are not kept).
 
-    def __init__(self, plan, quality: int, skip: bool = False):
+    Frames at or after `until` seconds are not taken (Data-Juicer's segments end before the final partial one).
+    """
+
+    def __init__(self, plan, quality: int, skip: bool = False, until: float | None = None):
         super().__init__(plan)
         self.quality = quality
         self.skip = skip  # the frames are already on disk: take nothing, encode nothing
+        self.until = until
         self.jpegs: list[bytes] = []
 
     def feed(self, frame: DecodedFrame) -> None:
-        if self.skip:
+        if self.skip or (self.until is not None and frame.time >= self.until - EPSILON):
             return
         ok, data = cv2.imencode(".jpg", frame.bgr(), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:
@@ -44,32 +51,55 @@ def _write_atomically(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-@register_op("video_extract_frames_mapper")
+def _claim(claim_path: str, key: str) -> bool:
+    """Atomically claim a frame folder for `key`; True when it is (now or already) this key's."""
+    tmp = f"{claim_path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(key)
+    try:
+        os.link(tmp, claim_path)  # fails if the claim exists: the first writer wins, with its whole key
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    with open(claim_path, encoding="utf-8") as f:
+        return f.read() == key
+
+
+@register_op(OP_NAME)
 class VideoExtractFramesMapper(Mapper):
-    """Extract frames of each video into `frame_key`: JPEG file paths, or JPEG bytes.
+    """Extract frames of each video into `frame_field`: JPEG file paths, or JPEG bytes.
 
-    `frame_key` (default `video_frames`, a top-level column as in Data-Juicer) holds one list of frames per
-    entry of `videos`, in the same order. Sampling (`frame_sampling_method`): `all_keyframes` (only the
-    keyframes are decoded), `uniform` (`frame_num` frames, Data-Juicer's targets: first and last frame
-    included), `fps` (a `sampling_fps` time grid) or `all`. With `duration` > 0 the method applies to each
-    `duration`-second segment on its own.
+    `frame_field` (Data-Juicer 1.6's name; `frame_key`, the older one, is accepted too; default
+    `video_frames`, a top-level column as in Data-Juicer) holds one list of frames per entry of `videos`, in
+    the same order. Sampling (`frame_sampling_method`): `all_keyframes` (only the keyframes are decoded),
+    `uniform` (`frame_num` frames, Data-Juicer's targets: first and last frame included), `fps` (a
+    `sampling_fps` time grid) or `all`. With `duration` > 0 the method applies to each `duration`-second
+    segment on its own, and, as in Data-Juicer, only whole segments count: a video of D seconds has
+    len(arange(0, D, duration)) - 1 segments, so the final partial one (and a video shorter than `duration`)
+    gives no frames. `keep_partial_segment: true` samples it too. On Data-Juicer's test videos (11.75 s,
+    23.17 s, 49.58 s) uniform `frame_num` 3, `duration` 10 gives Data-Juicer's 3 / 6 / 12 frames (6 / 9 / 15
+    with the partial segment); `all_keyframes` with `duration` 5 gives 4 / 5 / 13 (5 / 7 / 15); without
+    `duration`, `all_keyframes` gives 3 / 3 / 6. Frames come from the original stream, not from re-encoded
+    segment cuts; within a segment, the segment's first frame counts as a keyframe (Data-Juicer's cut makes it
+    one).
 
-    Frame files go to `<frame_dir>/<video stem>-<10 hex>/frame_<i>.jpg`, the hex being a hash of the video's
-    absolute path, size and modification time and of the sampling parameters. Data-Juicer uses
-    `<frame_dir>/<video stem>/`, so two videos with the same name in different folders overwrite each other's
-    frames, and a changed video or new parameters silently reuse stale ones. A folder is complete once its
-    `frames.json` is written: a re-run finds it and decodes and writes nothing. Every file is written to a
-    temporary name and renamed, so a killed run never leaves a truncated JPEG that a re-run would trust.
+    Frame files go to `<frame_dir>/<video stem>/frame_<i>.jpg`, Data-Juicer's layout. Where Data-Juicer would
+    mix two videos' frames in one folder (the same file name in two folders, a changed video, other sampling
+    parameters), djlite gives the second one `<video stem>-<10 hex>/` (a hash of the video's absolute path,
+    size, modification time and the sampling parameters): each folder is claimed atomically for one video and
+    one sampling, so no frame is ever lost or stale. The claims and completion records live in
+    `<frame_dir>/.djlite_frames/`; a folder is complete once its record is written, and a re-run then decodes
+    and writes nothing. Every file is written to a temporary name and renamed, so a killed run never leaves a
+    truncated JPEG that a re-run would trust. Without `frame_dir`: `<work_dir>/__dj__produced_data__/
+    video_extract_frames_mapper` in a run (the work dir is the export's folder unless set), else, as in
+    Data-Juicer, `__dj__produced_data__/video_extract_frames_mapper` beside each video.
 
-    Other differences: with `duration` > 0 the final partial segment is kept (Data-Juicer drops it) and frames
-    come from the original stream, not from re-encoded segment cuts. On Data-Juicer's test videos (11.75 s,
-    23.17 s, 49.58 s) uniform `frame_num` 3, `duration` 10 gives 6 / 9 / 15 frames (Data-Juicer: 3 / 6 / 12)
-    and `all_keyframes` with `duration` 5 gives 5 / 7 / 15 (Data-Juicer: 4 / 5 / 13); without `duration`
-    the counts are Data-Juicer's (`all_keyframes`: 3 / 3 / 6). Every video of the sample is extracted, not
-    only those a `<__dj__video>` token refers to, and a sample without videos keeps its fields (Data-Juicer
-    returns an empty sample). Frames are in display orientation (rotation metadata applied) and encoded with
-    OpenCV at `jpeg_quality` (75, PIL's default, which Data-Juicer uses).
-    A sample that already has `frame_key` is left unchanged, as in Data-Juicer.
+    Other differences: every video of the sample is extracted, not only those a `<__dj__video>` token refers
+    to, and a sample without videos keeps its fields (Data-Juicer returns an empty sample). Frames are in
+    display orientation (rotation metadata applied) and encoded with OpenCV at `jpeg_quality` (75, PIL's
+    default, which Data-Juicer uses). A sample that already has the frame field is left unchanged, as in
+    Data-Juicer. `video_backend` and `legacy_split_by_text_token` are accepted and ignored with a warning.
     """
 
     def __init__(
@@ -79,9 +109,13 @@ class VideoExtractFramesMapper(Mapper):
         frame_num: int = 3,
         sampling_fps: float = 1.0,
         duration: float = 0,
+        keep_partial_segment: bool = False,
         frame_dir: str | None = None,
+        frame_field: str | None = None,
         frame_key: str = "video_frames",
         jpeg_quality: int = 75,
+        video_backend: str | None = None,
+        legacy_split_by_text_token: bool | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -91,8 +125,6 @@ class VideoExtractFramesMapper(Mapper):
             )
         if output_format not in ("path", "bytes"):
             raise ValueError(f"output_format must be 'path' or 'bytes', got {output_format!r}")
-        if output_format == "path" and not frame_dir:
-            raise ValueError("frame_dir is required with output_format 'path' (the folder the frames go to)")
         if frame_num < 1:
             raise ValueError(f"frame_num must be >= 1, got {frame_num}")
         if sampling_fps <= 0:
@@ -101,14 +133,23 @@ class VideoExtractFramesMapper(Mapper):
             raise ValueError(f"duration must be >= 0 seconds (0 = the whole video), got {duration}")
         if not 1 <= jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality must be between 1 and 100, got {jpeg_quality}")
+        if frame_field is not None and frame_key != "video_frames" and frame_field != frame_key:
+            raise ValueError(f"frame_field {frame_field!r} and frame_key {frame_key!r} disagree; give only frame_field")
+        warn_ignored(self, "video_backend", video_backend, "djlite decodes with PyAV")
+        warn_ignored(self, "legacy_split_by_text_token", legacy_split_by_text_token, "every video is extracted")
         self.frame_sampling_method = frame_sampling_method
         self.output_format = output_format
         self.frame_num = frame_num
         self.sampling_fps = sampling_fps
         self.duration = duration
+        self.keep_partial_segment = keep_partial_segment
         self.frame_dir = os.path.abspath(frame_dir) if frame_dir else None
-        self.frame_key = frame_key
+        self.frame_key = frame_field or frame_key
         self.jpeg_quality = jpeg_quality
+
+    @property
+    def frame_field(self) -> str:
+        return self.frame_key
 
     def output_features(self, features):
         features = features.copy()
@@ -126,20 +167,72 @@ class VideoExtractFramesMapper(Mapper):
             return all_frames(segment)
         return keyframes(segment)
 
-    def folder(self, path: str) -> str:
-        """Where one video's frames go: unique per file, its content and the sampling parameters."""
+    def frames_end(self, info) -> float | None:
+        """Seconds after which no frame is taken: the end of the last whole segment (Data-Juicer's rule)."""
+        if not self.duration or self.keep_partial_segment:
+            return None
+        # Data-Juicer cuts [t[i-1], t[i]] for t = arange(0, duration of the stream, segment).
+        whole = max(0, math.ceil(info.stream_duration / self.duration - EPSILON) - 1)
+        return whole * self.duration
+
+    # ------------------------------------------------------------------ where frames go
+
+    def root(self, path: str) -> str:
+        if self.frame_dir:
+            return self.frame_dir
+        if self.work_dir:
+            return os.path.join(os.path.abspath(self.work_dir), PRODUCED_DATA, OP_NAME)
+        return os.path.join(os.path.dirname(os.path.abspath(path)), PRODUCED_DATA, OP_NAME)
+
+    def _key(self, path: str) -> str:
         path = os.path.abspath(path)
         stat = os.stat(path)
-        sampling = (self.frame_sampling_method, self.frame_num, self.sampling_fps, self.duration, self.jpeg_quality)
-        key = repr((path, stat.st_size, stat.st_mtime_ns, sampling)).encode()
+        sampling = (
+            self.frame_sampling_method,
+            self.frame_num,
+            self.sampling_fps,
+            self.duration,
+            self.keep_partial_segment,
+            self.jpeg_quality,
+        )
+        return repr((path, stat.st_size, stat.st_mtime_ns, sampling))
+
+    def _candidates(self, path: str, key: str) -> list[str]:
         stem = os.path.splitext(os.path.basename(path))[0]
-        return os.path.join(self.frame_dir, f"{stem}-{hashlib.sha1(key).hexdigest()[:10]}")
+        return [stem, f"{stem}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"]
+
+    def folder(self, path: str, claim: bool = False) -> str | None:
+        """The frame folder of one video: `<root>/<stem>` unless another video or sampling has it.
+
+        With claim=False only an existing claim is looked up (None when there is none yet).
+        """
+        root, key = self.root(path), self._key(path)
+        books = os.path.join(root, BOOKKEEPING)
+        for name in self._candidates(path, key):
+            claim_path = os.path.join(books, f"{name}.claim")
+            if claim:
+                os.makedirs(books, exist_ok=True)
+                if _claim(claim_path, key):
+                    return os.path.join(root, name)
+                continue
+            try:
+                with open(claim_path, encoding="utf-8") as f:
+                    if f.read() == key:
+                        return os.path.join(root, name)
+            except OSError:
+                return None
+        if claim:
+            raise VideoError(f"no free frame folder for {path} under {root}")  # a 10-hex collision
+        return None
 
     def _written(self, path: str) -> list[str] | None:
         """The frame files of an earlier complete extraction of this video, or None."""
         try:
             folder = self.folder(path)
-            with open(os.path.join(folder, MANIFEST), encoding="utf-8") as f:
+            if folder is None:
+                return None
+            record = os.path.join(os.path.dirname(folder), BOOKKEEPING, os.path.basename(folder) + ".json")
+            with open(record, encoding="utf-8") as f:
                 names = json.load(f)["frames"]
         except (OSError, ValueError, KeyError):
             return None
@@ -150,7 +243,7 @@ class VideoExtractFramesMapper(Mapper):
         if self.output_format == "path" and self._written(info.path) is not None:
             # Another op of the stage is decoding this video; this one needs nothing from it.
             return JpegFrames(uniform(1), self.jpeg_quality, skip=True)
-        return JpegFrames(self.plan(), self.jpeg_quality)
+        return JpegFrames(self.plan(), self.jpeg_quality, until=self.frames_end(info))
 
     def _frames_of(self, path: str, context: VideoContext):
         if self.output_format == "bytes":
@@ -159,13 +252,14 @@ class VideoExtractFramesMapper(Mapper):
         if done is not None:
             return done
         jpegs = self.frame_result(path, context)
-        folder = self.folder(path)
+        folder = self.folder(path, claim=True)
         os.makedirs(folder, exist_ok=True)
         names = [f"frame_{i}.jpg" for i in range(len(jpegs))]
         for name, data in zip(names, jpegs):
             _write_atomically(os.path.join(folder, name), data)
         # Written last: its presence says the folder is complete.
-        _write_atomically(os.path.join(folder, MANIFEST), json.dumps({"video": path, "frames": names}).encode())
+        record = os.path.join(os.path.dirname(folder), BOOKKEEPING, os.path.basename(folder) + ".json")
+        _write_atomically(record, json.dumps({"video": path, "frames": names}).encode())
         return [os.path.join(folder, name) for name in names]
 
     def process(self, sample, context: VideoContext | None = None):

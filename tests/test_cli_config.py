@@ -1,0 +1,185 @@
+"""The jsonargparse configuration layer: --help, repeatable --config, --print_config, --help-op, --version,
+YAML 1.2 scalars, the alias bound, Data-Juicer op names and keys, Ctrl-C."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from helpers import dj_process, read_jsonl, video_samples, write_jsonl, write_recipe
+
+from djlite import __version__
+from djlite.errors import RecipeError
+from djlite.recipe import GLOBAL_KEYS, load_recipe
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return write_jsonl(tmp_path / "data.jsonl", [{"text": "x", "videos": ["a.mp4"]}])
+
+
+def test_help_lists_every_global_key_with_its_default():
+    done = dj_process("--help")
+    assert done.returncode == 0
+    help_text = " ".join(done.stdout.split())
+    for key in GLOBAL_KEYS:
+        assert f"--{key}" in help_text
+    assert "(type: int, default: 4)" in help_text  # np
+    assert "default: ./outputs/hello_world/hello_world.jsonl" in help_text
+    assert "--op_fusion" not in help_text  # Data-Juicer keys djlite ignores are accepted, not advertised
+
+
+def test_version():
+    done = dj_process("--version")
+    assert done.returncode == 0 and __version__ in done.stdout
+
+
+def test_two_configs_merge_later_overrides_earlier(tmp_path, dataset):
+    first = write_recipe(tmp_path / "a.yaml", dataset, [{"video_duration_filter": {"min_duration": 1}}], np=2)
+    second = tmp_path / "b.yaml"
+    second.write_text("np: 3\nproject_name: merged\n")
+    done = dj_process("--config", str(first), "--config", str(second), "--print_config")
+    assert done.returncode == 0, done.stderr
+    printed = yaml.safe_load(done.stdout)
+    assert printed["np"] == 3 and printed["project_name"] == "merged"
+    assert printed["process"][0]["video_duration_filter"]["min_duration"] == 1.0
+
+
+def test_print_config_is_the_resolved_recipe_and_runs_to_the_same_outputs(tmp_path, clips):
+    data = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"], clips["static"], clips["short"]]))
+    recipe = write_recipe(
+        tmp_path / "r.yaml", data, [{"video_duration_filter": {"min_duration": 1.5}}], export_path="out1/res.jsonl"
+    )
+    done = dj_process("--config", str(recipe), "--np", "1", "--video_duration_filter.max_duration", "100",
+                      "--print_config", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    printed = yaml.safe_load(done.stdout)
+    assert printed["process"][0]["video_duration_filter"]["max_duration"] == 100.0
+    assert printed["process"][0]["video_duration_filter"]["any_or_all"] == "any"  # every parameter filled in
+    first = dj_process("--config", str(recipe), "--np", "1", "--video_duration_filter.max_duration", "100",
+                       cwd=tmp_path)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    saved = tmp_path / "saved.yaml"
+    printed["export_path"] = str(tmp_path / "out2" / "res.jsonl")
+    printed["work_dir"] = str(tmp_path / "out2")
+    saved.write_text(yaml.safe_dump(printed))
+    second = dj_process("--config", str(saved))
+    assert second.returncode == 0, second.stderr
+    assert read_jsonl(tmp_path / "out1" / "res.jsonl") == read_jsonl(tmp_path / "out2" / "res.jsonl")
+    assert read_jsonl(tmp_path / "out1" / "res_stats.jsonl") == read_jsonl(tmp_path / "out2" / "res_stats.jsonl")
+    resolved = yaml.safe_load((tmp_path / "out1" / "recipe_resolved.yaml").read_text())
+    assert resolved["process"] == printed["process"]
+
+
+def test_help_op_shows_types_and_defaults():
+    done = dj_process("--help-op", "video_duration_filter")
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())
+    assert "--min_duration MIN_DURATION (type: float, default: 0)" in text
+    assert "Keep samples whose videos last between" in text
+    assert "--video_key" in text  # the common op keys, from the base classes
+
+
+def test_command_line_errors_are_one_line_exit_2(tmp_path, dataset):
+    recipe = write_recipe(tmp_path / "r.yaml", dataset, [{"video_duration_filter": {}}])
+    cases = {
+        ("--np", "two"): "np: expected an integer, got 'two'",
+        ("--exprt_path", "x"): "unknown option --exprt_path (did you mean 'export_path'?)",
+        ("--on_error", "foo"): "on_error: expected 'drop' or 'keep' or 'raise', got 'foo'",
+        ("--video_duration_filter.min_duration", "abc"): "min_duration: expected a number, got 'abc'",
+        ("--video_duraton_filter.min_duration", "1"): "did you mean 'video_duration_filter'?",
+    }
+    for args, expected in cases.items():
+        done = dj_process("--config", str(recipe), *args)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and expected in lines[0], (args, done.stderr)
+    missing = dj_process("--config", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and missing.stderr.strip().endswith(
+        "recipe file not found: " + str(tmp_path / "nope.yaml")
+    )
+
+
+def test_unknown_key_in_a_config_file_names_the_file(tmp_path, dataset):
+    recipe = write_recipe(tmp_path / "r.yaml", dataset, [], exprt_path="x.jsonl")
+    done = dj_process("--config", str(recipe))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"dj-process: error: {recipe}: unknown key 'exprt_path' (did you mean 'export_path'?)"
+    ]
+
+
+def test_unquoted_ratio_stays_a_string_yaml_1_2(tmp_path, dataset):
+    recipe = tmp_path / "r.yaml"
+    step = "  - video_aspect_ratio_filter:\n      min_ratio: 1:2\n      max_ratio: 4:3\n"
+    recipe.write_text(f"dataset_path: {dataset}\nprocess:\n{step}")
+    op = load_recipe(str(recipe)).ops[0]
+    assert op.config["max_ratio"] == "4:3" and op.config["min_ratio"] == "1:2"
+    assert op.max_ratio == pytest.approx(4 / 3)
+
+
+def test_yaml_1_1_booleans_and_dates_stay_strings(tmp_path, dataset):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"dataset_path: {dataset}\nproject_name: 2024-01-01\nprocess: []\n")
+    assert load_recipe(str(recipe)).project_name == "2024-01-01"
+    recipe.write_text(f"dataset_path: {dataset}\nproject_name: no\nvideo_key: on\nprocess: []\n")
+    loaded = load_recipe(str(recipe))
+    assert loaded.project_name == "no" and loaded.video_key == "on"
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path):
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]']
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 10) + "]")
+    recipe = tmp_path / "bomb.yaml"
+    recipe.write_text("\n".join(lines) + "\n")
+    assert len(recipe.read_bytes()) < 2000
+    started = time.monotonic()
+    done = dj_process("--config", str(recipe))
+    assert done.returncode == 2 and "alias" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert time.monotonic() - started < 60  # a bound, not a timing: unbounded, it exhausts memory
+
+
+def test_data_juicer_op_djlite_lacks_is_named_as_such(tmp_path, dataset):
+    recipe = write_recipe(tmp_path / "r.yaml", dataset, [{"video_aesthetics_filter": {}}])
+    with pytest.raises(RecipeError) as info:
+        load_recipe(str(recipe))
+    message = str(info.value)
+    assert message.startswith("op 'video_aesthetics_filter' is a Data-Juicer op that djlite does not implement")
+    assert "did you mean 'video_aspect_ratio_filter'?" in message
+
+
+def test_data_juicer_op_keys_are_accepted_warned_once_and_not_stored(tmp_path, dataset):
+    from loguru import logger
+
+    messages = []
+    sink = logger.add(messages.append, level="WARNING")
+    try:
+        step = {"video_duration_filter": {"num_cpus": 2, "image_key": "images", "batch_mode": True}}
+        recipe = load_recipe(str(write_recipe(tmp_path / "r.yaml", dataset, [step, step])))
+    finally:
+        logger.remove(sink)
+    assert all("num_cpus" not in op.config and not hasattr(op, "num_cpus") for op in recipe.ops)
+    assert sum("num_cpus" in m for m in messages) <= 1 and sum("image_key" in m for m in messages) <= 1
+
+
+@pytest.mark.parametrize("np_", [1, 2])
+def test_ctrl_c_is_one_line_exit_130_and_no_result_file(tmp_path, clips, np_):
+    data = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"]] * 400))
+    recipe = write_recipe(tmp_path / "r.yaml", data, [{"video_motion_score_filter": {"sampling_fps": 30}}], np=np_)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "djlite.cli.process", "--config", str(recipe), "--use_cache", "false"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    log = tmp_path / "out" / "log"
+    while time.monotonic() < deadline and not (log.is_dir() and any(log.iterdir())):
+        time.sleep(0.2)
+    time.sleep(1.5)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: to the main process and its workers
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err.strip().splitlines()[-1] and "Traceback" not in err
+    assert not (tmp_path / "out" / "res.jsonl").exists()
