@@ -171,3 +171,21 @@ def test_youtube8m_reader_spec_parses_the_records_under_tensorflow(tmp_path, aud
         assert np.allclose(video["mean_rgb"], features.mean(axis=0), atol=1e-5)
         if audio == "neutral":
             assert record["audio_frames"] == len(features)
+
+
+def test_imported_shards_re_export_to_the_same_bytes(exported, tmp_path):
+    """YouTube-8M shards -> jsonl + sidecars (the CLI) -> a recipe -> yt8m export without PCA: identical records."""
+    from djlite.formats.yt8m import main
+
+    _, result = exported
+    shards = [p for p in result.result_paths if "_frame-" in p]
+    assert main([*shards, "--out", str(tmp_path / "imported.jsonl")]) == 0
+    config = {
+        "dataset_path": str(tmp_path / "imported.jsonl"),
+        "export_path": str(tmp_path / "out" / "again.tfrecord"),
+        "export_type": "yt8m",
+        "export_extra_args": {"apply_pca": False, "level": "frame"},
+        "process": [],
+    }
+    again = djlite.run(config)
+    assert records(again.result_paths, "frame") == records(shards, "frame")

@@ -135,10 +135,6 @@ def _read_rows(path: str) -> list[dict]:
         return pq.read_table(path).to_pylist()
     if path.endswith(".json"):
         return json.loads(open(path).read())
-    if path.endswith(".tfrecord"):  # a training layout (yt8m): compare the records' bytes
-        from djlite.formats.tfrecord import read_records
-
-        return [{"record": record.hex()} for record in read_records(path)]
     return read_jsonl(path)
 
 

@@ -158,8 +158,8 @@ def test_near_duplicates_rank_first_on_the_corpus_and_pretrained_beats_model_fre
 
     groups = read_groups(corpus_videos)
     found = {}
-    for backend in ("thumbnail_histogram", "efficientnet_lite0"):
-        pooled, sidecars, failed = embed_clips(groups, backend, str(tmp_path / backend))
+    embedded = embed_clips(groups, ["thumbnail_histogram", "efficientnet_lite0"], str(tmp_path))
+    for backend, (pooled, sidecars, failed) in embedded.items():
         assert not failed
         found[backend] = ranking_metrics(pooled, groups)
         check = pca_check(sidecars)

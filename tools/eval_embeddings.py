@@ -48,20 +48,26 @@ def synthetic_groups(folder: Path) -> dict[str, str]:
     return {path: group for path, group, _ in make_synthetic(folder)}
 
 
-def embed_clips(paths, backend: str, embedding_dir: str) -> tuple[dict[str, np.ndarray], dict[str, str], list]:
-    """{clip: pooled vector}, {clip: sidecar path}, [(clip, error)]."""
-    op = VideoFrameEmbeddingMapper(backend=backend, embedding_dir=embedding_dir)
-    op.setup()
-    pooled, sidecars, failed = {}, {}, []
+def embed_clips(paths, backends: list[str], embedding_dir: str) -> dict[str, tuple[dict, dict, list]]:
+    """{backend: ({clip: pooled vector}, {clip: sidecar path}, [(clip, error)])}; each clip decoded once for all."""
+    from djlite.video.context import VideoContext
+
+    ops = {b: VideoFrameEmbeddingMapper(backend=b, embedding_dir=os.path.join(embedding_dir, b)) for b in backends}
+    for op in ops.values():
+        op.setup()
+    found = {b: ({}, {}, []) for b in backends}
     for name in sorted(paths):
-        try:
-            sample = op.process({"videos": [name]})
-        except (SampleError, OSError, ValueError) as e:
-            failed.append((name, f"{type(e).__name__}: {e}"))
-            continue
-        pooled[name] = np.asarray(sample["video_embedding"][0], dtype=np.float32)
-        sidecars[name] = sample["video_frame_embeddings"][0]
-    return pooled, sidecars, failed
+        with VideoContext(frame_ops=list(ops.values())) as context:
+            for backend, op in ops.items():
+                pooled, sidecars, failed = found[backend]
+                try:
+                    sample = op.process({"videos": [name]}, context)
+                except (SampleError, OSError, ValueError) as e:
+                    failed.append((name, f"{type(e).__name__}: {e}"))
+                    continue
+                pooled[name] = np.asarray(sample["video_embedding"][0], dtype=np.float32)
+                sidecars[name] = sample["video_frame_embeddings"][0]
+    return found
 
 
 def ranking_metrics(pooled: dict[str, np.ndarray], groups: dict[str, str]) -> dict:
@@ -117,22 +123,22 @@ def main(argv=None) -> int:
     sets = {"corpus": read_groups(corpus)}
     if args.synthetic:
         sets["corpus+synthetic"] = {**sets["corpus"], **synthetic_groups(Path(args.synthetic))}
+    every = sets[list(sets)[-1]]
+    start = time.perf_counter()
+    found = embed_clips(every, args.backends, args.embedding_dir)
+    print(f"embedded {len(every)} clips with {', '.join(args.backends)} in {time.perf_counter() - start:.1f} s")
     for backend in args.backends:
+        pooled, sidecars, failed = found[backend]
         for label, groups in sets.items():
-            start = time.perf_counter()
-            pooled, sidecars, failed = embed_clips(groups, backend, os.path.join(args.embedding_dir, backend))
-            metrics = ranking_metrics(pooled, groups)
-            seconds = time.perf_counter() - start
+            metrics = ranking_metrics({k: v for k, v in pooled.items() if k in groups}, groups)
             print(
                 f"{backend} on {label}: clips={metrics['clips']} queries={metrics['queries']} "
-                f"mAP={metrics['mAP']:.3f} recall@1={metrics['recall@1']:.3f} failed={len(failed)} "
-                f"seconds={seconds:.1f}"
+                f"mAP={metrics['mAP']:.3f} recall@1={metrics['recall@1']:.3f}"
             )
-            for name, error in failed:
-                print(f"  failed: {name}: {error[:120]}")
+        for name, error in failed:
+            print(f"  failed: {name}: {error[:120]}")
         if args.pca:
-            pooled, sidecars, failed = embed_clips(sets["corpus"], backend, os.path.join(args.embedding_dir, backend))
-            check = pca_check(sidecars)
+            check = pca_check({k: v for k, v in sidecars.items() if k in sets["corpus"]})
             print(
                 f"  pca: frames={check['frames']} components={check['components']} "
                 f"max|mean|={check['max_abs_mean']:.2e} max|var - l/(l+eps)|={check['max_abs_variance_error']:.2e}"

@@ -21,8 +21,12 @@ Labels: the sample's `labels` field (integers, or strings mapped through `label_
 (a CSV with a header row is read as the other layouts read it).
 
 Options (recipe `export_extra_args`): pca_dir (default: the `pca` folder beside the export), n_components
-(default: all the PCA files hold), level, rounding, audio, id_key, frame_embedding_key, labels_csv, label_map,
-compression (GZIP/ZLIB), shard_records, shard_bytes.
+(default: all the PCA files hold), apply_pca (default true; false takes the frame vectors as PCA features
+already, e.g. rows brought in by `read_yt8m`, so an import re-exports to the same bytes), level, rounding,
+audio, id_key, frame_embedding_key, labels_csv, label_map, compression (GZIP/ZLIB), shard_records, shard_bytes.
+
+Import: `python -m djlite.formats.yt8m SHARD... --out data.jsonl` writes a jsonl dataset (id, labels, sidecar
+paths of the dequantized frames, pooled vector) that recipes can filter, select and re-export.
 """
 
 import csv
@@ -92,6 +96,7 @@ class Yt8mLayout(Layout):
         **LABEL_OPTIONS,
         "pca_dir": None,
         "n_components": None,
+        "apply_pca": True,
         "level": "both",
         "rounding": "truncate",
         "audio": "omit",
@@ -111,7 +116,9 @@ class Yt8mLayout(Layout):
                 raise RecipeError(f"{where}: {key} must be one of {', '.join(allowed)}, got {o[key]!r}")
         if o["id_key"] not in ("id", "video_id"):
             raise RecipeError(f"{where}: id_key must be id or video_id, got {o['id_key']!r}")
-        if o["pca_dir"] is not None:
+        if not isinstance(o["apply_pca"], bool):
+            raise RecipeError(f"{where}: apply_pca must be true or false, got {o['apply_pca']!r}")
+        if o["pca_dir"] is not None and o["apply_pca"]:
             try:
                 Pca.load(o["pca_dir"], o["n_components"])
             except (OSError, ValueError) as e:
@@ -136,7 +143,7 @@ class Yt8mLayout(Layout):
                 f"video_frame_embedding_mapper), or set export_extra_args.pca_dir"
             ) from None
 
-    def records(self, row: dict, pca: Pca, index) -> list[tuple[dict, dict, dict]]:
+    def records(self, row: dict, pca: Pca | None, index) -> list[tuple[dict, dict, dict]]:
         """[(context, feature_lists, video-level features)] for each video of the row that has embeddings."""
         o = self.options
         refs = row.get(o["frame_embedding_key"]) or []
@@ -145,7 +152,8 @@ class Yt8mLayout(Layout):
         for k, (ref, path) in enumerate(zip(refs, videos)):
             if not ref:
                 continue
-            features = pca.transform(read_frame_embeddings(ref).vectors)
+            vectors = read_frame_embeddings(ref).vectors
+            features = pca.transform(vectors) if pca is not None else vectors
             labels = [i for _, i in _pairs(self.clip_labels(row, path or ref), index)]
             if any(i is None for i in labels):
                 raise ValueError(f"{row.get('id') or path}: a label has no integer index; give a label_map")
@@ -164,7 +172,7 @@ class Yt8mLayout(Layout):
 
     def write(self, rows, export_path):
         o = self.options
-        pca = self._pca(export_path)
+        pca = self._pca(export_path) if o["apply_pca"] else None
         index = None
         if self.given_map is not None:
             index = self.given_map
@@ -196,7 +204,7 @@ class Yt8mLayout(Layout):
         if without:
             logger.warning(f"yt8m export: {without} kept sample(s) have no frame embeddings (no video) and no record")
         if index is not None and index.mapping and self.given_map is None:
-            paths.append(index.write(base + "_label_map.json"))
+            index.write(base + "_label_map.json")  # beside the shards, like the stats file: not a result file
         return paths
 
     def _row_labels(self, row) -> list:
@@ -242,5 +250,31 @@ def read_yt8m(paths: list[str], embedding_dir: str, id_key: str | None = None) -
     return rows
 
 
+def main(argv=None) -> int:
+    """python -m djlite.formats.yt8m SHARD... --out data.jsonl [--embedding_dir DIR]: YouTube-8M shards -> jsonl."""
+    import argparse
+    import json
+
+    from djlite.exporter import atomic_path
+
+    parser = argparse.ArgumentParser(description="Bring YouTube-8M TFRecord shards into a djlite jsonl dataset.")
+    parser.add_argument("shards", nargs="+")
+    parser.add_argument("--out", required=True, help="the jsonl dataset to write")
+    parser.add_argument("--embedding_dir", help="where the dequantized frame features go (default: beside --out)")
+    parser.add_argument("--id_key", choices=["id", "video_id"], help="default: whichever the records have")
+    args = parser.parse_args(argv)
+    folder = args.embedding_dir or os.path.join(os.path.dirname(os.path.abspath(args.out)), "embeddings")
+    rows = read_yt8m(args.shards, folder, args.id_key)
+    with atomic_path(args.out) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    print(f"{len(rows)} records from {len(args.shards)} shard(s) -> {args.out} (features in {folder})")
+    return 0
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:80]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -107,14 +107,14 @@ class VideoFrameEmbeddingMapper(Mapper):
     loads once per worker in setup() and sees frames in batches of `inference_batch_size`. `normalize` makes
     each frame vector unit length (cosine geometry, what diversity selection expects).
 
-    Output, one entry per video of `videos`:
-    - `frame_embedding_key` (`video_frame_embeddings`): the path of the video's sidecar `.npy` (float16,
-      frames x dim; times in `.times.npy`), under `embedding_dir` (default `<work_dir>/embeddings`). Read it
-      with `djlite.embed.store.read_frame_embeddings(path)`; see that module for why vectors live outside the
-      rows. A file is keyed by the video (path, size, mtime) and every parameter the vectors depend on: a
-      re-run decodes nothing for videos already embedded.
-    - `embedding_key` (`video_embedding`): the pooled vector, float32: `pooling` mean (default; YouTube-8M's
-      mean_rgb), max or std over the frame vectors.
+    Output, one entry per video of `videos`. `frame_embedding_key` (`video_frame_embeddings`): the path of the
+    video's sidecar `.npy` (float16, frames x dim; times in `.times.npy`) under `embedding_dir` (default
+    `<work_dir>/embeddings`); read it with `djlite.embed.store.read_frame_embeddings(path)`, and see that module
+    for why vectors live outside the rows. A file is keyed by the video (path, size, mtime) and every parameter
+    the vectors depend on: a re-run decodes nothing for videos already embedded. `embedding_key`
+    (`video_embedding`): the pooled vector, float32, `pooling` mean (default; YouTube-8M's mean_rgb), max or std
+    over the frame vectors.
+
     A video with no decodable frame is an error for the sample; a sample that already has
     `frame_embedding_key` is left unchanged.
     """
