@@ -167,7 +167,9 @@ def test_data_juicer_op_keys_are_accepted_warned_once_and_not_stored(tmp_path, d
 
 @pytest.mark.parametrize("np_", [1, 2])
 def test_ctrl_c_is_one_line_exit_130_and_no_result_file(tmp_path, clips, np_):
-    data = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"]] * 400))
+    # Byte-identical videos are scored once per worker (the content cache), so each row is cheap: enough rows
+    # that the run is still going when the Ctrl-C arrives.
+    data = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"]] * 20000))
     recipe = write_recipe(tmp_path / "r.yaml", data, [{"video_motion_score_filter": {"sampling_fps": 30}}], np=np_)
     proc = subprocess.Popen(
         [sys.executable, "-m", "djlite.cli.process", "--config", str(recipe), "--use_cache", "false"],
