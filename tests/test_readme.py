@@ -21,6 +21,10 @@ def test_op_reference_matches_the_registry():
 
 def test_ci_runs_the_readme_test_command():
     readme = (REPO / "README.md").read_text()
-    commands = re.findall(r"```bash\n(.+?)\n```", readme, flags=re.S)
-    test_command = next(c for c in commands if "pytest" in c)
+    section = readme.split("## The two commands", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.+?)\n```", section, flags=re.S)
+    assert len(commands) == 2, "the README's two commands: run the demo, run the tests"
+    test_command = commands[1]
     assert test_command in (REPO / ".ci" / "run").read_text()
+    # The script runs the suite itself, not a subset.
+    assert "python -m pytest -q" in (REPO / test_command.split()[0]).read_text()
