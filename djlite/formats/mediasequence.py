@@ -10,6 +10,9 @@ reconciliation follows MediaPipe's media_sequence.cc:
   (as in MediaPipe; the number lost is reported). Every frame gets a `region/*` entry: frames without boxes
   get empty lists with `region/is_annotated` 0 and `region/num_regions` 0; `region/timestamp` is the frame's
   timestamp and the annotation's own time goes to `region/unmodified_timestamp`.
+- `PREFIX/feature/floats` (optional per-step float vectors, e.g. frame embeddings, with their own
+  `PREFIX/feature/timestamp`): `PREFIX/feature/dimensions` = [length of step 0] and `PREFIX/feature/rate` =
+  1 / (t_1 - t_0), as ReconcileMetadataFeatureFloats.
 
 One deliberate difference: `image/frame_rate` is the mean rate over all frames, (n - 1) / (t_last - t_0), not
 MediaPipe's 1 / (t_1 - t_0): with frames picked from a grid on a video of another rate, the first gap alone
