@@ -271,3 +271,62 @@ def test_a_samples_own_clip_window(tmp_path):
     assert timestamps == expected and len(timestamps) == 12
     assert context["clip/start/timestamp"].values == [500000] and context["clip/end/timestamp"].values == [1000000]
     assert [f.values[0] for f in lists["FORWARD_FLOW/image/timestamp"]] == timestamps[:-1]
+
+
+EMBED = [{"video_frame_embedding_mapper": {"sampling_fps": 4.0}}]  # model-free backend: core install, 384-d
+FLOATS = {"float_features": {"key": "video_frame_embeddings", "prefix": "EMBEDDING"}}
+
+
+def test_frame_embeddings_export_as_feature_floats(tmp_path):
+    from djlite.embed.store import read_frame_embeddings
+
+    rows = labelled_rows(tmp_path)
+    rows[1].update(clip_start=0.5, clip_end=1.25)  # the features follow the sample's clip window, as the frames do
+    rows[2]["video_frame_embeddings"] = [str(tmp_path / "gone.npy")]  # a sidecar that does not exist
+    result = run_export(tmp_path, rows, str(tmp_path / "out" / "e.tfrecord"), process=EMBED, export_extra_args=FLOATS)
+    assert result.summary["kept"] == 2 and result.summary["errored"] == 1
+    (error,) = read_jsonl(result.errors_path)
+    assert error["id"] == "static" and error["__dj__errors__"][0]["op"] == "export_frames"
+    assert "gone.npy" in error["__dj__errors__"][0]["error"]
+    sidecars = {row["id"]: row["video_frame_embeddings"][0] for row in result.dataset}
+    sequences = {c["example/id"].values[0].decode(): (c, f) for c, f in read_sequences(result.result_paths)}
+    assert sorted(sequences) == ["moving", "panning"]
+    for name, (context, lists) in sequences.items():
+        stored = read_frame_embeddings(sidecars[name])
+        times = np.round(stored.times * 1e6).astype(int)
+        keep = (times >= 500000) & (times < 1250000) if name == "panning" else np.ones(len(times), bool)
+        timestamps = [f.values[0] for f in lists["EMBEDDING/feature/timestamp"]]
+        assert timestamps == times[keep].tolist() and len(timestamps) >= 3
+        floats = np.array([f.values for f in lists["EMBEDDING/feature/floats"]], dtype=np.float32)
+        assert np.array_equal(floats, stored.vectors[keep])  # float16 sidecar values are exact in float32
+        assert context["EMBEDDING/feature/dimensions"].values == [stored.vectors.shape[1]] == [384]
+        rate = context["EMBEDDING/feature/rate"].values[0]
+        assert rate == pytest.approx(1e6 / (timestamps[1] - timestamps[0]), rel=1e-6)
+        assert rate == pytest.approx(4.0, rel=0.15)  # a 4 fps grid snapped to the video's own frames
+        assert len(lists["image/encoded"]) > len(timestamps)  # the 24 fps frames are untouched
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"prefix": "embedding"}, "upper-case"),
+        ({"key": "video_frame_embeddings"}, "upper-case"),
+        ({"prefix": "EMBEDDING", "dims": 3}, "must be"),
+        ([{"prefix": "A"}, {"key": "other", "prefix": "A"}], "must differ"),
+    ],
+)
+def test_float_features_option_errors(tmp_path, spec, message):
+    from djlite.formats.export import MediaSequenceLayout
+
+    with pytest.raises(RecipeError, match=message):
+        MediaSequenceLayout({"float_features": spec})
+
+
+def test_float_feature_timestamps_must_increase():
+    from djlite.formats.mediasequence import FloatFeatures
+
+    frame = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    features = FloatFeatures("EMBEDDING", [0, 250000, 250000], np.zeros((3, 2)))
+    with pytest.raises(RecordError, match="EMBEDDING/feature/timestamp must be strictly increasing"):
+        build_media_sequence(example_id="x", data_path="x.mp4", timestamps_us=[0], images=[frame],
+                             float_features=[features])  # fmt: skip

@@ -138,3 +138,25 @@ def test_webdataset_reads_the_tar_shards(exports):
         # The same plan and quality as the MediaSequence export: the same JPEG bytes.
         assert got["frames_sha"] == [sha(f.values[0]) for f in ours[got["key"]]["image/encoded"]]
         assert got["json"]["frames"][0]["timestamps_us"] == [f.values[0] for f in ours[got["key"]]["image/timestamp"]]
+
+
+def test_mediapipe_reads_frame_embeddings_as_feature_floats(tmp_path):
+    from djlite.embed.store import read_frame_embeddings
+
+    rows = labelled_rows(tmp_path)
+    process = [{"video_frame_embedding_mapper": {"sampling_fps": 4.0}}]
+    extra = {"float_features": {"key": "video_frame_embeddings", "prefix": "EMBEDDING"}}
+    result = run_export(tmp_path, rows, str(tmp_path / "out" / "e.tfrecord"), process=process, export_extra_args=extra)
+    files = sorted(p for p in result.result_paths if p.endswith(".tfrecord"))
+    (records,) = check({"mediasequence": [{"files": files, "float_prefixes": ["EMBEDDING"]}]})["mediasequence"]
+    sidecars = {row["id"]: row["video_frame_embeddings"][0] for row in result.dataset}
+    assert sorted(r["ms_id"] for r in records) == ["moving", "panning", "static"]
+    for got in records:
+        stored = read_frame_embeddings(sidecars[got["ms_id"]])
+        features = got["ms_float_features"]["EMBEDDING"]
+        timestamps = np.round(stored.times * 1e6).astype(int).tolist()
+        assert features["timestamps"] == features["tf_timestamps"] == timestamps and len(timestamps) >= 4
+        assert np.array_equal(np.array(features["floats"], np.float32), stored.vectors)
+        assert np.array_equal(np.array(features["tf_floats"], np.float32), stored.vectors)
+        assert features["dimensions"] == [stored.vectors.shape[1]]
+        assert features["rate"] == pytest.approx(1e6 / (timestamps[1] - timestamps[0]), rel=1e-6)

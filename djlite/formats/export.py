@@ -30,7 +30,14 @@ from djlite.formats.example import (
     int64_feature,
 )
 from djlite.formats.labels import CsvLabels, LabelIndex, annotation, as_label_list, read_label_map, sample_label_strings
-from djlite.formats.mediasequence import RecordError, Region, Segment, build_media_sequence
+from djlite.formats.mediasequence import (
+    PREFIX_PATTERN,
+    FloatFeatures,
+    RecordError,
+    Region,
+    Segment,
+    build_media_sequence,
+)
 from djlite.formats.spool import EXPORT_FRAMES, ExportFrames, SpoolSettings, plan_from_options
 from djlite.formats.tfrecord import ShardedTFRecordWriter, TFRecordFileWriter, normalize_compression
 
@@ -164,10 +171,41 @@ class MediaSequenceLayout(Layout):
         "shard_records": 0,  # cut a shard after this many records (0: no limit)
         "shard_bytes": 256 << 20,  # or before it passes this many bytes (0: no limit)
         "dataset_name": None,
+        # {key, prefix} (or a list of them): the frame-embedding sidecars a row names under `key` (default
+        # video_frame_embeddings) become PREFIX/feature/floats with PREFIX/feature/timestamp
+        "float_features": None,
     }
+
+    def __init__(self, options, where="export_extra_args"):
+        super().__init__(options, where)
+        self.float_specs = _float_feature_specs(self.options["float_features"], where)
 
     def flow_mode(self):
         return "image" if self.options["flow"] else None
+
+    def float_features(self, sample: dict, k: int, start, end) -> list[FloatFeatures]:
+        """Each spec's vectors for video k of the sample, from its sidecar, inside the clip window [start, end)."""
+        from djlite.embed.store import read_frame_embeddings
+
+        out = []
+        for key, prefix in self.float_specs:
+            refs = sample.get(key)
+            ref = refs[k] if isinstance(refs, (list, tuple)) and k < len(refs) else None
+            if not ref:
+                raise RecordError(
+                    f"float_features: the sample has no {key!r} for video {k}; run video_frame_embedding_mapper "
+                    f"(frame_embedding_key: {key}) before the export"
+                )
+            try:
+                table = read_frame_embeddings(ref)
+            except (OSError, ValueError) as e:
+                raise RecordError(f"float_features {prefix}: {e}") from None
+            times = [round(float(t) * 1e6) for t in table.times]
+            low = _seconds_to_us(start, "clip_start") if start is not None else None
+            high = _seconds_to_us(end, "clip_end") if end is not None else None
+            keep = [i for i, t in enumerate(times) if (low is None or t >= low) and (high is None or t < high)]
+            out.append(FloatFeatures(prefix, [times[i] for i in keep], table.vectors[keep]))
+        return out
 
     def record(self, sample: dict, spool: dict, k: int, count: int, index: LabelIndex | None):
         images = SpooledBytes(spool["spool"], spool["offsets"], spool["lengths"])
@@ -206,6 +244,7 @@ class MediaSequenceLayout(Layout):
             flow_timestamps_us=spool["flow_timestamps"] if self.options["flow"] else None,
             flow_images=flows if self.options["flow"] else None,
             dataset_name=self.options["dataset_name"],
+            float_features=self.float_features(sample, k, start, end) if self.float_specs else (),
         )
 
     def validate(self, sample, spools):
@@ -227,6 +266,30 @@ class MediaSequenceLayout(Layout):
         if index.mapping and self.given_map is None:
             index.write(base + "_label_map.json")  # beside the shards, like the stats file: not a result file
         return list(writer.paths)
+
+
+def _float_feature_specs(value, where: str) -> list[tuple[str, str]]:
+    """float_features as [(row key, prefix)], checked before any data is read."""
+    if value is None:
+        return []
+    specs = value if isinstance(value, list) else [value]
+    out = []
+    for spec in specs:
+        if not isinstance(spec, dict) or set(spec) - {"key", "prefix"}:
+            raise RecipeError(f"{where}: float_features must be {{key, prefix}} or a list of them, got {spec!r}")
+        key, prefix = spec.get("key", "video_frame_embeddings"), spec.get("prefix")
+        if not isinstance(prefix, str) or not PREFIX_PATTERN.fullmatch(prefix):
+            raise RecipeError(
+                f"{where}: float_features prefix must be upper-case letters, digits and underscores (MediaPipe's "
+                f"stream-tag rule), e.g. EMBEDDING; got {prefix!r}"
+            )
+        if not isinstance(key, str) or not key:
+            raise RecipeError(f"{where}: float_features key must be a column name, got {key!r}")
+        out.append((key, prefix))
+    prefixes = [p for _, p in out]
+    if len(set(prefixes)) != len(prefixes):
+        raise RecipeError(f"{where}: float_features prefixes must differ, got {prefixes}")
+    return out
 
 
 class Video2TFRecordLayout(Layout):

@@ -10,6 +10,9 @@ reconciliation follows MediaPipe's media_sequence.cc:
   (as in MediaPipe; the number lost is reported). Every frame gets a `region/*` entry: frames without boxes
   get empty lists with `region/is_annotated` 0 and `region/num_regions` 0; `region/timestamp` is the frame's
   timestamp and the annotation's own time goes to `region/unmodified_timestamp`.
+- `PREFIX/feature/floats` (optional per-step float vectors, e.g. frame embeddings, with their own
+  `PREFIX/feature/timestamp`): `PREFIX/feature/dimensions` = [length of step 0] and `PREFIX/feature/rate` =
+  1 / (t_1 - t_0), as ReconcileMetadataFeatureFloats.
 
 One deliberate difference: `image/frame_rate` is the mean rate over all frames, (n - 1) / (t_last - t_0), not
 MediaPipe's 1 / (t_1 - t_0): with frames picked from a grid on a video of another rate, the first gap alone
@@ -21,6 +24,7 @@ start <= end, label strings and indices of equal length.
 """
 
 import bisect
+import re
 from dataclasses import dataclass, field
 
 import cv2
@@ -62,6 +66,13 @@ REGION_NUM_REGIONS = "region/num_regions"
 REGION_LABEL_INDEX = "region/label/index"
 REGION_LABEL_STRING = "region/label/string"
 FORWARD_FLOW_PREFIX = "FORWARD_FLOW"
+# Generic per-step float features, always under a prefix (PREFIX/feature/...)
+FEATURE_FLOATS = "feature/floats"
+FEATURE_TIMESTAMP = "feature/timestamp"
+FEATURE_DIMENSIONS = "feature/dimensions"
+FEATURE_RATE = "feature/rate"
+# MediaPipe's stream-tag rule, which its prefixes follow: upper-case letters, digits and underscores.
+PREFIX_PATTERN = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
 def prefixed(prefix: str, key: str) -> str:
@@ -87,6 +98,15 @@ class Segment:
     end_us: int
     label: str | None = None
     index: int | None = None
+
+
+@dataclass
+class FloatFeatures:
+    """One float vector a step under `PREFIX/feature/floats`, with its own timestamps (e.g. frame embeddings)."""
+
+    prefix: str
+    timestamps_us: list[int]
+    vectors: np.ndarray  # (steps, dim)
 
 
 @dataclass
@@ -161,6 +181,7 @@ def build_media_sequence(
     flow_timestamps_us: list[int] | None = None,
     flow_images: list | None = None,
     dataset_name: str | None = None,
+    float_features: list[FloatFeatures] = (),
 ) -> MediaSequenceRecord:
     """The SequenceExample of one clip. `images`: encoded frames (bytes or Blob, or a SpooledBytes), one a timestamp."""
     timestamps_us = [int(t) for t in timestamps_us]
@@ -231,7 +252,29 @@ def build_media_sequence(
             spooled = isinstance(flow_images, SpooledBytes)
             feature_lists[flow_key] = flow_images if spooled else [Feature("bytes", [f]) for f in flow_images]
             feature_lists[prefixed(FORWARD_FLOW_PREFIX, IMAGE_TIMESTAMP)] = [int64_feature(t) for t in flow_ts]
+    for features in float_features:
+        _add_float_features(record, features)
     return record
+
+
+def _add_float_features(record: MediaSequenceRecord, features: FloatFeatures) -> None:
+    """`PREFIX/feature/{floats,timestamp}` a step, and the context MediaPipe's ReconcileMetadataFeatureFloats
+    derives: `PREFIX/feature/dimensions` = [length of step 0] and `PREFIX/feature/rate` = 1 / (t_1 - t_0)."""
+    prefix = features.prefix
+    if not PREFIX_PATTERN.fullmatch(prefix or ""):
+        raise RecordError(f"feature prefix {prefix!r} must be upper-case letters, digits and underscores")
+    vectors = np.asarray(features.vectors, dtype=np.float32)
+    timestamps = [int(t) for t in features.timestamps_us]
+    if vectors.ndim != 2 or len(vectors) != len(timestamps):
+        raise RecordError(f"{prefix}: {vectors.shape} feature vectors for {len(timestamps)} timestamps")
+    if not len(vectors):
+        raise RecordError(f"{prefix}: no feature vector falls in the clip")
+    _check_increasing(prefixed(prefix, FEATURE_TIMESTAMP), timestamps)
+    record.feature_lists[prefixed(prefix, FEATURE_FLOATS)] = [float_feature(v.tolist()) for v in vectors]
+    record.feature_lists[prefixed(prefix, FEATURE_TIMESTAMP)] = [int64_feature(t) for t in timestamps]
+    record.context[prefixed(prefix, FEATURE_DIMENSIONS)] = int64_feature([vectors.shape[1]])
+    if len(timestamps) > 1:
+        record.context[prefixed(prefix, FEATURE_RATE)] = float_feature(1e6 / (timestamps[1] - timestamps[0]))
 
 
 def _add_regions(record: MediaSequenceRecord, timestamps_us: list[int], regions: list[Region]) -> None:

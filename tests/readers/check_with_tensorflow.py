@@ -19,7 +19,31 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_mediasequence(files, compression):
+def read_float_features(raw, example, prefix):
+    """PREFIX/feature/* through MediaPipe's prefixed accessors, and the floats through TensorFlow's parser."""
+    n = ms.get_feature_floats_size(example, prefix=prefix)
+    dimensions = list(ms.get_feature_dimensions(example, prefix=prefix))
+    _, sequence = tf.io.parse_single_sequence_example(
+        raw,
+        sequence_features={
+            f"{prefix}/feature/floats": tf.io.FixedLenSequenceFeature(dimensions, tf.float32),
+            f"{prefix}/feature/timestamp": tf.io.FixedLenSequenceFeature([], tf.int64),
+        },
+    )
+    return {
+        "floats": [list(ms.get_feature_floats_at(i, example, prefix=prefix)) for i in range(n)],
+        "timestamps": [
+            ms.get_feature_timestamp_at(i, example, prefix=prefix)
+            for i in range(ms.get_feature_timestamp_size(example, prefix=prefix))
+        ],
+        "dimensions": dimensions,
+        "rate": ms.get_feature_rate(example, prefix=prefix) if ms.has_feature_rate(example, prefix=prefix) else None,
+        "tf_floats": sequence[f"{prefix}/feature/floats"].numpy().tolist(),
+        "tf_timestamps": sequence[f"{prefix}/feature/timestamp"].numpy().tolist(),
+    }
+
+
+def read_mediasequence(files, compression, float_prefixes=()):
     out = []
     dataset = tf.data.TFRecordDataset(files, compression_type=compression or "")
     for serialized in dataset:
@@ -82,6 +106,8 @@ def read_mediasequence(files, compression):
                 "bbox": [ms.get_bbox_at(i, example).tolist() for i in range(n)],
                 "label_string": [[s.decode() for s in ms.get_bbox_label_string_at(i, example)] for i in range(n)],
             }
+        for prefix in float_prefixes:
+            record.setdefault("ms_float_features", {})[prefix] = read_float_features(raw, example, prefix)
         out.append(record)
     return out
 
@@ -126,7 +152,8 @@ def main():
     request = json.loads(sys.argv[1])
     answer = {"tensorflow": tf.__version__}
     answer["mediasequence"] = [
-        read_mediasequence(r["files"], r.get("compression")) for r in request.get("mediasequence", [])
+        read_mediasequence(r["files"], r.get("compression"), r.get("float_prefixes", ()))
+        for r in request.get("mediasequence", [])
     ]
     answer["video2tfrecord"] = [
         read_video2tfrecord(r["files"], r["n_frames"]) for r in request.get("video2tfrecord", [])
