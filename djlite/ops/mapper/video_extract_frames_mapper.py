@@ -296,15 +296,18 @@ class VideoExtractFramesMapper(Mapper):
         done = self._written(path)
         if done is not None:
             return done
-        folder = self.folder(path, claim=True)
-        os.makedirs(folder, exist_ok=True)
+        # Decoded first: a missing or broken video is a VideoError before any folder is claimed for it.
         if self.diverse:  # the picks are known only after the pass: their JPEGs are written here
             jpegs = self._jpegs(path, context)
+            folder = self.folder(path, claim=True)
+            os.makedirs(folder, exist_ok=True)
             names = [f"frame_{i}.jpg" for i in range(len(jpegs))]
             for name, data in zip(names, jpegs):
                 _write_atomically(os.path.join(folder, name), data)
         else:
             names = self.frame_result(path, context)  # the consumer wrote each frame as it was decoded
+            folder = self.folder(path, claim=True)
+            os.makedirs(folder, exist_ok=True)
         # Written last: its presence says the folder is complete.
         record = os.path.join(os.path.dirname(folder), BOOKKEEPING, os.path.basename(folder) + ".json")
         extra = {"times": diverse_times(self, path)} if self.diverse else {}
