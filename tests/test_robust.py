@@ -34,19 +34,32 @@ DRIVER = (
 DEADLINE = 60
 
 
+def _robust_ops() -> dict:
+    classes = [c for c in vars(robust_ops).values() if isinstance(c, type) and c.__module__ == "robust_ops"]
+    return {c._name: c for c in classes if hasattr(c, "_name")}
+
+
+def _unregister_robust_ops() -> None:
+    from djlite.registry import OPERATORS
+
+    for name in _robust_ops():
+        OPERATORS.pop(name, None)
+
+
+# Importing robust_ops registered its ops at collection time, before any test of any module runs: undo that
+# here, so that only this module's tests (through the fixture below) see them.
+_unregister_robust_ops()
+
+
 @pytest.fixture(autouse=True, scope="module")
 def test_ops_registered():
     """The test ops are registered while this module's tests run, and only then (the README's op reference
     and other tests see djlite's own ops)."""
     from djlite.registry import OPERATORS
 
-    ops = {
-        name: cls for name, cls in vars(robust_ops).items() if isinstance(cls, type) and cls.__module__ == "robust_ops"
-    }
-    OPERATORS.update({cls._name: cls for cls in ops.values() if hasattr(cls, "_name")})
+    OPERATORS.update(_robust_ops())
     yield
-    for cls in ops.values():
-        OPERATORS.pop(getattr(cls, "_name", ""), None)
+    _unregister_robust_ops()
 
 
 def start_run(recipe: Path) -> subprocess.Popen:
