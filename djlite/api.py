@@ -42,17 +42,6 @@ class RunResult:
         return self.outcome.dataset
 
 
-def _plain(value):
-    """Tuples and other YAML-unfriendly values become lists and strings."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
 def _cap_workers(requested: int) -> int:
     cpus = os.cpu_count() or 1
     if requested > cpus:
@@ -178,7 +167,7 @@ def _run_recipe(recipe: Recipe, stats_only: bool) -> RunResult:
     summary["seconds"] = round(time.perf_counter() - started, 3)
     summary_path = os.path.join(recipe.work_dir, "op_summary.json")
     write_json(summary, summary_path)
-    write_yaml(_plain(recipe.resolved()), os.path.join(recipe.work_dir, "recipe_resolved.yaml"))
+    write_yaml(recipe.resolved(), os.path.join(recipe.work_dir, "recipe_resolved.yaml"))
     logger.info(
         f"input={summary['input']} kept={summary['kept']} filtered={summary['filtered']} "
         f"errored={summary['errored']} seconds={summary['seconds']}"
