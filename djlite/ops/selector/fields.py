@@ -4,6 +4,8 @@ import sys
 
 import numpy as np
 
+from djlite.ops.base import Selector
+
 
 def first_column(field_key: str) -> str:
     return field_key.split(".")[0]
@@ -37,3 +39,30 @@ def stats_to_number(value, reverse: bool = True) -> float:
         return float(np.asarray(value, dtype=np.float64).mean())
     except (TypeError, ValueError):
         return -sys.maxsize if reverse else sys.maxsize
+
+
+class TopFieldSelector(Selector):
+    """Data-Juicer's `field_key` / `top_ratio` / `topk` / `reverse` parameters, shared by the top-k and frequency
+    selectors: the count is `topk`, or int(top_ratio * n) capped by topk."""
+
+    def __init__(
+        self,
+        field_key: str = "",
+        top_ratio: float | None = None,
+        topk: int | None = None,
+        reverse: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if top_ratio is not None and not 0 <= top_ratio <= 1:
+            raise ValueError(f"top_ratio must be in [0, 1], got {top_ratio}")
+        if topk is not None and topk < 1:
+            raise ValueError(f"topk must be a positive int, got {topk}")
+        self.field_key = field_key
+        self.top_ratio = top_ratio
+        self.topk = topk
+        self.reverse = reverse
+
+    @property
+    def input_columns(self) -> list[str]:
+        return [first_column(self.field_key)] if self.field_key else []

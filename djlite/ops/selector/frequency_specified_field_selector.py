@@ -1,12 +1,12 @@
 import numbers
 
-from djlite.ops.base import Selection, Selector
-from djlite.ops.selector.fields import field_values, first_column
+from djlite.ops.base import Selection
+from djlite.ops.selector.fields import TopFieldSelector, field_values
 from djlite.registry import register_op
 
 
 @register_op("frequency_specified_field_selector")
-class FrequencySpecifiedFieldSelector(Selector):
+class FrequencySpecifiedFieldSelector(TopFieldSelector):
     """Keep the samples whose `field_key` value is among the most (`reverse`) or least frequent values.
 
     As Data-Juicer: samples are grouped by value (a string, a number or None), groups ordered by size (ties in
@@ -14,28 +14,6 @@ class FrequencySpecifiedFieldSelector(Selector):
     topk, are kept, group after group, each in dataset order. With neither count nor field_key, or at most one
     sample, every sample stays.
     """
-
-    def __init__(
-        self,
-        field_key: str = "",
-        top_ratio: float | None = None,
-        topk: int | None = None,
-        reverse: bool = True,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        if top_ratio is not None and not 0 <= top_ratio <= 1:
-            raise ValueError(f"top_ratio must be in [0, 1], got {top_ratio}")
-        if topk is not None and topk < 1:
-            raise ValueError(f"topk must be a positive int, got {topk}")
-        self.field_key = field_key
-        self.top_ratio = top_ratio
-        self.topk = topk
-        self.reverse = reverse
-
-    @property
-    def input_columns(self) -> list[str]:
-        return [first_column(self.field_key)] if self.field_key else []
 
     def select(self, table, show_num: int = 0) -> Selection:
         n = table.num_rows

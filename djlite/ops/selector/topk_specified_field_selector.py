@@ -1,12 +1,12 @@
 import heapq
 
-from djlite.ops.base import Selection, Selector
-from djlite.ops.selector.fields import field_values, first_column, stats_to_number
+from djlite.ops.base import Selection
+from djlite.ops.selector.fields import TopFieldSelector, field_values, stats_to_number
 from djlite.registry import register_op
 
 
 @register_op("topk_specified_field_selector")
-class TopkSpecifiedFieldSelector(Selector):
+class TopkSpecifiedFieldSelector(TopFieldSelector):
     """Keep the samples with the largest (`reverse`) or smallest values of `field_key`, best first.
 
     As Data-Juicer: `field_key` is a dotted path (`meta.key1.count`, `__dj__stats__.video_duration`; a bare stat
@@ -14,28 +14,6 @@ class TopkSpecifiedFieldSelector(Selector):
     number, a list gives its mean, and a missing value sorts last. Ties keep dataset order. With neither count
     nor field_key, or at most one sample, every sample stays.
     """
-
-    def __init__(
-        self,
-        field_key: str = "",
-        top_ratio: float | None = None,
-        topk: int | None = None,
-        reverse: bool = True,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        if top_ratio is not None and not 0 <= top_ratio <= 1:
-            raise ValueError(f"top_ratio must be in [0, 1], got {top_ratio}")
-        if topk is not None and topk < 1:
-            raise ValueError(f"topk must be a positive int, got {topk}")
-        self.field_key = field_key
-        self.top_ratio = top_ratio
-        self.topk = topk
-        self.reverse = reverse
-
-    @property
-    def input_columns(self) -> list[str]:
-        return [first_column(self.field_key)] if self.field_key else []
 
     def select(self, table, show_num: int = 0) -> Selection:
         n = table.num_rows
