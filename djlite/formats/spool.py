@@ -23,7 +23,15 @@ from djlite.fields import Fields
 from djlite.formats.mediasequence import RecordError
 from djlite.ops.base import Mapper
 from djlite.video.reader import DecodedFrame, FrameConsumer
-from djlite.video.sampling import EPSILON, FramePlan, FrameStamp, all_frames, fps, total_frames, uniform
+from djlite.video.sampling import (
+    EPSILON,
+    FramePlan,
+    _TargetSelector,
+    all_frames,
+    fps,
+    total_frames,
+    uniform,
+)
 
 EXPORT_FRAMES = Fields.export_frames
 
@@ -65,31 +73,10 @@ class EvenSpreadPlan(FramePlan):
     def _window(self, info, start, span):
         count = total_frames(info)
         targets = sorted({math.floor((i + 0.5) * count / self.n) for i in range(min(self.n, count))})
-        return _IndexSelector(targets)
+        return _TargetSelector(targets, by_index=True)
 
     def estimate(self, info):
         return self.n
-
-
-class _IndexSelector:
-    def __init__(self, targets: list[int]):
-        self.targets = targets
-        self.next = 0
-
-    @property
-    def done(self) -> bool:
-        return self.next >= len(self.targets)
-
-    def select(self, stamp: FrameStamp) -> bool:
-        if self.done:
-            return False
-        if stamp.index >= self.targets[self.next]:
-            self.next += 1
-            return True
-        if stamp.next_time is None:
-            self.next = len(self.targets)
-            return True
-        return False
 
 
 def resize_frame(image: np.ndarray, short_side: int | None, fit: tuple[int, int] | None) -> np.ndarray:

@@ -217,20 +217,29 @@ def strided(step: int, include_second: bool = False, segment: float | None = Non
 
 
 class _TargetSelector:
-    """Each target takes the first frame at or after it that an earlier target did not take."""
+    """Each target takes the first frame at or after it that an earlier target did not take.
 
-    def __init__(self, targets: list[float]):
+    Targets are times in seconds, or decoded-frame indices with `by_index` (video2tfrecord's even spread).
+    """
+
+    def __init__(self, targets: list, by_index: bool = False):
         self.targets = targets
+        self.by_index = by_index
         self.next = 0
 
     @property
     def done(self) -> bool:
         return self.next >= len(self.targets)
 
+    def _reached(self, stamp: FrameStamp) -> bool:
+        if self.by_index:
+            return stamp.index >= self.targets[self.next]
+        return stamp.time + EPSILON >= self.targets[self.next]
+
     def select(self, stamp: FrameStamp) -> bool:
         if self.done:
             return False
-        if stamp.time + EPSILON >= self.targets[self.next]:
+        if self._reached(stamp):
             self.next += 1
             return True
         if stamp.next_time is None:
