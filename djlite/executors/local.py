@@ -126,27 +126,10 @@ class Runner:
 
         dropped_by_error = int(marks.dropped_by_error.sum())
         if dropped_by_error:
-            outcome.errored.append(
-                marked.filter(
-                    lambda k: k == "error",
-                    input_columns=Fields.drop_kind,
-                    desc="collect errors",
-                    load_from_cache_file=self.use_cache,
-                    new_fingerprint=_fingerprint(marked._fingerprint, "errors"),
-                )
-            )
+            outcome.errored.append(self._rows_dropped_as(marked, "error"))
             outcome.errored_samples += dropped_by_error
         if outcome.filtered is not None and marks.filtered.sum():
-            outcome.filtered.add_stage(
-                marked.filter(
-                    lambda k: k == "filtered",
-                    input_columns=Fields.drop_kind,
-                    desc="collect filtered",
-                    load_from_cache_file=self.use_cache,
-                    new_fingerprint=_fingerprint(marked._fingerprint, "filtered"),
-                ),
-                steps,
-            )
+            outcome.filtered.add_stage(self._rows_dropped_as(marked, "filtered"), steps)
         kept = marked
         if marks.filtered.sum() + dropped_by_error:
             kept = marked.filter(
@@ -157,6 +140,16 @@ class Runner:
                 new_fingerprint=_fingerprint(marked._fingerprint, "kept"),
             )
         return kept.remove_columns(list(INTERNAL_COLUMNS))
+
+    def _rows_dropped_as(self, marked, kind: str):
+        """The stage's rows dropped as `kind` ("error" or "filtered"), with their marks."""
+        return marked.filter(
+            lambda k: k == kind,
+            input_columns=Fields.drop_kind,
+            desc=f"collect {kind}",
+            load_from_cache_file=self.use_cache,
+            new_fingerprint=_fingerprint(marked._fingerprint, "errors" if kind == "error" else kind),
+        )
 
     def _run_chunks(self, dataset, stage, features, workers: int, fingerprint: str):
         """The stage through djlite's own worker pool, chunk by chunk (djlite/executors/pool.py)."""

@@ -96,7 +96,20 @@ class _ZlibWriter(io.RawIOBase):
         super().close()
 
 
-class TFRecordFileWriter:
+class _CommitOnExit:
+    """`with` a writer: committed (close) when the block completes, removed (abort) when it raises."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class TFRecordFileWriter(_CommitOnExit):
     """Writes records to `path`: under a temporary name until `close()`, then renamed to `path`.
 
     `abort()` (or leaving a `with` block by an exception) removes the temporary file. `commit=False` in close()
@@ -169,15 +182,6 @@ class TFRecordFileWriter:
         if os.path.exists(self.tmp_path):
             os.remove(self.tmp_path)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, *exc):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
 
 def shard_name(base: str, index: int, count: int, suffix: str = ".tfrecord") -> str:
     """`<base>-00000-of-00004.tfrecord`: MediaPipe's and TensorFlow's shard pattern (5 digits, at least)."""
@@ -185,7 +189,7 @@ def shard_name(base: str, index: int, count: int, suffix: str = ".tfrecord") -> 
     return f"{base}-{index:0{width}d}-of-{count:0{width}d}{suffix}"
 
 
-class ShardedTFRecordWriter:
+class ShardedTFRecordWriter(_CommitOnExit):
     """Streams records into shards cut by record count and/or uncompressed bytes.
 
     Shards are written under temporary names; `close()` renames them all to `<base>-<i>-of-<N><suffix>` once N is
@@ -250,15 +254,6 @@ class ShardedTFRecordWriter:
     def abort(self) -> None:
         for shard in self.shards:
             shard.abort()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, *exc):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def detect_compression(path: str) -> str | None:
