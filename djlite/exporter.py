@@ -19,7 +19,7 @@ import jsonlines
 import yaml
 
 from djlite.fields import HASH_COLUMNS, INTERNAL_COLUMNS, Fields
-from djlite.output_set import active_set, exclusive_temp
+from djlite.output_set import commit_file, exclusive_temp
 
 BATCH_ROWS = 1000
 
@@ -31,12 +31,8 @@ def atomic_path(path: str):
     tmp = exclusive_temp(path)
     try:
         yield tmp
-        outputs = active_set()
-        if outputs is not None and outputs.members(path):
-            outputs.add(tmp, path)
-            tmp = None
-        else:
-            os.replace(tmp, path)
+        commit_file(tmp, path)
+        tmp = None
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)

@@ -55,6 +55,16 @@ def active_set() -> "OutputSet | None":
     return _active.get()
 
 
+def commit_file(tmp: str, final: str) -> None:
+    """Rename a finished temporary to its final path now, or, inside `output_set(...)` when `final` belongs to
+    the set, when the whole set is committed. Every writer of a run's outputs ends here."""
+    outputs = active_set()
+    if outputs is not None and outputs.members(final):
+        outputs.add(tmp, final)
+    else:
+        os.replace(tmp, final)
+
+
 class OutputSet:
     """Renames deferred until every file of the set is written; see the module docstring."""
 

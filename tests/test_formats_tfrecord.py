@@ -240,3 +240,22 @@ def test_spooled_frames_encode_like_a_list_of_bytes_features(tmp_path):
         context, {"img": SpooledBytes(str(spool), offsets, [len(f) for f in frames])}
     )
     assert length == len(expected) and b"".join(chunks) == expected
+
+
+def test_a_killed_writers_temporary_is_cleaned_by_the_next_run(tmp_path):
+    """Shard temporaries are named like every run temporary: a writer killed mid-file leaves one that the next
+    run's clean-up (djlite/output_set.py) removes, and no file that looks complete."""
+    import subprocess
+    import sys
+
+    from djlite.output_set import remove_stale_temporaries
+
+    code = (
+        "import os; from djlite.formats.tfrecord import TFRecordFileWriter; "
+        f"w = TFRecordFileWriter({str(tmp_path / 'out.tfrecord')!r}); w.write(b'x' * 100); os._exit(9)"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 9
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tfrecord")] == []
+    assert len(list(tmp_path.iterdir())) == 1  # the dead writer's temporary
+    assert remove_stale_temporaries(str(tmp_path)) == 1
+    assert list(tmp_path.iterdir()) == []

@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import tarfile
-import tempfile
 import uuid
 
 from djlite.errors import RecipeError
@@ -40,6 +39,7 @@ from djlite.formats.mediasequence import (
 )
 from djlite.formats.spool import EXPORT_FRAMES, ExportFrames, SpoolSettings, plan_from_options
 from djlite.formats.tfrecord import ShardedTFRecordWriter, TFRecordFileWriter, normalize_compression
+from djlite.output_set import commit_file, exclusive_temp
 
 LABEL_OPTIONS = {"labels_csv": None, "csv_key": None, "csv_label": None, "label_map": None}
 FRAME_OPTIONS = {
@@ -366,7 +366,7 @@ class Video2TFRecordLayout(Layout):
             for w in writers:
                 w.close(commit=False)
             for w in writers:
-                os.replace(w.tmp_path, w.path)
+                commit_file(w.tmp_path, w.path)
         except BaseException:
             for w in writers:
                 w.abort()
@@ -398,7 +398,6 @@ class WebDatasetLayout(Layout):
         from djlite.exporter import _json_default
 
         base = os.path.splitext(export_path)[0]
-        folder = os.path.dirname(os.path.abspath(export_path))
         per_shard = self.options["shard_records"] or 1 << 62
         temps: list[tuple[str, str]] = []
         tar = None
@@ -407,8 +406,7 @@ class WebDatasetLayout(Layout):
                 if n % per_shard == 0:
                     if tar is not None:
                         tar.close()
-                    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(base)}.", suffix=".tar.tmp", dir=folder)
-                    os.close(fd)
+                    tmp = exclusive_temp(base + self.suffix)
                     temps.append((tmp, f"{base}-{len(temps):06d}{self.suffix}"))
                     tar = tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT)
                 key = str(row.get("id") or f"{n:09d}").replace(".", "_").replace("/", "_")
@@ -428,13 +426,12 @@ class WebDatasetLayout(Layout):
                             _add(tar, f"{key}.{i:04d}.jpg", Blob(spool["spool"], off, length).read())
                             i += 1
             if tar is None:
-                fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(base)}.", suffix=".tar.tmp", dir=folder)
-                os.close(fd)
+                tmp = exclusive_temp(base + self.suffix)
                 temps.append((tmp, f"{base}-{0:06d}{self.suffix}"))
                 tar = tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT)
             tar.close()
             for tmp, final in temps:
-                os.replace(tmp, final)
+                commit_file(tmp, final)
         except BaseException:
             if tar is not None:
                 tar.close()

@@ -20,11 +20,12 @@ import gzip
 import io
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 
 import google_crc32c
+
+from djlite.output_set import commit_file, exclusive_temp
 
 MASK_DELTA = 0xA282EAD8
 HEADER_BYTES = 12
@@ -121,8 +122,9 @@ class TFRecordFileWriter(_CommitOnExit):
         self.compression = normalize_compression(compression)
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
-        fd, self.tmp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-        self._raw = os.fdopen(fd, "wb")
+        # Named like every run temporary (djlite/output_set.py), so a killed run's is cleaned by the next one.
+        self.tmp_path = exclusive_temp(path)
+        self._raw = open(self.tmp_path, "wb")  # noqa: SIM115 - closed by close() / abort()
         if self.compression == "GZIP":
             # mtime=0 and no file name in the header: the same records give the same bytes.
             self._out = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
@@ -169,7 +171,7 @@ class TFRecordFileWriter(_CommitOnExit):
             self._finish()
             self.closed = True
             if commit:
-                os.replace(self.tmp_path, self.path)
+                commit_file(self.tmp_path, self.path)
         return self.path
 
     def abort(self) -> None:
@@ -247,7 +249,7 @@ class ShardedTFRecordWriter(_CommitOnExit):
         self.paths = []
         for i, shard in enumerate(self.shards):
             path = shard_name(self.base, i, count, self.suffix)
-            os.replace(shard.tmp_path, path)
+            commit_file(shard.tmp_path, path)
             self.paths.append(path)
         return self.paths
 
