@@ -1,7 +1,13 @@
-"""Shared by the export-format tests: a small labelled dataset of generated clips, exported through djlite.run."""
+"""Shared by the export-format tests: a small labelled dataset of generated clips, exported through djlite.run,
+and the real readers (TensorFlow, MediaPipe, WebDataset) run in the reader venv of tools/reader_env.sh."""
 
+import json
+import os
+import subprocess
+import tarfile
 from pathlib import Path
 
+import pytest
 from helpers import write_jsonl
 from synthetic import make_moving, make_static
 
@@ -33,6 +39,15 @@ def labelled_rows(folder: Path) -> list[dict]:
     ]
 
 
+def rows_with_ids(folder: Path, ids: list[str]) -> list[dict]:
+    """One row per id (repeats and all), cycling through the three clips of labelled_rows."""
+    base = labelled_rows(folder)
+    return [
+        {"id": sample_id, "text": f"<__dj__video> {i}", "videos": base[i % len(base)]["videos"]}
+        for i, sample_id in enumerate(ids)
+    ]
+
+
 def run_export(folder: Path, rows: list[dict], export_path: str, process=None, **keys):
     import djlite
 
@@ -44,3 +59,31 @@ def run_export(folder: Path, rows: list[dict], export_path: str, process=None, *
 
 def read_sequences(paths) -> list[tuple[dict, dict]]:
     return [decode_sequence_example(r) for p in sorted(paths) if ".tfrecord" in p for r in read_records(p)]
+
+
+REPO = Path(__file__).resolve().parent.parent
+READER_VENV = Path(os.environ.get("DJLITE_READER_VENV", REPO / ".venv-readers"))
+READER_PYTHON = READER_VENV / "bin" / "python"
+READERS = Path(__file__).resolve().parent / "readers"
+needs_readers = pytest.mark.skipif(
+    not READER_PYTHON.exists(), reason=f"reader venv {READER_VENV} is absent: build it with `bash tools/reader_env.sh`"
+)
+
+
+def run_reader(script: str, request: dict) -> dict:
+    """What tests/readers/<script> found in the files `request` names, read in the reader venv."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    done = subprocess.run(
+        [str(READER_PYTHON), str(READERS / script), json.dumps(request)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :])
+
+
+def tar_members(path) -> list[tuple[str, bytes]]:
+    """Every member of a tar, in order, duplicates included (a dict would hide them)."""
+    with tarfile.open(path) as tar:
+        return [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]

@@ -8,35 +8,19 @@ imports either); they are skipped, with the reason, where that venv is absent. D
 import hashlib
 import json
 import os
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
-from formats_helpers import labelled_rows, read_sequences, run_export
+from formats_helpers import labelled_rows, needs_readers, read_sequences, rows_with_ids, run_export, run_reader
 
 from djlite.formats.example import decode_example
 from djlite.formats.tfrecord import read_records
 
-REPO = Path(__file__).resolve().parent.parent
-VENV = Path(os.environ.get("DJLITE_READER_VENV", REPO / ".venv-readers"))
-PYTHON = VENV / "bin" / "python"
-CHECKER = Path(__file__).resolve().parent / "readers" / "check_with_tensorflow.py"
-
-pytestmark = pytest.mark.skipif(
-    not PYTHON.exists(), reason=f"reader venv {VENV} is absent: build it with `bash tools/reader_env.sh`"
-)
+pytestmark = needs_readers
 
 
 def check(request: dict) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    done = subprocess.run(
-        [str(PYTHON), str(CHECKER), json.dumps(request)], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
-    return json.loads(line[len("RESULT ") :])
+    return run_reader("check_with_tensorflow.py", request)
 
 
 def sha(data: bytes) -> str:
@@ -160,3 +144,16 @@ def test_mediapipe_reads_frame_embeddings_as_feature_floats(tmp_path):
         assert np.array_equal(np.array(features["tf_floats"], np.float32), stored.vectors)
         assert features["dimensions"] == [stored.vectors.shape[1]]
         assert features["rate"] == pytest.approx(1e6 / (timestamps[1] - timestamps[0]), rel=1e-6)
+
+
+def test_tensorflow_reads_repeated_ids_as_distinct_mediasequence_records(tmp_path):
+    rows = rows_with_ids(tmp_path, ["clip", "clip", "clip", "two", "two_0", "nul\x00and\nnewline"])
+    rows[3]["videos"] = rows[0]["videos"] + rows[1]["videos"]  # two videos: records two_0 and two_1
+    result = run_export(tmp_path, rows, str(tmp_path / "out" / "d.tfrecord"), export_extra_args={"fps": 2})
+    files = sorted(p for p in result.result_paths if p.endswith(".tfrecord"))
+    (records,) = check({"mediasequence": [{"files": files}]})["mediasequence"]
+    ids = [r["tf_id"] for r in records]
+    assert ids == [r["ms_id"] for r in records]
+    assert ids == ["clip", "clip~2", "clip~3", "two_0", "two_1", "two_0~2", "nul_and_newline"]
+    videos = [v for row in rows for v in row["videos"]]
+    assert [r["ms_data_path"] for r in records] == videos  # one record per video, none merged or lost

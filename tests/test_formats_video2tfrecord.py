@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import pytest
-from formats_helpers import labelled_rows, run_export
+from formats_helpers import labelled_rows, rows_with_ids, run_export
 
 from djlite.errors import RecipeError
 from djlite.formats.example import decode_example
@@ -59,3 +59,11 @@ def test_bad_options(tmp_path):
         run_export(tmp_path, rows, str(tmp_path / "v.tfrecords"), export_extra_args={"flow": True})
     with pytest.raises(RecipeError, match="num_frames"):
         run_export(tmp_path, rows, str(tmp_path / "v.tfrecords"), export_extra_args={"num_frames": 0})
+
+
+def test_repeated_ids_give_distinct_record_ids(tmp_path):
+    rows = rows_with_ids(tmp_path, ["clip", "clip", "clip~2", "clip"])
+    result = run_export(tmp_path, rows, str(tmp_path / "out" / "d.tfrecords"), export_extra_args={"num_frames": 2})
+    found = examples(result.result_paths)
+    assert [e["id"].values[0] for e in found] == [b"clip", b"clip~2", b"clip~2~2", b"clip~3"]
+    assert [e["path"].values[0].decode() for e in found] == [row["videos"][0] for row in rows]

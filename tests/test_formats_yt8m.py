@@ -1,12 +1,8 @@
 """export_type yt8m (YouTube-8M frame- and video-level records from frame embeddings) and read_yt8m."""
 
-import json
-import os
-import subprocess
-from pathlib import Path
-
 import numpy as np
 import pytest
+from formats_helpers import needs_readers, run_reader
 from helpers import write_jsonl
 from synthetic import make_moving, make_static
 
@@ -18,10 +14,6 @@ from djlite.errors import RecipeError
 from djlite.formats.example import decode_example, decode_sequence_example
 from djlite.formats.tfrecord import read_records
 from djlite.formats.yt8m import Yt8mLayout, read_yt8m
-
-REPO = Path(__file__).resolve().parent.parent
-VENV = Path(os.environ.get("DJLITE_READER_VENV", REPO / ".venv-readers"))
-CHECKER = Path(__file__).resolve().parent / "readers" / "check_yt8m_with_tensorflow.py"
 
 
 def records(paths, level):
@@ -131,9 +123,7 @@ def test_bad_options_and_missing_pca(tmp_path, clips):
         djlite.run(config)
 
 
-@pytest.mark.skipif(
-    not (VENV / "bin" / "python").exists(), reason=f"reader venv {VENV} is absent (tools/reader_env.sh)"
-)
+@needs_readers
 @pytest.mark.parametrize("audio", ["omit", "neutral"])
 def test_youtube8m_reader_spec_parses_the_records_under_tensorflow(tmp_path, audio):
     rng = np.random.default_rng(1)
@@ -155,14 +145,7 @@ def test_youtube8m_reader_spec_parses_the_records_under_tensorflow(tmp_path, aud
         "audio": audio == "neutral",
     }
     assert len(request["frame"]) == 2  # sharded: 3 records, then 1
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    done = subprocess.run(
-        [str(VENV / "bin" / "python"), str(CHECKER), json.dumps(request)],
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = json.loads(next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))[len("RESULT ") :])
+    found = run_reader("check_yt8m_with_tensorflow.py", request)
     assert [r["id"] for r in found["frame"]] == [r["id"] for r in found["video"]] == [r["id"] for r in rows]
     assert [r["labels"] for r in found["video"]] == [r["labels"] for r in rows]
     for record, video, row in zip(found["frame"], found["video"], rows):
@@ -189,3 +172,31 @@ def test_imported_shards_re_export_to_the_same_bytes(exported, tmp_path):
     }
     again = djlite.run(config)
     assert records(again.result_paths, "frame") == records(shards, "frame")
+
+
+@needs_readers
+def test_youtube8m_reader_sees_repeated_ids_as_distinct_videos(tmp_path):
+    vectors = np.random.default_rng(2).normal(size=(48, 8)).astype(np.float32)
+    ids = ["v", "v", "v~2", "v"]
+    rows = []
+    for i, (sample_id, chunk) in enumerate(zip(ids, np.array_split(vectors, len(ids)))):
+        ref = str(tmp_path / "emb" / f"v{i}.npy")
+        write_frame_embeddings(ref, chunk, np.arange(len(chunk), dtype=float))
+        rows.append({"id": sample_id, "labels": [i], "video_frame_embeddings": [ref]})
+    pca = fit_pca(vectors, 8)
+    pca.save(str(tmp_path / "pca"))
+    layout = Yt8mLayout({"pca_dir": str(tmp_path / "pca")})
+    layout.setup()
+    paths = layout.write(lambda: iter(rows), str(tmp_path / "out" / "yt.tfrecord"))
+    request = {
+        "frame": sorted(p for p in paths if "_frame-" in p),
+        "video": sorted(p for p in paths if "_video-" in p),
+        "dim": 8,
+        "audio": False,
+    }
+    found = run_reader("check_yt8m_with_tensorflow.py", request)
+    assert [r["id"] for r in found["frame"]] == [r["id"] for r in found["video"]] == ["v", "v~2", "v~2~2", "v~3"]
+    assert [r["labels"] for r in found["video"]] == [[0], [1], [2], [3]]  # each video its own record
+    for record, row in zip(found["frame"], rows):
+        features = pca.transform(read_frame_embeddings(row["video_frame_embeddings"][0]).vectors)
+        assert np.array_equal(np.asarray(record["rgb"], dtype=np.uint8), quantize(features))

@@ -13,7 +13,6 @@ the writers stream them from the spool into files under temporary names and rena
 export is complete.
 """
 
-import json
 import os
 import shutil
 import tarfile
@@ -28,6 +27,7 @@ from djlite.formats.example import (
     encode_sequence_example_chunks,
     int64_feature,
 )
+from djlite.formats.keys import RecordKeys, sample_id, wanted_id
 from djlite.formats.labels import CsvLabels, LabelIndex, annotation, as_label_list, read_label_map, sample_label_strings
 from djlite.formats.mediasequence import (
     PREFIX_PATTERN,
@@ -49,11 +49,6 @@ FRAME_OPTIONS = {
     "resize_short_side": None,
     "resize_fit": None,  # [width, height]: fit inside, aspect kept
 }
-
-
-def _id_of(sample: dict, path: str, k: int, count: int) -> str:
-    base = str(sample.get("id") or os.path.splitext(os.path.basename(path))[0])
-    return base if count == 1 else f"{base}_{k}"
 
 
 class Layout:
@@ -207,7 +202,8 @@ class MediaSequenceLayout(Layout):
             out.append(FloatFeatures(prefix, [times[i] for i in keep], table.vectors[keep]))
         return out
 
-    def record(self, sample: dict, spool: dict, k: int, count: int, index: LabelIndex | None):
+    def record(self, sample: dict, spool: dict, k: int, example_id: str, index: LabelIndex | None):
+        """The record of the sample's video k (its spool), called `example_id`."""
         images = SpooledBytes(spool["spool"], spool["offsets"], spool["lengths"])
         flows = SpooledBytes(spool["spool"], spool["flow_offsets"], spool["flow_lengths"])
         start, end = sample.get("clip_start", self.options["clip_start"]), sample.get("clip_end")
@@ -232,7 +228,7 @@ class MediaSequenceLayout(Layout):
             time = r.get("time", r.get("timestamp"))
             regions.append(Region(_seconds_to_us(time, "region time"), tuple(bbox), string, idx))
         return build_media_sequence(
-            example_id=_id_of(sample, spool["path"], k, count),
+            example_id=example_id,
             data_path=spool["path"],
             timestamps_us=spool["timestamps"],
             images=images,
@@ -250,19 +246,22 @@ class MediaSequenceLayout(Layout):
     def validate(self, sample, spools):
         super().validate(sample, spools)
         for k, spool in enumerate(spools):
-            self.record(sample, spool, k, len(spools), self.given_map)
+            self.record(sample, spool, k, wanted_id(sample, spool["path"], k, len(spools)), self.given_map)
 
     def write(self, rows, export_path):
         index = self.label_index(rows())
         base = os.path.splitext(export_path)[0]
         o = self.options
         writer = ShardedTFRecordWriter(base, o["compression"], o["shard_records"], o["shard_bytes"], self.suffix)
+        keys = RecordKeys(self.name)
         with writer:
             for row in rows():
                 spools = row.get(EXPORT_FRAMES) or []
                 for k, spool in enumerate(spools):
-                    record = self.record(row, spool, k, len(spools), index)
+                    example_id = keys.key(wanted_id(row, spool["path"], k, len(spools)))
+                    record = self.record(row, spool, k, example_id, index)
                     writer.write_chunks(*encode_sequence_example_chunks(record.context, record.feature_lists))
+        keys.report()
         if index.mapping and self.given_map is None:
             index.write(base + "_label_map.json")  # beside the shards, like the stats file: not a result file
         return list(writer.paths)
@@ -319,7 +318,7 @@ class Video2TFRecordLayout(Layout):
     def flow_mode(self):
         return "channel" if self.options["flow"] else None
 
-    def example(self, sample, spool, k, count, index):
+    def example(self, sample, spool, example_id: str, index):
         o = self.options
         features = {
             f"{o['key_prefix']}{i}": Blob(spool["spool"], off, n)
@@ -331,7 +330,7 @@ class Video2TFRecordLayout(Layout):
             width=int64_feature(spool["width"]),
             depth=int64_feature(spool["channels"]),
             # Beyond video2tfrecord's layout (its readers ignore them): what the frames are.
-            id=bytes_feature(_id_of(sample, spool["path"], k, count)),
+            id=bytes_feature(example_id),
             path=bytes_feature(spool["path"]),
             timestamp=int64_feature(spool["timestamps"]),
         )
@@ -349,6 +348,7 @@ class Video2TFRecordLayout(Layout):
         per_file = self.options["n_videos_in_record"]
         files = max(1, -(-total // per_file))
         writers: list[TFRecordFileWriter] = []
+        keys = RecordKeys(self.name)
         try:
             done = 0
             for row in rows():
@@ -359,7 +359,8 @@ class Video2TFRecordLayout(Layout):
                         if writers:
                             writers[-1].close(commit=False)
                         writers.append(TFRecordFileWriter(os.path.join(folder, name), self.options["compression"]))
-                    writers[-1].write_chunks(*encode_example_chunks(self.example(row, spool, k, len(spools), index)))
+                    example_id = keys.key(wanted_id(row, spool["path"], k, len(spools)))
+                    writers[-1].write_chunks(*encode_example_chunks(self.example(row, spool, example_id, index)))
                     done += 1
             if not writers:
                 writers.append(TFRecordFileWriter(os.path.join(folder, f"batch_1_of_1{self.suffix}")))
@@ -367,6 +368,7 @@ class Video2TFRecordLayout(Layout):
                 w.close(commit=False)
             for w in writers:
                 commit_file(w.tmp_path, w.path)
+            keys.report()
         except BaseException:
             for w in writers:
                 w.abort()
@@ -374,6 +376,11 @@ class Video2TFRecordLayout(Layout):
         if index.mapping and self.given_map is None:
             index.write(os.path.splitext(export_path)[0] + "_label_map.json")
         return [w.path for w in writers]
+
+
+# In each WebDataset sample's .json: the key its members are stored under (WebDataset's own `__key__`), beside the
+# sample's original `id` (djlite/formats/keys.py says how one becomes the other).
+SAMPLE_KEY = "__key__"
 
 
 class WebDatasetLayout(Layout):
@@ -395,10 +402,11 @@ class WebDatasetLayout(Layout):
         self.needs_frames = self.options["payload"] == "frames"
 
     def write(self, rows, export_path):
-        from djlite.exporter import _json_default
+        from djlite.exporter import _dumps
 
         base = os.path.splitext(export_path)[0]
         per_shard = self.options["shard_records"] or 1 << 62
+        keys = RecordKeys(self.name, member_names=True)
         temps: list[tuple[str, str]] = []
         tar = None
         try:
@@ -406,15 +414,14 @@ class WebDatasetLayout(Layout):
                 if n % per_shard == 0:
                     if tar is not None:
                         tar.close()
-                    tmp = exclusive_temp(base + self.suffix)
-                    temps.append((tmp, f"{base}-{len(temps):06d}{self.suffix}"))
-                    tar = tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT)
-                key = str(row.get("id") or f"{n:09d}").replace(".", "_").replace("/", "_")
+                    tar = self._open_shard(base, temps)
+                key = keys.key(sample_id(row) or f"{n:09d}")
                 spools = row.pop(EXPORT_FRAMES, None) or []
                 meta = dict(row)
                 if spools:
                     meta["frames"] = [{"video": s["path"], "timestamps_us": s["timestamps"]} for s in spools]
-                _add(tar, f"{key}.json", json.dumps(meta, ensure_ascii=False, default=_json_default).encode())
+                meta[SAMPLE_KEY] = key
+                _add(tar, f"{key}.json", _dumps(meta).encode("utf-8"))
                 if self.options["payload"] == "clip":
                     for k, path in enumerate(row.get("videos") or []):
                         ext = os.path.splitext(path)[1].lstrip(".").lower() or "bin"
@@ -426,9 +433,7 @@ class WebDatasetLayout(Layout):
                             _add(tar, f"{key}.{i:04d}.jpg", Blob(spool["spool"], off, length).read())
                             i += 1
             if tar is None:
-                tmp = exclusive_temp(base + self.suffix)
-                temps.append((tmp, f"{base}-{0:06d}{self.suffix}"))
-                tar = tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT)
+                tar = self._open_shard(base, temps)
             tar.close()
             for tmp, final in temps:
                 commit_file(tmp, final)
@@ -439,7 +444,15 @@ class WebDatasetLayout(Layout):
                 if os.path.exists(tmp):
                     os.remove(tmp)
             raise
+        keys.report()
         return [final for _, final in temps]
+
+    def _open_shard(self, base: str, temps: list[tuple[str, str]]) -> tarfile.TarFile:
+        tmp = exclusive_temp(base + self.suffix)
+        temps.append((tmp, f"{base}-{len(temps):06d}{self.suffix}"))
+        # The pax format writes a plain USTAR header for a name that fits one (every bounded key with the usual
+        # suffixes) and a pax header only for a longer or non-ASCII name, so no member name aborts the export.
+        return tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT)
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:

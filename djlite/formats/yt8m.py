@@ -48,7 +48,8 @@ from djlite.formats.example import (
     float_feature,
     int64_feature,
 )
-from djlite.formats.export import LABEL_OPTIONS, Layout, _id_of, _pairs
+from djlite.formats.export import LABEL_OPTIONS, Layout, _pairs
+from djlite.formats.keys import RecordKeys, wanted_id
 from djlite.formats.labels import KEY_COLUMNS
 from djlite.formats.tfrecord import ShardedTFRecordWriter, read_records
 
@@ -143,8 +144,9 @@ class Yt8mLayout(Layout):
                 f"video_frame_embedding_mapper), or set export_extra_args.pca_dir"
             ) from None
 
-    def records(self, row: dict, pca: Pca | None, index) -> list[tuple[dict, dict, dict]]:
-        """[(context, feature_lists, video-level features)] for each video of the row that has embeddings."""
+    def records(self, row: dict, pca: Pca | None, index, keys: RecordKeys) -> list[tuple[dict, dict, dict]]:
+        """[(context, feature_lists, video-level features)] for each video of the row that has embeddings; the
+        frame- and video-level records of a video share the id `keys` gives it."""
         o = self.options
         refs = row.get(o["frame_embedding_key"]) or []
         videos = row.get("videos") or [None] * len(refs)
@@ -157,7 +159,7 @@ class Yt8mLayout(Layout):
             labels = [i for _, i in _pairs(self.clip_labels(row, path or ref), index)]
             if any(i is None for i in labels):
                 raise ValueError(f"{row.get('id') or path}: a label has no integer index; give a label_map")
-            video_id = bytes_feature(_id_of(row, path or ref, k, len(refs)))
+            video_id = bytes_feature(keys.key(wanted_id(row, path or ref, k, len(refs))))
             context = {o["id_key"]: video_id, "labels": int64_feature(sorted(labels))}
             frames = quantize(features, rounding=o["rounding"])
             lists = {"rgb": [bytes_feature([f.tobytes()]) for f in frames]}
@@ -187,9 +189,10 @@ class Yt8mLayout(Layout):
             for level in levels
         }
         without = 0
+        keys = RecordKeys(self.name)
         try:
             for row in rows():
-                records = self.records(row, pca, index)
+                records = self.records(row, pca, index, keys)
                 without += not records
                 for context, lists, video in records:
                     if "frame" in writers:
@@ -201,6 +204,7 @@ class Yt8mLayout(Layout):
                 writer.abort()
             raise
         paths = [p for writer in writers.values() for p in writer.close()]
+        keys.report()
         if without:
             logger.warning(f"yt8m export: {without} kept sample(s) have no frame embeddings (no video) and no record")
         if index is not None and index.mapping and self.given_map is None:

@@ -139,6 +139,8 @@ def read_webdataset(urls):
         out.append(
             {
                 "key": sample["__key__"],
+                "url": sample["__url__"],
+                "suffixes": sorted(k for k in sample if not k.startswith("__")),
                 "json": json.loads(sample["json"]),
                 "jpgs": jpgs,
                 "frames_sha": [sha(sample[k]) for k in jpgs],
