@@ -12,8 +12,15 @@ from loguru import logger
 from djlite.core.accounting import RunOutcome
 from djlite.dataset import dataset_files, datasets_caching, load_recipe_dataset
 from djlite.executors.local import Runner
-from djlite.exporter import export_errors, export_result, result_files, stats_path, write_json, write_yaml
-from djlite.fields import Fields
+from djlite.exporter import (
+    export_errors,
+    export_result,
+    result_dataset,
+    result_files,
+    stats_path,
+    write_json,
+    write_yaml,
+)
 from djlite.formats.export import export_layout_result, make_layout, with_export_frames
 from djlite.output_set import export_lock, output_set, recover, remove_stale_temporaries
 from djlite.outputs import prepare_outputs
@@ -93,10 +100,11 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
             # Exported before the scratch chunk files the result is read from are removed.
             if layout is not None:
                 result_paths = export_layout_result(outcome.dataset, layout, recipe, spool_dir)
-                if Fields.export_frames in outcome.dataset.column_names:  # it points into the spool, removed below
-                    outcome.dataset = outcome.dataset.remove_columns([Fields.export_frames])
-                return (outcome, result_paths, *_export_errors_and_traces(recipe, outcome))
-            return (outcome, *_export_local(recipe, outcome))
+                exported = (result_paths, *_export_errors_and_traces(recipe, outcome))
+            else:
+                exported = _export_local(recipe, outcome)
+            outcome.dataset = result_dataset(outcome.dataset, recipe.keep_hashes_in_res_ds)
+            return (outcome, *exported)
     finally:
         if spool_dir:
             shutil.rmtree(spool_dir, ignore_errors=True)

@@ -129,6 +129,48 @@ def result_files(export_path: str) -> list[str]:
     return [export_path, stats_path(export_path), errors_path(export_path), *sorted(shards)]
 
 
+def hidden_columns(columns, keep_stats: bool, keep_hashes: bool) -> list[str]:
+    """Those of `columns` that a result (result file, WebDataset .json, `RunResult.dataset`) does not show.
+
+    Always the errors column (a kept sample's errors, under on_error: keep, are in the stats file) and any
+    internal mark; the deduplicators' hash columns unless keep_hashes; `__dj__stats__` and `__dj__meta__`
+    unless keep_stats. The one rule, so that no output derives its own.
+    """
+    hidden = {Fields.errors, *INTERNAL_COLUMNS}
+    if not keep_stats:
+        hidden |= {Fields.stats, Fields.meta}
+    if not keep_hashes:
+        hidden |= set(HASH_COLUMNS)
+    return [c for c in columns if c in hidden]
+
+
+def shown(dataset: datasets.Dataset, keep_stats: bool, keep_hashes: bool) -> datasets.Dataset:
+    """The dataset without its hidden_columns."""
+    drop = hidden_columns(dataset.column_names, keep_stats, keep_hashes)
+    return dataset.remove_columns(drop) if drop else dataset
+
+
+def result_dataset(dataset: datasets.Dataset, keep_hashes: bool) -> datasets.Dataset:
+    """`RunResult.dataset` of a run whose kept samples are in memory: each with its stats and meta (as in
+    Data-Juicer's processed dataset), without the hidden columns and without a training export's pointer into
+    its frame spool (removed with the spool)."""
+    dataset = shown(dataset, keep_stats=True, keep_hashes=keep_hashes)
+    return dataset.remove_columns([Fields.export_frames]) if Fields.export_frames in dataset.column_names else dataset
+
+
+def write_stats(dataset: datasets.Dataset, export_path: str) -> None:
+    """`<base>_stats.jsonl`: the stats and meta of each kept sample, in result order, and its errors where it has
+    some (on_error: keep). Not written when the samples have no stats column at all."""
+    stat_columns = [c for c in (Fields.stats, Fields.meta) if c in dataset.column_names]
+    if not stat_columns:
+        return
+    columns = stat_columns + [c for c in (Fields.errors,) if c in dataset.column_names]
+    rows = (
+        {k: v for k, v in row.items() if k != Fields.errors or v} for row in iter_rows(dataset.select_columns(columns))
+    )
+    write_rows(rows, stats_path(export_path))
+
+
 def export_result(
     dataset: datasets.Dataset,
     export_path: str,
@@ -139,22 +181,8 @@ def export_result(
 ) -> list[str]:
     """Write the kept samples and their stats file; return the paths of the result files."""
     fmt = export_type or os.path.splitext(export_path)[1].lstrip(".")
-    stat_columns = [c for c in (Fields.stats, Fields.meta) if c in dataset.column_names]
-    if stat_columns:
-        # Errors ride along only where there are some (on_error: keep).
-        columns = stat_columns + [c for c in (Fields.errors,) if c in dataset.column_names]
-        rows = (
-            {k: v for k, v in row.items() if k != Fields.errors or v}
-            for row in iter_rows(dataset.select_columns(columns))
-        )
-        write_rows(rows, stats_path(export_path))
-
-    drop = [Fields.errors] if Fields.errors in dataset.column_names else []
-    if not keep_stats:
-        drop += stat_columns
-    if not keep_hashes:
-        drop += [c for c in HASH_COLUMNS if c in dataset.column_names]
-    result = dataset.remove_columns(drop) if drop else dataset
+    write_stats(dataset, export_path)
+    result = shown(dataset, keep_stats, keep_hashes)
 
     if shard_size > 0 and len(result) > 1:
         shards = min(int(result.data.nbytes / shard_size) + 1, len(result))

@@ -1,14 +1,19 @@
-"""Where a run writes: never over its input, writable and with room, checked before any work."""
+"""Where a run writes: never over its input, writable and with room, checked before any work; what a result
+shows: no internal column."""
 
+import json
 import os
 import shutil
 import subprocess
 import uuid
 
 import pytest
+from formats_helpers import tar_members
 from helpers import dj_process, read_jsonl, video_samples, write_jsonl, write_recipe
 
+import djlite
 from djlite.errors import RecipeError
+from djlite.fields import Fields, HashKeys
 from djlite.recipe import load_recipe
 
 
@@ -100,3 +105,62 @@ def test_full_disk_stops_with_one_line_and_old_outputs_intact(tmp_path, small_mo
     (small_mount / "filler").write_bytes(b"x" * (free - 64 * 1024))
     done = dj_process("--config", str(recipe))
     assert done.returncode == 2 and "no space left for outputs" in one_error_line(done)
+
+
+# ---------------------------------------------------------------- what a result shows
+
+# Data-Juicer's reserved columns, in a result by keep_stats_in_res_ds (and always in RunResult.dataset and a
+# WebDataset sample's .json, where the docs say so); every other __dj__ column is internal.
+STATS_COLUMNS = {Fields.stats, Fields.meta}
+RESULT_ROWS = {
+    ".jsonl": read_jsonl,
+    ".json": lambda path: json.loads(open(path).read()),
+    ".parquet": lambda path: __import__("pyarrow.parquet").parquet.read_table(path).to_pylist(),
+    ".tar": lambda path: [json.loads(data) for name, data in tar_members(path) if name.endswith(".json")],
+}
+
+
+def dj_columns(rows) -> set[str]:
+    return {key for row in rows for key in row if key.startswith("__dj__")}
+
+
+def run_with_hashes_and_errors(tmp_path, clips, suffix: str, **keys):
+    """A run whose kept samples carry every internal column: hash and signature (two deduplicators) and, with
+    on_error: keep, a sample kept with its error."""
+    rows = video_samples([clips["moving"], clips["moving"], clips["static"], clips["broken"]])
+    for i, row in enumerate(rows):
+        row["id"] = f"s{i}"
+    dataset = write_jsonl(tmp_path / "data.jsonl", rows)
+    process = [{"video_deduplicator": {}}, {"video_near_deduplicator": {}}]
+    export = str(tmp_path / "out" / f"res{suffix}")
+    recipe = write_recipe(tmp_path / "r.yaml", dataset, process, export_path=export, on_error="keep", **keys)
+    return djlite.run(str(recipe))
+
+
+@pytest.mark.parametrize("executor", ["default", "ray"])
+@pytest.mark.parametrize("suffix", [".jsonl", ".json", ".parquet", ".tar"])
+def test_internal_columns_reach_no_result(tmp_path, clips, suffix, executor):
+    if executor == "ray":
+        pytest.importorskip("ray", reason="the Ray executor needs `pip install djlite[ray]`")
+    result = run_with_hashes_and_errors(tmp_path, clips, suffix, executor_type=executor)
+    assert result.summary["kept"] == 3 and result.summary["errored"] == 0  # the copy went, the broken one stayed
+    exported = [row for path in result.result_paths for row in RESULT_ROWS[suffix](path)]
+    assert len(exported) == 3
+    if suffix == ".tar":  # the sample with its stats, as documented
+        assert dj_columns(exported) == STATS_COLUMNS - {Fields.meta}
+    else:
+        assert dj_columns(exported) == set()
+    assert dj_columns(result.dataset.to_list()) <= STATS_COLUMNS
+    # The kept sample's error is reported where on_error: keep says: in the stats file, whatever the format.
+    stats = read_jsonl(result.stats_path)
+    assert len(stats) == 3 and [bool(row.get(Fields.errors)) for row in stats] == [False, False, True]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".tar"])
+def test_keep_hashes_in_res_ds_keeps_the_hash_columns(tmp_path, clips, suffix):
+    result = run_with_hashes_and_errors(tmp_path, clips, suffix, keep_hashes_in_res_ds=True, keep_stats_in_res_ds=True)
+    exported = [row for path in result.result_paths for row in RESULT_ROWS[suffix](path)]
+    hashes = {HashKeys.videohash, HashKeys.videosig}
+    assert hashes <= dj_columns(exported) and Fields.stats in dj_columns(exported)
+    assert Fields.errors not in dj_columns(exported)
+    assert hashes <= set(result.dataset.column_names) and Fields.errors not in result.dataset.column_names

@@ -563,11 +563,10 @@ def export_layout(dataset, layout: Layout, export_path: str, spool_dir: str | No
 
 
 def export_layout_result(dataset, layout: Layout, recipe, spool_dir: str | None) -> list[str]:
-    """The layout's files, plus the stats file every export writes (`<base>_stats.jsonl`)."""
-    from djlite.exporter import iter_rows, stats_path, write_rows
-    from djlite.fields import Fields
+    """The layout's files, plus the stats file every export writes (`<base>_stats.jsonl`). The layout sees the
+    samples as a result shows them (with their stats; the hash columns only with keep_hashes_in_res_ds)."""
+    from djlite.exporter import shown, write_stats
 
-    stat_columns = [c for c in (Fields.stats, Fields.meta) if c in dataset.column_names]
-    if stat_columns:
-        write_rows(iter_rows(dataset.select_columns(stat_columns)), stats_path(recipe.export_path))
-    return export_layout(dataset, layout, recipe.export_path, spool_dir)
+    write_stats(dataset, recipe.export_path)
+    rows = shown(dataset, keep_stats=True, keep_hashes=recipe.keep_hashes_in_res_ds)
+    return export_layout(rows, layout, recipe.export_path, spool_dir)

@@ -46,6 +46,7 @@ from djlite.executors.ray.export import export_errors_on_ray, export_on_ray
 from djlite.executors.ray.selection import apply_selection_on_ray
 from djlite.executors.ray.session import cluster_cpus, ray_session, require_ray
 from djlite.executors.ray.stage import collect_marks, map_stage
+from djlite.exporter import result_dataset
 from djlite.fields import INTERNAL_COLUMNS, Fields
 from djlite.formats.export import export_layout_result, make_layout, with_export_frames
 from djlite.ops.base import DatasetStep, Deduplicator
@@ -236,8 +237,6 @@ def run_on_ray(recipe, stats_only: bool = False):
         result_paths=result_paths,
         result_format=fmt,
     )
-    if layout is not None:
-        # A layout made of embeddings (yt8m) spools no frames: there is no such column to remove.
-        spooled = [c for c in [Fields.export_frames] if c in kept_rows.column_names]
-        outcome.dataset = kept_rows.remove_columns(spooled)
+    if layout is not None:  # else the exported result, read back when asked for
+        outcome.dataset = result_dataset(kept_rows, recipe.keep_hashes_in_res_ds)
     return outcome, result_paths, errors_path

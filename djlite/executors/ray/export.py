@@ -20,8 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from djlite.executors.ray.blocks import ROW_INDEX, to_hf_dataset, without
-from djlite.exporter import atomic_path, export_errors, export_result, shard_paths, stats_path
-from djlite.fields import HASH_COLUMNS, Fields
+from djlite.exporter import atomic_path, export_errors, export_result, hidden_columns, shard_paths, stats_path
 
 COPY_CHUNK = 1 << 20
 
@@ -34,11 +33,7 @@ def write_part(block: pa.Table, features, path: str, fmt: str, keep_stats: bool,
 
 def result_columns(features, keep_stats: bool, keep_hashes: bool) -> list[str]:
     """The columns the result file keeps, by the local exporter's rules."""
-    drop = {ROW_INDEX, Fields.errors}
-    if not keep_stats:
-        drop |= {Fields.stats, Fields.meta}
-    if not keep_hashes:
-        drop |= set(HASH_COLUMNS)
+    drop = {ROW_INDEX, *hidden_columns(features, keep_stats, keep_hashes)}
     return [c for c in features if c not in drop]
 
 
