@@ -26,6 +26,7 @@ from djlite.formats.tfrecord import (
     TFRecordFileWriter,
     TFRecordReader,
     crc32c,
+    frame_header,
     frame_record,
     mask_crc,
     masked_crc32c,
@@ -259,3 +260,82 @@ def test_a_killed_writers_temporary_is_cleaned_by_the_next_run(tmp_path):
     assert len(list(tmp_path.iterdir())) == 1  # the dead writer's temporary
     assert remove_stale_temporaries(str(tmp_path)) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def _with_header_at(path, records, position, header) -> None:
+    data = b"".join(frame_record(r) for r in records)
+    path.write_bytes(data[:position] + header + data[position:])
+
+
+@pytest.mark.parametrize("compression", [None, "GZIP"])
+def test_a_huge_length_is_a_bad_record_never_an_allocation(tmp_path, compression):
+    records = _records(3)
+    first = len(frame_record(records[0]))
+    data = frame_record(records[0]) + frame_header((1 << 63) - 1) + frame_record(records[1]) + frame_record(records[2])
+    path = tmp_path / "huge.tfrecord"
+    path.write_bytes(gzip.compress(data, mtime=0) if compression else data)
+    with pytest.raises(CorruptRecordError, match=rf"record 1 at byte {first}: a length of {(1 << 63) - 1} bytes"):
+        list(read_records(str(path)))
+    reader = TFRecordReader(str(path), strict=False)
+    assert list(reader) == records and reader.bad_records == 1
+
+
+def test_a_length_past_the_end_of_the_file_is_a_bad_record(tmp_path):
+    records = _records(2)
+    path = tmp_path / "past.tfrecord"
+    _with_header_at(path, records, len(frame_record(records[0])), frame_header(1 << 20))  # fits the maximum
+    with pytest.raises(CorruptRecordError, match=r"record 1 at byte \d+: the file ends inside a record of 1048576"):
+        list(read_records(str(path)))
+    reader = TFRecordReader(str(path), strict=False)
+    assert list(reader) == records and reader.bad_records == 1
+
+
+def test_lenient_reader_resynchronises_across_megabytes_of_garbage(tmp_path):
+    import numpy as np
+
+    records = _records(4)
+    garbage = np.random.default_rng(5).integers(0, 256, 3 << 20, dtype=np.uint8).tobytes()
+    good = [frame_record(r) for r in records]
+    path = tmp_path / "g.tfrecord"
+    path.write_bytes(good[0] + garbage + good[1] + good[2] + garbage[:1000] + good[3])
+    reader = TFRecordReader(str(path), strict=False)
+    positioned = list(reader.positioned())
+    assert [data for _, _, data in positioned] == records and reader.bad_records == 2
+    assert [offset for _, offset, _ in positioned][:2] == [0, len(good[0]) + len(garbage)]
+    assert [number for number, _, _ in positioned] == [0, 2, 3, 5]  # the skipped stretches count as records
+
+
+def test_header_positions_equal_a_check_at_every_byte():
+    import numpy as np
+
+    from djlite.formats.tfrecord import header_positions
+
+    data = bytearray(np.random.default_rng(6).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    for position in (0, 20, 4_000, 49_988):
+        data[position : position + 12] = frame_header(position * 7)
+    stored = [struct.unpack("<I", data[i + 8 : i + 12])[0] for i in range(len(data) - 11)]
+    every_byte = [i for i, crc in enumerate(stored) if crc == masked_crc32c(bytes(data[i : i + 8]))]
+    assert header_positions(bytes(data)).tolist() == every_byte and {0, 20, 4_000, 49_988} <= set(every_byte)
+    assert header_positions(b"short").tolist() == []
+
+
+def test_decoders_raise_only_decode_error_on_damaged_bytes():
+    import random
+
+    from djlite.formats.example import DecodeError
+
+    record = encode_sequence_example(
+        {"id": bytes_feature("abc"), "labels": int64_feature([1, -2]), "f": float_feature([1.5, 2.5])},
+        {"rgb": [bytes_feature([b"\x01" * 8])] * 3, "t": [int64_feature(5)]},
+    )
+    rng = random.Random(0)
+    for _ in range(20_000):
+        damaged = bytearray(record)
+        for _ in range(rng.randint(1, 4)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        damaged = damaged[: rng.randrange(1, len(damaged) + 1)]
+        for decode in (decode_sequence_example, decode_example):
+            try:
+                decode(bytes(damaged))
+            except DecodeError:
+                pass

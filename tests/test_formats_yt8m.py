@@ -1,9 +1,12 @@
-"""export_type yt8m (YouTube-8M frame- and video-level records from frame embeddings) and read_yt8m."""
+"""export_type yt8m (YouTube-8M frame- and video-level records from frame embeddings) and read_yt8m, which
+names or counts every record it cannot read."""
+
+import re
 
 import numpy as np
 import pytest
 from formats_helpers import needs_readers, run_reader
-from helpers import write_jsonl
+from helpers import read_jsonl, write_jsonl
 from synthetic import make_moving, make_static
 
 import djlite
@@ -11,8 +14,15 @@ from djlite.embed.pca import Pca, fit_pca
 from djlite.embed.quantize import dequantize, quantize
 from djlite.embed.store import read_frame_embeddings, write_frame_embeddings
 from djlite.errors import RecipeError
-from djlite.formats.example import decode_example, decode_sequence_example
-from djlite.formats.tfrecord import read_records
+from djlite.formats.example import (
+    bytes_feature,
+    decode_example,
+    decode_sequence_example,
+    encode_sequence_example,
+    float_feature,
+    int64_feature,
+)
+from djlite.formats.tfrecord import frame_header, frame_record, read_records
 from djlite.formats.yt8m import Yt8mLayout, read_yt8m
 
 
@@ -200,3 +210,92 @@ def test_youtube8m_reader_sees_repeated_ids_as_distinct_videos(tmp_path):
     for record, row in zip(found["frame"], rows):
         features = pca.transform(read_frame_embeddings(row["video_frame_embeddings"][0]).vectors)
         assert np.array_equal(np.asarray(record["rgb"], dtype=np.uint8), quantize(features))
+
+
+# ---------------------------------------------------------------- importing damaged shards
+
+
+def _frame_record(video_id, rgb=None, labels=None) -> bytes:
+    context = {"id": bytes_feature(video_id) if isinstance(video_id, (str, bytes)) else video_id}
+    context["labels"] = labels if labels is not None else int64_feature([1])
+    steps = rgb if rgb is not None else [bytes_feature([bytes([7]) * 8])] * 3
+    return encode_sequence_example(context, {"rgb": steps})
+
+
+GOOD = [_frame_record(f"v{i}") for i in range(3)]
+WRONG_TYPES = {
+    "id is an int": _frame_record(int64_feature([5])),
+    "two ids": _frame_record(bytes_feature(["a", "b"])),
+    "id not UTF-8": _frame_record(b"\xff\xfe"),
+    "labels are bytes": _frame_record("v1", labels=bytes_feature(["x"])),
+    "rgb frame is a float": _frame_record("v1", rgb=[float_feature([1.0])] * 2),
+    "rgb frames of two lengths": _frame_record("v1", rgb=[bytes_feature([b"12345678"]), bytes_feature([b"1234"])]),
+    "no protobuf": b"\x0f\xff\xff\xff\xff",
+}
+
+
+def _shard(path, records) -> list[int]:
+    """Write `records` framed; return each one's byte offset."""
+    offsets, data = [], b""
+    for record in records:
+        offsets.append(len(data))
+        data += frame_record(record)
+    path.write_bytes(data)
+    return offsets
+
+
+def _damaged(tmp_path, damage: str):
+    """(shard path, strict error must match, ids a lenient import keeps)."""
+    path = tmp_path / f"{damage.replace(' ', '_')}.tfrecord"
+    offsets = _shard(path, GOOD)
+    data = bytearray(path.read_bytes())
+    if damage == "truncated":
+        path.write_bytes(data[:-5])
+        return path, rf"record 2 at byte {offsets[2]}: the file ends inside a record", ["v0", "v1"]
+    if damage == "bad CRC":
+        data[offsets[1] + 20] ^= 0xFF
+        path.write_bytes(data)
+        return path, rf"record 1 at byte {offsets[1]}: data .* does not match its CRC", ["v0", "v2"]
+    if damage == "length 2^63-1":
+        data[offsets[1] : offsets[1] + 12] = frame_header((1 << 63) - 1)  # a header whose CRC checks out
+        path.write_bytes(data)
+        return path, rf"record 1 at byte {offsets[1]}: a length of {(1 << 63) - 1} bytes, over", ["v0", "v2"]
+    if damage == "garbage in the middle":
+        garbage = np.random.default_rng(3).integers(0, 256, 200_000, dtype=np.uint8).tobytes()
+        path.write_bytes(data[: offsets[1]] + garbage + data[offsets[1] :])
+        return path, rf"record 1 at byte {offsets[1]}: length does not match its CRC", ["v0", "v1", "v2"]
+    record = WRONG_TYPES[damage]
+    offsets = _shard(path, [GOOD[0], record, GOOD[2]])
+    return path, rf"record 1 at byte {offsets[1]}: ", ["v0", "v2"]
+
+
+DAMAGES = ["truncated", "bad CRC", "length 2^63-1", "garbage in the middle", *WRONG_TYPES]
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_shard_is_one_line_strict_and_a_count_lenient(tmp_path, damage, capsys):
+    from djlite.formats.yt8m import import_yt8m, main
+
+    path, error, kept = _damaged(tmp_path, damage)
+    out = tmp_path / "data.jsonl"
+    assert main([str(path), "--out", str(out)]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert re.search(rf"^yt8m import: error: {re.escape(str(path))}: .*{error}", line), line
+    assert not out.exists()
+    found = import_yt8m([str(path)], str(tmp_path / "emb"), strict=False)
+    assert [row["id"] for row in found.rows] == kept and found.skipped == 1
+    assert str(path) in found.problems[0]
+    assert main([str(path), "--out", str(out), "--lenient"]) == 0
+    assert [row["id"] for row in read_jsonl(out)] == kept
+    assert "1 bad record(s) skipped" in capsys.readouterr().out
+
+
+def test_two_shards_of_one_name_keep_their_own_frames(tmp_path):
+    for folder, byte in (("a", 1), ("b", 2)):
+        (tmp_path / folder).mkdir()
+        _shard(tmp_path / folder / "train.tfrecord", [_frame_record("v", rgb=[bytes_feature([bytes([byte]) * 8])])])
+    rows = read_yt8m([str(tmp_path / "a" / "train.tfrecord"), str(tmp_path / "b" / "train.tfrecord")], str(tmp_path))
+    first, second = (read_frame_embeddings(row["video_frame_embeddings"][0]).vectors for row in rows)
+    assert rows[0]["video_frame_embeddings"] != rows[1]["video_frame_embeddings"]
+    assert np.allclose(first, dequantize(bytes([1]) * 8), atol=2e-3)  # float16 sidecars
+    assert np.allclose(second, dequantize(bytes([2]) * 8), atol=2e-3)

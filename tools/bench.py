@@ -629,6 +629,35 @@ def bench_mediasequence(args) -> dict:
     return results
 
 
+def bench_resync(args) -> dict:
+    """A lenient TFRecord read over a file with megabytes of garbage between its records: the reader must find
+    the next valid header in every position of the garbage. No videos needed."""
+    import numpy as np
+
+    from djlite.formats.tfrecord import TFRecordReader, frame_record
+
+    garbage_mb = 4
+    rng = np.random.default_rng(0)
+    records = [rng.integers(0, 256, 1000, dtype=np.uint8).tobytes() for _ in range(100)]
+    garbage = rng.integers(0, 256, garbage_mb << 20, dtype=np.uint8).tobytes()
+    framed = [frame_record(r) for r in records]
+    with tempfile.TemporaryDirectory(prefix="djlite-bench-resync-") as tmp:
+        path = os.path.join(tmp, "garbage.tfrecord")
+        with open(path, "wb") as f:
+            f.write(b"".join(framed[:50]) + garbage + b"".join(framed[50:]))
+
+        def measure():
+            reader = TFRecordReader(path, strict=False)
+            start = time.perf_counter()
+            count = sum(1 for _ in reader)
+            return time.perf_counter() - start, count, reader.bad_records
+
+        seconds, count, bad = min((measure() for _ in range(max(1, args.repeat))), key=lambda m: m[0])
+    print(f"resync: {garbage_mb} MiB of garbage between 100 records of 1000 bytes, lenient read, best of {args.repeat}")
+    print(f"  {seconds:7.3f} s ({seconds / garbage_mb:.3f} s per MiB of garbage); {count} records read, {bad} bad")
+    return {"garbage_mb": garbage_mb, "seconds": seconds, "seconds_per_mb": seconds / garbage_mb, "records": count}
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 from bench_clips import bench_clips  # noqa: E402 - tools/ is on sys.path when bench.py runs as a script
@@ -641,6 +670,7 @@ SECTIONS = {
     "embed": bench_embed,
     "threshold": bench_threshold,
     "mediasequence": bench_mediasequence,
+    "resync": bench_resync,
 }
 
 

@@ -303,7 +303,8 @@ def encode_example_chunks(features: dict) -> tuple[int, Iterator[bytes]]:
 
 
 class DecodeError(ValueError):
-    """Bytes that are not a well-formed Example / SequenceExample."""
+    """Bytes that are not a well-formed Example / SequenceExample: the only error the decoders raise, whatever
+    the bytes."""
 
 
 def _read_varint(data, pos: int) -> tuple[int, int]:
@@ -322,7 +323,7 @@ def _read_varint(data, pos: int) -> tuple[int, int]:
 
 
 def _fields(data) -> Iterator[tuple[int, int, object]]:
-    """(field number, wire type, value) of a message: value is an int (varint/fixed) or a memoryview."""
+    """(field number, wire type, value) of a message: value is an int (varint) or a memoryview."""
     data = memoryview(data)
     pos = 0
     while pos < len(data):
@@ -330,18 +331,28 @@ def _fields(data) -> Iterator[tuple[int, int, object]]:
         number, wire = key >> 3, key & 7
         if wire == 0:
             value, pos = _read_varint(data, pos)
-        elif wire == 2:
-            length, pos = _read_varint(data, pos)
+        elif wire in (1, 2, 5):
+            if wire == 2:
+                length, pos = _read_varint(data, pos)
+            else:
+                length = 8 if wire == 1 else 4
             if pos + length > len(data):
                 raise DecodeError(f"field {number} runs past the end of its message")
             value, pos = data[pos : pos + length], pos + length
-        elif wire == 5:
-            value, pos = data[pos : pos + 4], pos + 4
-        elif wire == 1:
-            value, pos = data[pos : pos + 8], pos + 8
         else:
             raise DecodeError(f"unsupported wire type {wire} for field {number}")
         yield number, wire, value
+
+
+def _submessages(data, known: tuple[int, ...]) -> Iterator[tuple[int, memoryview]]:
+    """(field number, bytes) of the length-delimited fields numbered `known` (others are skipped, as protobuf
+    skips unknown fields); a known field of another wire type is malformed."""
+    for number, wire, value in _fields(data):
+        if number not in known:
+            continue
+        if wire != 2:
+            raise DecodeError(f"field {number} should be length-delimited, has wire type {wire}")
+        yield number, value
 
 
 def _signed64(n: int) -> int:
@@ -350,40 +361,47 @@ def _signed64(n: int) -> int:
 
 def decode_feature(data) -> Feature:
     feature = Feature(None, [])
-    for number, wire, body in _fields(data):
-        kind = _KIND_OF_FIELD.get(number)
-        if kind is None or wire != 2:
-            continue
+    for number, body in _submessages(data, tuple(_KIND_OF_FIELD)):
+        kind = _KIND_OF_FIELD[number]
         values: list = []
-        for _, vwire, value in _fields(body):
+        for vnumber, vwire, value in _fields(body):
+            if vnumber != 1:
+                continue
             if kind == "bytes":
+                if vwire != 2:
+                    raise DecodeError(f"a bytes value has wire type {vwire}")
                 values.append(bytes(value))
             elif kind == "float":
-                if vwire == 2:
+                if vwire == 5:
+                    values.append(struct.unpack("<f", value)[0])
+                elif vwire == 2 and len(value) % 4 == 0:
                     values.extend(np.frombuffer(value, dtype="<f4").tolist())
                 else:
-                    values.append(struct.unpack("<f", value)[0])
+                    raise DecodeError(f"a float list of wire type {vwire} is not 4 bytes a value")
             elif vwire == 2:
                 pos = 0
                 while pos < len(value):
                     n, pos = _read_varint(value, pos)
                     values.append(_signed64(n))
-            else:
+            elif vwire == 0:
                 values.append(_signed64(value))
+            else:
+                raise DecodeError(f"an int64 value has wire type {vwire}")
         feature = Feature(kind, values)  # a oneof: the last one set wins, as in protobuf
     return feature
 
 
 def _map(data, decode_value) -> dict:
     out = {}
-    for number, _, entry in _fields(data):
-        if number != 1:
-            continue
+    for _, entry in _submessages(data, (1,)):
         key, value = "", b""
-        for n, _, v in _fields(entry):
+        for n, v in _submessages(entry, (1, 2)):
             if n == 1:
-                key = bytes(v).decode("utf-8")
-            elif n == 2:
+                try:
+                    key = bytes(v).decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DecodeError(f"a map key is not UTF-8 ({e.reason} at byte {e.start})") from None
+            else:
                 value = v
         out[key] = decode_value(value)
     return out
@@ -394,15 +412,14 @@ def decode_features(data) -> dict[str, Feature]:
 
 
 def _decode_feature_list(data) -> list[Feature]:
-    return [decode_feature(v) for n, _, v in _fields(data) if n == 1]
+    return [decode_feature(v) for _, v in _submessages(data, (1,))]
 
 
 def decode_example(data: bytes) -> dict[str, Feature]:
     """{key: Feature} of a serialized tf.train.Example."""
     features: dict = {}
-    for number, _, value in _fields(data):
-        if number == 1:
-            features.update(decode_features(value))
+    for _, value in _submessages(data, (1,)):
+        features.update(decode_features(value))
     return features
 
 
@@ -410,9 +427,9 @@ def decode_sequence_example(data: bytes) -> tuple[dict[str, Feature], dict[str, 
     """(context, feature_lists) of a serialized tf.train.SequenceExample."""
     context: dict = {}
     feature_lists: dict = {}
-    for number, _, value in _fields(data):
+    for number, value in _submessages(data, (1, 2)):
         if number == 1:
             context.update(decode_features(value))
-        elif number == 2:
+        else:
             feature_lists.update(_map(value, _decode_feature_list))
     return context, feature_lists

@@ -11,9 +11,10 @@ Writers never leave a file that looks complete: each file is created under an un
 the target folder (exclusive creation) and renamed when closed; a sharded writer renames every shard only when
 the whole set is complete, because the `-of-<N>` in the names is known only then.
 
-The reader verifies both CRCs of every record. Strict mode raises `CorruptRecordError` naming the file and the
-byte offset (in the uncompressed stream); lenient mode skips bad records, resynchronises on the next valid
-header, and counts what it skipped in `TFRecordReader.bad_records`.
+The reader verifies both CRCs of every record and believes a length only as far as the file and a maximum
+allow. Strict mode raises `CorruptRecordError` naming the file, the record and the byte offset (in the
+uncompressed stream); lenient mode skips bad records, resynchronises on the next valid header (a vectorised
+CRC over every position, see `header_positions`), and counts what it skipped in `TFRecordReader.bad_records`.
 """
 
 import gzip
@@ -24,6 +25,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 
 import google_crc32c
+import numpy as np
 
 from djlite.output_set import commit_file, exclusive_temp
 
@@ -32,6 +34,8 @@ HEADER_BYTES = 12
 FOOTER_BYTES = 4
 # TensorFlow and MediaPipe refuse protos of 2 GiB and more; MediaPipe's packer stops at this size.
 MAX_RECORD_BYTES = (1 << 30) - 1
+# The most a reader believes a length field: no protobuf message is 2 GiB or more.
+MAX_READ_RECORD_BYTES = (1 << 31) - 1
 COMPRESSIONS = (None, "GZIP", "ZLIB")
 
 
@@ -295,20 +299,99 @@ class _ZlibReader(io.RawIOBase):
         return n
 
 
+class _StreamWindow:
+    """The bytes of a stream from `base` on, read in chunks as they are asked for; bytes before the reader's
+    position are dropped once there are more than a chunk of them, so memory does not follow the file."""
+
+    def __init__(self, stream, chunk: int):
+        self.stream = stream
+        self.chunk = chunk
+        self.data = bytearray()
+        self.base = 0  # stream offset of data[0]
+        self.eof = False
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.data)
+
+    def fill(self, end: int) -> bool:
+        """Read until stream offset `end` is in the window; False when the stream ends before it."""
+        while self.end < end and not self.eof:
+            data = self.stream.read(max(self.chunk, end - self.end))
+            if not data:
+                self.eof = True
+            self.data.extend(data)
+        return self.end >= end
+
+    def get(self, start: int, end: int) -> bytes:
+        return bytes(self.data[start - self.base : end - self.base])
+
+    def drop_before(self, offset: int) -> None:
+        if offset - self.base > self.chunk:
+            del self.data[: offset - self.base]
+            self.base = offset
+
+
+def _crc32c_slicing_tables() -> list[np.ndarray]:
+    """Slicing-by-8 tables of the reflected CRC-32C (Castagnoli, polynomial 0x82F63B78), one per byte of an
+    8-byte message, indexed by the byte itself: the CRC of b0..b7 is the XOR of tables[j][b_j] (then the final
+    inversion), with the initial 0xFFFFFFFF folded into the tables of the first four bytes."""
+    base = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        base = np.where(base & 1, (base >> 1) ^ np.uint32(0x82F63B78), base >> 1).astype(np.uint32)
+    slices = [base]  # slices[k]: a byte followed by k zero bytes
+    for _ in range(7):
+        slices.append(((slices[-1] >> 8) ^ base[slices[-1] & 0xFF]).astype(np.uint32))
+    index = np.arange(256)
+    return [slices[7 - j][index ^ 0xFF] if j < 4 else slices[7 - j] for j in range(8)]
+
+
+_CRC32C_BY_BYTE = _crc32c_slicing_tables()
+
+
+def header_positions(window: bytes) -> np.ndarray:
+    """Every position i of `window` (i + HEADER_BYTES <= len) where window[i+8:i+12] is the masked CRC-32C of
+    window[i:i+8], i.e. where a record header could start: all positions at once, in numpy (some 20 ms a
+    megabyte), instead of a Python call per byte."""
+    view = np.frombuffer(window, dtype=np.uint8)
+    n = len(view) - HEADER_BYTES + 1
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    crc = _CRC32C_BY_BYTE[0][view[:n]]
+    for j in range(1, 8):
+        crc ^= _CRC32C_BY_BYTE[j][view[j : j + n]]
+    crc ^= np.uint32(0xFFFFFFFF)
+    masked = ((crc >> 15) | (crc << 17)) + np.uint32(MASK_DELTA)
+    # The little-endian uint32 at every byte position from 8 on (an unaligned view, no copy).
+    stored = np.ndarray((n,), dtype="<u4", buffer=window, offset=8, strides=(1,))
+    return np.flatnonzero(masked == stored)
+
+
 class TFRecordReader:
     """Iterates the records of one file, checking both CRCs of each.
 
     compression: None, "GZIP", "ZLIB" or "auto" (from the magic bytes). strict=True raises CorruptRecordError on the
-    first bad record; strict=False skips it (counted in `bad_records`, described in `problems`) and goes on from the
-    next position whose header CRC checks out. Offsets are in the uncompressed stream.
+    first bad record, one line naming the file, the record's number and its byte offset; strict=False skips it
+    (counted in `bad_records`, the first few described in `problems`) and goes on from the next position whose
+    header CRC checks out. Offsets are in the uncompressed stream.
+
+    A length is believed only up to `max_record_bytes` (protobuf cannot parse 2 GiB) and, uncompressed, up to what
+    is left of the file: a header claiming more is a bad record, never an allocation of that size.
     """
 
     CHUNK = 1 << 20
 
-    def __init__(self, path: str, compression: str | None = "auto", strict: bool = True):
+    def __init__(
+        self,
+        path: str,
+        compression: str | None = "auto",
+        strict: bool = True,
+        max_record_bytes: int = MAX_READ_RECORD_BYTES,
+    ):
         self.path = path
         self.compression = detect_compression(path) if compression == "auto" else normalize_compression(compression)
         self.strict = strict
+        self.max_record_bytes = max_record_bytes
         self.bad_records = 0
         self.records = 0
         self.problems: list[str] = []
@@ -322,7 +405,7 @@ class TFRecordReader:
         return raw, raw
 
     def _bad(self, offset: int, what: str) -> None:
-        message = f"{self.path}: corrupt TFRecord at byte {offset}: {what}"
+        message = f"{self.path}: corrupt TFRecord, record {self.records + self.bad_records} at byte {offset}: {what}"
         if self.strict:
             raise CorruptRecordError(message)
         self.bad_records += 1
@@ -330,72 +413,73 @@ class TFRecordReader:
             self.problems.append(message)
 
     def __iter__(self) -> Iterator[bytes]:
+        for _, _, data in self.positioned():
+            yield data
+
+    def positioned(self) -> Iterator[tuple[int, int, bytes]]:
+        """(record number, byte offset, data) of each good record; bad records count in the numbering."""
         stream, raw = self._open()
+        size = None if self.compression else os.fstat(raw.fileno()).st_size
+        window = _StreamWindow(stream, self.CHUNK)
         try:
-            yield from self._records(stream)
+            yield from self._records(window, size)
         except (OSError, EOFError, zlib.error) as e:
             if isinstance(e, CorruptRecordError):
                 raise
             # A compressed stream that is cut or damaged: what was read so far stands.
-            self._bad(-1, f"compressed stream unreadable ({type(e).__name__}: {e})")
+            self._bad(window.end, f"the compressed stream is unreadable from here ({type(e).__name__}: {e})")
         finally:
             stream.close()
             raw.close()
 
-    def _records(self, stream) -> Iterator[bytes]:
-        buffer = bytearray()
-        start = 0  # offset of buffer[0] in the stream
-        eof = False
-
-        def fill(n: int) -> bool:
-            nonlocal eof
-            while len(buffer) < n and not eof:
-                chunk = stream.read(max(self.CHUNK, n - len(buffer)))
-                if not chunk:
-                    eof = True
-                buffer.extend(chunk)
-            return len(buffer) >= n
-
-        pos = 0  # position in buffer
+    def _records(self, window: _StreamWindow, size: int | None) -> Iterator[tuple[int, int, bytes]]:
+        offset = 0
         while True:
-            if pos > self.CHUNK:
-                del buffer[:pos]
-                start += pos
-                pos = 0
-            if not fill(pos + HEADER_BYTES):
-                if len(buffer) > pos:
-                    self._bad(start + pos, f"file ends inside a record header ({len(buffer) - pos} bytes left)")
+            window.drop_before(offset)
+            if not window.fill(offset + HEADER_BYTES):
+                if window.end > offset:
+                    self._bad(offset, f"the file ends inside a record header ({window.end - offset} bytes left)")
                 return
-            header = bytes(buffer[pos : pos + HEADER_BYTES])
-            (length,) = struct.unpack("<Q", header[:8])
-            (length_crc,) = struct.unpack("<I", header[8:])
+            header = window.get(offset, offset + HEADER_BYTES)
+            length, length_crc = struct.unpack("<QI", header)
+            problem = None
+            left = None if size is None else size - offset - HEADER_BYTES - FOOTER_BYTES
             if length_crc != masked_crc32c(header[:8]):
-                self._bad(start + pos, "length does not match its CRC")
-                pos = self._resync(buffer, pos + 1, fill)
-                if pos is None:
+                problem = "length does not match its CRC"
+            elif length > self.max_record_bytes:
+                problem = f"a length of {length} bytes, over the {self.max_record_bytes} a record can have"
+            elif (left is not None and length > left) or not window.fill(offset + HEADER_BYTES + length + FOOTER_BYTES):
+                left = window.end - offset - HEADER_BYTES - FOOTER_BYTES if left is None else left
+                problem = f"the file ends inside a record of {length} bytes ({max(left, 0)} bytes left)"
+            if problem is not None:
+                self._bad(offset, problem)
+                offset = self._resync(window, offset + 1)
+                if offset is None:
                     return
                 continue
-            end = pos + HEADER_BYTES + length + FOOTER_BYTES
-            if not fill(end):
-                self._bad(start + pos, f"file ends inside a record of {length} bytes")
-                return
-            data = bytes(buffer[pos + HEADER_BYTES : pos + HEADER_BYTES + length])
-            (data_crc,) = struct.unpack("<I", buffer[end - FOOTER_BYTES : end])
+            end = offset + HEADER_BYTES + length + FOOTER_BYTES
+            data = window.get(offset + HEADER_BYTES, end - FOOTER_BYTES)
+            (data_crc,) = struct.unpack("<I", window.get(end - FOOTER_BYTES, end))
             if data_crc != masked_crc32c(data):
-                self._bad(start + pos, f"data of {length} bytes does not match its CRC")
+                # The length checked out against its CRC: the next record starts after this one.
+                self._bad(offset, f"data of {length} bytes does not match its CRC")
             else:
                 self.records += 1
-                yield data
-            pos = end
+                yield self.records + self.bad_records - 1, offset, data
+            offset = end
 
-    def _resync(self, buffer: bytearray, pos: int, fill) -> int | None:
-        """The next position at or after `pos` holding a header whose length CRC checks out; None at the end."""
-        while fill(pos + HEADER_BYTES):
-            header = bytes(buffer[pos : pos + HEADER_BYTES])
-            if struct.unpack("<I", header[8:])[0] == masked_crc32c(header[:8]):
-                return pos
-            pos += 1
-        return None
+    def _resync(self, window: _StreamWindow, offset: int) -> int | None:
+        """The first offset at or after `offset` holding a header whose length CRC checks out; None at the end."""
+        while True:
+            window.drop_before(offset)
+            window.fill(offset + self.CHUNK + HEADER_BYTES - 1)
+            scan = window.get(offset, min(window.end, offset + self.CHUNK + HEADER_BYTES - 1))
+            if len(scan) < HEADER_BYTES:
+                return None
+            hits = header_positions(scan)
+            if len(hits):
+                return offset + int(hits[0])
+            offset += len(scan) - HEADER_BYTES + 1
 
 
 def read_records(path: str, compression: str | None = "auto", strict: bool = True) -> Iterator[bytes]:

@@ -13,8 +13,7 @@ the files `video_embedding_pca` saved):
 `mean_audio` key is written at all (YouTube-8M's legacy extractor writes 128 zero bytes per frame, which its own
 dequantizer turns into -1.99, not silence). `audio: neutral` is for readers that insist on the keys: per frame
 128 bytes of 127 (which dequantize to -3e-5), `mean_audio` 128 zeros and a context flag `has_audio` = 0.
-`id_key` names the id feature (`id`; `video_id` for code written for the 2017 release). The id is the sample's
-`id` field, else the video's file stem (`_<k>` appended for the k-th video of a multi-video sample).
+`id_key` names the id feature (`id`; `video_id` for code written for the 2017 release).
 
 Labels: the sample's `labels` field (integers, or strings mapped through `label_map` / assigned and written to
 `<base>_label_map.json`), or `labels_csv`: YouTube-8M's extractor CSV, no header, lines `<video path>,<l1;l2;..>`
@@ -25,12 +24,19 @@ Options (recipe `export_extra_args`): pca_dir (default: the `pca` folder beside 
 already, e.g. rows brought in by `read_yt8m`, so an import re-exports to the same bytes), level, rounding,
 audio, id_key, frame_embedding_key, labels_csv, label_map, compression (GZIP/ZLIB), shard_records, shard_bytes.
 
+Ids: the sample's `id` field, else the video's file stem (`_<k>` appended for the k-th video of a multi-video
+sample), made unique within the export by djlite.formats.keys (a repeated id gets `~2`, `~3`, ... and one warning
+line), so no two records share an id.
+
 Import: `python -m djlite.formats.yt8m SHARD... --out data.jsonl` writes a jsonl dataset (id, labels, sidecar
-paths of the dequantized frames, pooled vector) that recipes can filter, select and re-export.
+paths of the dequantized frames, pooled vector) that recipes can filter, select and re-export. A record it cannot
+read stops it with one line naming the file, the record and its byte offset (exit status 1); `--lenient` skips
+such records and says how many.
 """
 
 import csv
 import os
+from dataclasses import dataclass, field
 
 import numpy as np
 from loguru import logger
@@ -40,6 +46,7 @@ from djlite.embed.quantize import dequantize, quantize
 from djlite.embed.store import read_frame_embeddings, write_frame_embeddings
 from djlite.errors import RecipeError
 from djlite.formats.example import (
+    DecodeError,
     bytes_feature,
     decode_example,
     decode_sequence_example,
@@ -51,7 +58,7 @@ from djlite.formats.example import (
 from djlite.formats.export import LABEL_OPTIONS, Layout, _pairs
 from djlite.formats.keys import RecordKeys, wanted_id
 from djlite.formats.labels import KEY_COLUMNS
-from djlite.formats.tfrecord import ShardedTFRecordWriter, read_records
+from djlite.formats.tfrecord import CorruptRecordError, ShardedTFRecordWriter, TFRecordReader
 
 AUDIO_DIM = 128
 NEUTRAL_AUDIO_BYTE = 127  # dequantizes to -3.1e-5: as close to silence as a byte gets
@@ -217,47 +224,138 @@ class Yt8mLayout(Layout):
         return [v for ref, path in zip(refs, videos) if ref for v in self.clip_labels(row, path or ref)]
 
 
-def read_yt8m(paths: list[str], embedding_dir: str, id_key: str | None = None) -> list[dict]:
+class Yt8mImportError(ValueError):
+    """A record the importer cannot use: one line naming the file, the record's number and its byte offset."""
+
+
+@dataclass
+class Yt8mImport:
+    """What `import_yt8m` brought in: the rows, and in lenient mode the records it skipped."""
+
+    rows: list[dict] = field(default_factory=list)
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)  # the first few skipped records, one line each
+
+    def skip(self, message: str) -> None:
+        self.skipped += 1
+        if len(self.problems) < 20:
+            self.problems.append(message)
+
+
+def import_yt8m(paths: list[str], embedding_dir: str, id_key: str | None = None, strict: bool = True) -> Yt8mImport:
     """Rows from YouTube-8M shards, frame-level or video-level (told apart per record), for a djlite dataset.
 
     Each row: `id`, `labels` (int list), `video_embedding` ([mean vector]: `mean_rgb`, or the mean of the
     dequantized frames) and, for frame-level records, `video_frame_embeddings` ([sidecar path]) holding the
     dequantized `rgb` frames (times 0, 1, 2 ... seconds: YouTube-8M's one frame per second), readable with
     djlite.embed.store.read_frame_embeddings. Audio, when present, is dequantized into `audio_embedding`.
+
+    A record that cannot be read (a bad CRC, a cut file, bytes that are no protobuf, a feature of the wrong type
+    or shape) raises, strict, a one-line `CorruptRecordError` / `Yt8mImportError` naming the file, the record and
+    its byte offset; lenient (strict=False), it is skipped and counted in `skipped`.
     """
-    rows = []
-    for path in paths:
-        for n, record in enumerate(read_records(path)):
-            context, lists = decode_sequence_example(record)
-            key = id_key or ("id" if "id" in context else "video_id")
-            if key not in context:
-                raise ValueError(f"{path} record {n}: no {key!r} feature; set id_key")
-            video_id = context[key].values[0].decode("utf-8")
-            row = {"id": video_id, "labels": [int(v) for v in context.get("labels", int64_feature([])).values]}
-            if "rgb" in lists:
-                frames = np.stack([dequantize(f.values[0]) for f in lists["rgb"]])
-                ref = os.path.join(embedding_dir, f"{_safe(video_id)}-{os.path.basename(path)}-{n}.npy")
-                write_frame_embeddings(ref, frames, np.arange(len(frames), dtype=np.float64))
-                row["video_frame_embeddings"] = [ref]
-                row["video_embedding"] = [frames.mean(axis=0).tolist()]
-                if "audio" in lists:
-                    audio = np.stack([dequantize(f.values[0]) for f in lists["audio"]])
-                    row["audio_embedding"] = [audio.mean(axis=0).tolist()]
-            else:
-                features = decode_example(record)
-                if "mean_rgb" not in features:
-                    raise ValueError(f"{path} record {n}: neither an rgb feature list nor mean_rgb")
-                row["video_embedding"] = [list(features["mean_rgb"].values)]
-                if "mean_audio" in features:
-                    row["audio_embedding"] = [list(features["mean_audio"].values)]
-            rows.append(row)
-    return rows
+    found = Yt8mImport()
+    for shard, path in enumerate(paths):
+        reader = TFRecordReader(path, strict=strict)
+        for n, offset, record in reader.positioned():
+            try:
+                # Shard position and record number in the sidecar's name: two shards of one name never share one.
+                sidecar_tag = f"{shard}-{os.path.basename(path)}-{n}"
+                found.rows.append(_row_of_record(record, id_key, embedding_dir, sidecar_tag))
+            except (DecodeError, _BadRecord) as e:
+                what = f"not a tf.train.SequenceExample ({e})" if isinstance(e, DecodeError) else str(e)
+                message = f"{path}: record {n} at byte {offset}: {what}"
+                if strict:
+                    raise Yt8mImportError(message) from None
+                found.skip(message)
+        found.skipped += reader.bad_records
+        found.problems.extend(reader.problems[: max(0, 20 - len(found.problems))])
+    return found
+
+
+def read_yt8m(paths: list[str], embedding_dir: str, id_key: str | None = None, strict: bool = True) -> list[dict]:
+    """The rows of `import_yt8m`; lenient, the count of skipped records is logged (one line)."""
+    found = import_yt8m(paths, embedding_dir, id_key, strict)
+    if found.skipped:
+        logger.warning(f"yt8m import: {found.skipped} bad record(s) skipped; the first: {found.problems[0]}")
+    return found.rows
+
+
+class _BadRecord(ValueError):
+    """A well-formed protobuf that is not a YouTube-8M record (a missing key, a feature of the wrong type)."""
+
+
+def _one_text(feature, key: str) -> str:
+    if feature.kind != "bytes" or len(feature.values) != 1:
+        got = f"{len(feature.values)} {feature.kind} value(s)" if feature.kind else "an empty feature"
+        raise _BadRecord(f"{key!r} must be one bytes value, got {got}")
+    try:
+        return feature.values[0].decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _BadRecord(f"{key!r} is not UTF-8 ({e.reason} at byte {e.start})") from None
+
+
+def _ints(feature, key: str) -> list[int]:
+    if feature is None or feature.kind is None:
+        return []
+    if feature.kind != "int64":
+        raise _BadRecord(f"{key!r} must be int64 values, got {feature.kind}")
+    return [int(v) for v in feature.values]
+
+
+def _floats(feature, key: str) -> list[float]:
+    if feature.kind != "float" or not feature.values:
+        raise _BadRecord(f"{key!r} must be float values, got {feature.kind or 'an empty feature'}")
+    return list(feature.values)
+
+
+def _frames(steps: list, key: str) -> np.ndarray:
+    """The dequantized frames of a bytes feature list: one value a frame, all of one length."""
+    if not steps:
+        raise _BadRecord(f"the {key!r} feature list has no frame")
+    sizes = set()
+    for i, step in enumerate(steps):
+        if step.kind != "bytes" or len(step.values) != 1:
+            raise _BadRecord(f"{key!r} frame {i} must be one bytes value, got {step.kind or 'an empty feature'}")
+        sizes.add(len(step.values[0]))
+    if len(sizes) != 1 or 0 in sizes:
+        raise _BadRecord(f"{key!r} frames must all have one non-zero length, got lengths {sorted(sizes)[:5]}")
+    return np.stack([dequantize(step.values[0]) for step in steps])
+
+
+def _row_of_record(record: bytes, id_key: str | None, embedding_dir: str, sidecar_tag: str) -> dict:
+    context, lists = decode_sequence_example(record)
+    key = id_key or ("id" if "id" in context else "video_id")
+    if key not in context:
+        raise _BadRecord(f"no {key!r} feature; set id_key")
+    video_id = _one_text(context[key], key)
+    row = {"id": video_id, "labels": _ints(context.get("labels"), "labels")}
+    if "rgb" in lists:
+        frames = _frames(lists["rgb"], "rgb")
+        audio = _frames(lists["audio"], "audio") if "audio" in lists else None
+        ref = os.path.join(embedding_dir, f"{_safe(video_id)}-{sidecar_tag}.npy")
+        write_frame_embeddings(ref, frames, np.arange(len(frames), dtype=np.float64))
+        row["video_frame_embeddings"] = [ref]
+        row["video_embedding"] = [frames.mean(axis=0).tolist()]
+        if audio is not None:
+            row["audio_embedding"] = [audio.mean(axis=0).tolist()]
+    else:
+        features = decode_example(record)
+        if "mean_rgb" not in features:
+            raise _BadRecord("neither an rgb feature list nor mean_rgb")
+        row["video_embedding"] = [_floats(features["mean_rgb"], "mean_rgb")]
+        if "mean_audio" in features:
+            row["audio_embedding"] = [_floats(features["mean_audio"], "mean_audio")]
+    return row
 
 
 def main(argv=None) -> int:
-    """python -m djlite.formats.yt8m SHARD... --out data.jsonl [--embedding_dir DIR]: YouTube-8M shards -> jsonl."""
+    """python -m djlite.formats.yt8m SHARD... --out data.jsonl [--embedding_dir DIR] [--lenient]: YouTube-8M
+    shards -> jsonl. A bad record stops the import with one line naming it (exit status 1), or with --lenient is
+    skipped and counted."""
     import argparse
     import json
+    import sys
 
     from djlite.exporter import atomic_path
 
@@ -266,13 +364,22 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="the jsonl dataset to write")
     parser.add_argument("--embedding_dir", help="where the dequantized frame features go (default: beside --out)")
     parser.add_argument("--id_key", choices=["id", "video_id"], help="default: whichever the records have")
+    parser.add_argument("--lenient", action="store_true", help="skip records that cannot be read, and count them")
     args = parser.parse_args(argv)
     folder = args.embedding_dir or os.path.join(os.path.dirname(os.path.abspath(args.out)), "embeddings")
-    rows = read_yt8m(args.shards, folder, args.id_key)
+    try:
+        found = import_yt8m(args.shards, folder, args.id_key, strict=not args.lenient)
+    except (CorruptRecordError, Yt8mImportError) as e:
+        print(f"yt8m import: error: {e}; --lenient skips such records", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"yt8m import: error: cannot read {e.filename}: {e.strerror}", file=sys.stderr)
+        return 1
     with atomic_path(args.out) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
+        for row in found.rows:
             f.write(json.dumps(row) + "\n")
-    print(f"{len(rows)} records from {len(args.shards)} shard(s) -> {args.out} (features in {folder})")
+    skipped = f"; {found.skipped} bad record(s) skipped, the first: {found.problems[0]}" if found.skipped else ""
+    print(f"{len(found.rows)} records from {len(args.shards)} shard(s) -> {args.out} (features in {folder}){skipped}")
     return 0
 
 
