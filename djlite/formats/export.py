@@ -7,6 +7,9 @@
     webdataset (.tar)           tar shards <base>-000000.tar of <key>.json (the sample with its stats) plus
                                 <key>.<i>.jpg frames, or <key>.<ext> (the clip itself) with payload: clip
 
+Every record's key (`example/id`, `id`, the WebDataset member prefix) comes from djlite.formats.keys: safe and
+unique within the export (and short enough for a tar member name), whatever ids the samples have.
+
 Options come from the recipe's `export_extra_args` (Data-Juicer's key for exporter arguments), checked against
 each layout's table before any data is read. Frames come from the recipe's own decode (djlite.formats.spool);
 the writers stream them from the spool into files under temporary names and rename the whole set when the
