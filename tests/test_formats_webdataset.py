@@ -157,3 +157,15 @@ def test_ray_executor_writes_the_same_shards(tmp_path):
     assert [os.path.basename(p) for p in on_ray.result_paths] == [os.path.basename(p) for p in local.result_paths]
     assert [open(p, "rb").read() for p in on_ray.result_paths] == [open(p, "rb").read() for p in local.result_paths]
     assert on_ray.dataset.to_list() == local.dataset.to_list()
+
+
+def test_clips_of_a_split_are_one_sample_each_with_their_lineage(tmp_path):
+    rows = labelled_rows(tmp_path)[:2]  # 2 s and 1.5 s: 2 clips each, plus the originals
+    process = [{"video_split_by_duration_mapper": {"split_duration": 1}}]
+    result = run_export(tmp_path, rows, str(tmp_path / "out" / "s.tar"), process=process, export_extra_args={"fps": 2})
+    samples = _samples(sorted(p for p in result.result_paths if p.endswith(".tar")))
+    assert len(samples) == result.summary["kept"] == len(result.dataset) == 6
+    assert len({key for key, _ in samples}) == 6
+    metas = [json.loads(members["json"]) for _, members in samples]
+    assert [m["videos"] for m in metas] == result.dataset["videos"]  # every clip, once, in the result's order
+    assert all(m["__key__"] == key for m, (key, _) in zip(metas, samples))
