@@ -73,11 +73,13 @@ class RecordKeys:
         self.member_names = member_names
         self.limit = MAX_MEMBER_KEY_BYTES if member_names else None
         self.taken: set[str] = set()
-        self.repeated: list[tuple[str, str]] = []  # (id asked for, key given), for the report
+        self.last_suffix: dict[str, int] = {}  # per sanitised id, the last n tried: n identical ids cost O(n)
+        self.repeated = 0
+        self.shown: list[tuple[str, str]] = []  # the first few (id asked for, key given), for the report
         self.cut = 0
 
     def _sanitised(self, wanted: str) -> str:
-        return (_UNSAFE_IN_MEMBER if self.member_names else _UNSAFE).sub("_", str(wanted)) or "_"
+        return (_UNSAFE_IN_MEMBER if self.member_names else _UNSAFE).sub("_", wanted) or "_"
 
     def _bounded(self, text: str, wanted: str, suffix: str = "") -> str:
         """`text + suffix`, within the byte limit: a text too long is cut and tagged with a hash of `wanted`."""
@@ -88,27 +90,32 @@ class RecordKeys:
 
     def key(self, wanted: str) -> str:
         """The key of the next record, which asks for `wanted`."""
+        wanted = str(wanted)
         text = self._sanitised(wanted)
-        key, n = self._bounded(text, wanted), 1
+        key = self._bounded(text, wanted)
         if key != text:
             self.cut += 1
-        while key in self.taken:
-            n += 1
-            key = self._bounded(text, wanted, f"~{n}")
+        if key in self.taken:
+            n = self.last_suffix.get(text, 1)
+            while key in self.taken:
+                n += 1
+                key = self._bounded(text, wanted, f"~{n}")
+            self.last_suffix[text] = n
+            self.repeated += 1
+            if len(self.shown) < _SHOWN:
+                self.shown.append((wanted, key))
         self.taken.add(key)
-        if n > 1:
-            self.repeated.append((str(wanted), key))
         return key
 
     def report(self) -> None:
         """One warning line when keys had to be made unique or cut; nothing when every record got its id."""
         parts = []
         if self.repeated:
-            shown = ", ".join(f"{_short(w)!r} -> {_short(k)!r}" for w, k in self.repeated[:_SHOWN])
-            more = f", and {len(self.repeated) - _SHOWN} more" if len(self.repeated) > _SHOWN else ""
+            shown = ", ".join(f"{_short(w)!r} -> {_short(k)!r}" for w, k in self.shown)
+            more = f", and {self.repeated - len(self.shown)} more" if self.repeated > len(self.shown) else ""
             parts.append(
-                f"{len(self.repeated)} record(s) asked for a key already taken and got a ~<n> suffix "
-                f"({shown}{more}); give the samples unique ids to keep them"
+                f"{self.repeated} record(s) asked for a key already taken and got a ~<n> suffix ({shown}{more}); "
+                f"unique ids in the samples avoid this"
             )
         if self.cut:
             parts.append(f"{self.cut} key(s) longer than {self.limit} bytes were cut and end in ~<hash>")
