@@ -53,6 +53,11 @@ class VideoContext:
             raise VideoError(str(found))
         return found
 
+    def remember(self, info: VideoInfo) -> None:
+        """Take `info` as the probe of `info.path`, for a caller that has just probed the file itself (clip
+        verification), so the ops asking next do not open it again."""
+        self._infos[info.path] = info
+
     def video_stats(self, op, path: str) -> dict:
         """`op.video_stats(path, self)`, from the stats cache when it has them (then the video is not opened)."""
         return self.cached(op, path, lambda: op.video_stats(path, self))

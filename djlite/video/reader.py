@@ -152,8 +152,14 @@ def _format_family(info: VideoInfo) -> set[str]:
     return set(info.container.split(","))
 
 
-def _is_seekable(info: VideoInfo) -> bool:
-    return bool(_format_family(info) & set(SEEKABLE_FORMATS))
+def seekable_container(format_name: str) -> bool:
+    """True for containers (a demuxer's comma-separated names) whose timestamps and keyframe index a seek can
+    trust (SEEKABLE_FORMATS). Not MXF, for one: after any seek its demuxer stamps every packet a frame late."""
+    return bool(set(format_name.split(",")) & set(SEEKABLE_FORMATS))
+
+
+def is_seekable(info: VideoInfo) -> bool:
+    return seekable_container(info.container)
 
 
 def _uses_counted_clock(info: VideoInfo) -> bool:
@@ -323,7 +329,7 @@ class _Reader:
         if all(p.keyframes_only for p in plans):
             return "keyframes"
         wanted = sum(p.estimate(self.info) for p in plans)
-        if _is_seekable(self.info) and wanted * SPARSE_RATIO < total_frames(self.info):
+        if is_seekable(self.info) and wanted * SPARSE_RATIO < total_frames(self.info):
             return "seek"
         return "sequential"
 
