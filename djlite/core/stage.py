@@ -233,7 +233,7 @@ def stage_features(features: datasets.Features, ops: list) -> datasets.Features:
     stats = dict(features.get(Fields.stats) or {}) if isinstance(features.get(Fields.stats), dict) else {}
     for op in ops:
         features = op.output_features(features)
-        if isinstance(op, Filter):
+        if isinstance(op, (Filter, OneToManyMapper)):
             stats.update(op.stats_features)
         elif isinstance(op, Deduplicator):
             features.update(op.hash_features)
