@@ -370,12 +370,18 @@ class _Output:
         self.temp = temporary_for(target)
         self.setup = setup
         self.target, self.span = target, span
-        self.container = av.open(self.temp, "w")
-        self.video = self.container.add_stream_from_template(video)
+        try:
+            self.container = av.open(self.temp, "w")
+            # opaque: the codec parameters are copied as they are, with no encoder opened (this FFmpeg build has
+            # none for theora, vp6f or av1, and a copy needs none).
+            self.video = self.container.add_stream_from_template(video, opaque=True)
+        except BaseException:
+            self.abandon()
+            raise
         self.audio = None
         if audio is not None:
             try:
-                self.audio = self.container.add_stream_from_template(audio)
+                self.audio = self.container.add_stream_from_template(audio, opaque=True)
             except (ValueError, av.FFmpegError):
                 self.audio = None
         tb = video.time_base
@@ -409,7 +415,8 @@ class _Output:
 
     def abandon(self) -> None:
         try:
-            self.container.close()
+            if getattr(self, "container", None) is not None:
+                self.container.close()
         except (av.FFmpegError, OSError):
             pass
         if os.path.exists(self.temp):
@@ -480,7 +487,7 @@ def copy_clips(source: str, items: list[tuple[str, Span]]) -> list[Exception | N
                             current_index = index
                             try:
                                 current = _Output(items[index][0], items[index][1], video, audio, origin, setup)
-                            except (av.FFmpegError, OSError) as e:
+                            except (av.FFmpegError, OSError, ValueError) as e:
                                 results[index] = e
                                 current = None
                     if current is None:
