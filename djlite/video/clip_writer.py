@@ -40,7 +40,8 @@ from loguru import logger
 from djlite.errors import SampleError
 from djlite.output_set import TMP_MARK, remove_stale_temporaries
 from djlite.video.probe import VideoInfo, first_video_stream, open_container, probe_video
-from djlite.video.reader import seekable_container
+from djlite.video.reader import FrameClock, seekable_container, uses_counted_clock
+from djlite.video.sampling import EPSILON
 from djlite.video.verify import verify_clips
 
 CUT_MODES = ("auto", "copy", "reencode")
@@ -279,67 +280,84 @@ def copy_clip(source: str, target: str, span: Span) -> str:
 
 
 def reencode_clip(source: str, target: str, span: Span | None = None, size: tuple[int, int] | None = None) -> str:
-    """Decode `span` (None: the whole video), optionally resize to `size` (width, height), encode into `target`."""
+    """Decode `span` (None: the whole video), optionally resize to `size` (width, height), encode into `target`.
+
+    Frames are timed and chosen as djlite's reader times them (`FrameClock`: counted in AVI, repeated timestamps
+    kept in decode order) and taken from the first at or after `span.start` to the last before `span.end`, so
+    the clip starts on the frame the reader serves at the cut. The decoder gets the keyframe setup a stream copy
+    carries (`_KeyframeSetup`), as it may start at a later keyframe after a seek.
+    """
 
     def write(temp: str):
+        info = probe_video(source)
+        origin, first_packet = _origin(source)
         with open_container(source) as src, av.open(temp, "w") as out:
             video = first_video_stream(src, source)
             video.thread_type = "AUTO"
+            setup = _KeyframeSetup(video, first_packet)
             audio = _first_audio(src)
-            origin, _ = _origin(source)
             codec_name = "libx264" if "libx264" in av.codecs_available else "mpeg4"
             rate = video.average_rate or video.guessed_rate or Fraction(25)
             out_video = out.add_stream(codec_name, rate=rate)
             width, height = size or (video.codec_context.width, video.codec_context.height)
             out_video.width, out_video.height = width - width % 2, height - height % 2
             out_video.pix_fmt = "yuv420p"
-            out_video.time_base = video.time_base
-            rotation = probe_video(source).rotation
-            if rotation:  # the display matrix, which a stream copy keeps and a new stream must be given
-                out_video.set_display_rotation(rotation)
+            # The encoder's time base too (it defaults to 1/rate, where an FLV's millisecond stamps collide): fine
+            # enough that distinct frame times stay distinct.
+            out_video.time_base = min(Fraction(video.time_base), Fraction(1, 90000))
+            out_video.codec_context.time_base = out_video.time_base
+            if info.rotation:  # the display matrix, which a stream copy keeps and a new stream must be given
+                out_video.set_display_rotation(info.rotation)
             out_audio = None
             if audio is not None:
                 try:
-                    out_audio = out.add_stream_from_template(audio)
+                    out_audio = out.add_stream_from_template(audio, opaque=True)
                 except (ValueError, av.FFmpegError):
                     out_audio = None
-            tb = video.time_base
-            start_pts = origin + (int(round(span.start / tb)) if span else 0)
-            end_pts = origin + int(round(span.end / tb)) if span else None
-            if span and span.start > 0 and seekable_container(src.format.name):
-                src.seek(start_pts, stream=video, backward=True)
-            written = 0
+            start = span.start if span else 0.0
+            end = span.end if span else None
+            counted = uses_counted_clock(info)
+            clock = FrameClock(info, counted)
+            if not counted:
+                clock.origin = origin  # times from the stream's first frame, as the span's
+            if start > 0 and not counted and seekable_container(src.format.name):
+                src.seek(origin + int(start / video.time_base), stream=video, backward=True)
+            written = index = 0
             streams = [video] + ([audio] if out_audio is not None else [])
             done = False
             for packet in src.demux(streams):
                 if packet.stream is not video:
-                    if packet.pts is None or packet.dts is None:
+                    if packet.pts is None:
                         continue
-                    t = packet.pts * packet.time_base
-                    lo = start_pts * tb
-                    if t < lo or (end_pts is not None and t >= end_pts * tb):
+                    t = float(packet.pts * packet.time_base) - float(origin * video.time_base)
+                    if t < start - EPSILON or (end is not None and t >= end - EPSILON):
                         continue
-                    shift = int(round(lo / packet.time_base))
+                    shift = int(round((start + float(origin * video.time_base)) / packet.time_base))
                     packet.pts -= shift
-                    packet.dts -= shift
+                    if packet.dts is not None:
+                        packet.dts -= shift
                     packet.stream = out_audio
                     out.mux(packet)
                     continue
                 if done:
                     continue
+                if packet.size and packet.is_keyframe:
+                    packet = setup.keyframe(packet)
                 try:
                     frames = video.codec_context.decode(packet) if packet.size else video.codec_context.decode(None)
                 except av.FFmpegError:
                     continue  # a packet the decoder rejects is skipped, as the reader does
                 for frame in frames:
-                    if frame.pts is None or frame.pts < start_pts:
+                    t = clock.time(frame, index)
+                    index += 1
+                    if t < start - EPSILON:
                         continue
-                    if end_pts is not None and frame.pts >= end_pts:
+                    if end is not None and t >= end - EPSILON:
                         done = True
                         break
                     new = frame.reformat(width=out_video.width, height=out_video.height, format="yuv420p")
-                    new.pts = frame.pts - start_pts
-                    new.time_base = tb
+                    new.pts = int(round((t - start) / out_video.time_base))
+                    new.time_base = out_video.time_base
                     for out_packet in out_video.encode(new):
                         out.mux(out_packet)
                     written += 1

@@ -162,12 +162,14 @@ def is_seekable(info: VideoInfo) -> bool:
     return seekable_container(info.container)
 
 
-def _uses_counted_clock(info: VideoInfo) -> bool:
+def uses_counted_clock(info: VideoInfo) -> bool:
+    """True for containers without presentation timestamps (COUNTED_CLOCK_FORMATS): frame times are counted."""
     return info.fps > 0 and bool(_format_family(info) & set(COUNTED_CLOCK_FORMATS))
 
 
-class _Clock:
-    """Presentation times for a sequential pass: strictly increasing seconds from the first frame."""
+class FrameClock:
+    """Presentation times for a sequential pass: strictly increasing seconds from the first frame (from `origin`,
+    a pts, when the caller sets it: a pass that starts after a seek)."""
 
     def __init__(self, info: VideoInfo, counted: bool):
         self.time_base = info.time_base
@@ -273,7 +275,7 @@ class _Reader:
         pts = [e[0] for e in entries]
         if len(set(pts)) != len(pts):
             return None  # repeated timestamps: frames cannot be told apart by pts
-        if _uses_counted_clock(self.info):
+        if uses_counted_clock(self.info):
             times = [i / self.info.fps for i in range(len(pts))]
         else:
             origin, time_base = pts[0], self.info.time_base
@@ -336,7 +338,7 @@ class _Reader:
     def _read_sequential(self, container, stream, table: _FrameTable | None = None, wanted=None) -> None:
         """Decode from the start. With a table (a seek fell back), deliver its wanted frames not yet delivered."""
         selectors = [c.plan.selector(self.info) for c in self.consumers]
-        clock = _Clock(self.info, _uses_counted_clock(self.info))
+        clock = FrameClock(self.info, uses_counted_clock(self.info))
         pending = None
         index = 0
         for frame in self._frames(container, stream):

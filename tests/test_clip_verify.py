@@ -1,0 +1,235 @@
+"""Clips that decode: stream copies and re-encodes of real files start on the source's frame at the cut, last
+what the split promised and decode to their last frame; djlite.video.verify reads each written clip back, a bad
+copy is re-encoded and a clip that still fails is an error row.
+
+The checks here decode with PyAV directly, from the start of each file (never a fresh seek: a fresh decoder
+that seeks into imageio__cockatoo.mp4 decodes garbage, see test_a_fresh_seek_into_the_cockatoo_is_garbage).
+"""
+
+import math
+import os
+
+import av
+import numpy as np
+import pytest
+from conftest import read_manifest
+from synthetic import make_scenes
+
+from djlite.ops.base import FailedClip
+from djlite.ops.mapper.video_split_by_duration_mapper import VideoSplitByDurationMapper
+from djlite.video import clip_writer
+from djlite.video.clip_writer import Span
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def frames_of(path: str) -> list[tuple[float, av.VideoFrame]]:
+    """Every frame, decoded from the start, in the decoder's (presentation) order, with its seconds from the first
+    frame: from its pts, or counted at the frame rate in AVI (whose stamps are in decode order)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        time_base, rate = stream.time_base, stream.average_rate  # read while the container is open
+        counted = container.format.name == "avi"
+        frames = list(container.decode(stream))
+    if counted:
+        return [(i / float(rate), frame) for i, frame in enumerate(frames)]
+    origin = min(frame.pts for frame in frames)
+    return [(float((frame.pts - origin) * time_base), frame) for frame in frames]
+
+
+def rgb(frame: av.VideoFrame, like: av.VideoFrame | None = None) -> np.ndarray:
+    if like is not None:
+        frame = frame.reformat(width=like.width, height=like.height)
+    return frame.to_ndarray(format="rgb24")
+
+
+def assert_clips_are_their_spans(source: str, made: list, min_psnr: float = 30.0) -> None:
+    """Each clip decodes, starts on the source's frame at its start and lasts its span (within a frame)."""
+    source_frames = frames_of(source)
+    for clip in made:
+        assert not isinstance(clip, FailedClip), clip.error
+        span = clip["__dj__clip__"]
+        frames = frames_of(clip["videos"][0])
+        at = next(frame for t, frame in source_frames if t >= span["start"] - 1e-6)
+        first = frames[0][1]
+        score = psnr(rgb(first), rgb(at, like=first))
+        assert score >= min_psnr, f"clip {span['index']} ({span['start']}s): first frame PSNR {score:.1f} dB"
+        in_span = [t for t, _ in source_frames if span["start"] - 1e-6 <= t < span["end"] - 1e-6]
+        assert abs(len(frames) - len(in_span)) <= 1, f"clip {span['index']}: {len(frames)} of {len(in_span)} frames"
+
+
+def split(path, tmp_path, mode: str, seconds: float = 5) -> list:
+    op = VideoSplitByDurationMapper(
+        split_duration=seconds, keep_original_sample=False, cut_mode=mode, save_dir=str(tmp_path / mode)
+    )
+    return op.split({"text": "<__dj__video>", "videos": [str(path)]})
+
+
+def test_cockatoo_copies_start_with_the_source_frames(corpus_videos, tmp_path):
+    # H.264 4:4:4 from x264 core 142: its 3.8 s and 7.25 s keyframes decode to grey-and-green garbage without
+    # the x264 version SEI that only the first packet carries.
+    source = corpus_videos / "imageio__cockatoo.mp4"
+    made = split(source, tmp_path, "copy")
+    assert [c["__dj__clip__"]["start"] for c in made] == [0.0, 3.8, 7.25]
+    assert_clips_are_their_spans(str(source), made, min_psnr=math.inf)  # a copy decodes to the same pixels
+    assert all(os.path.dirname(c["videos"][0]) == str(tmp_path / "copy") for c in made)
+    with av.open(str(source)) as container:
+        packets = sum(1 for p in container.demux(video=0) if p.size)
+    copied = 0
+    for clip in made:
+        with av.open(clip["videos"][0]) as container:
+            copied += sum(1 for p in container.demux(video=0) if p.size)
+    assert copied == packets, "stream copies, every packet once (none re-encoded)"
+
+
+def test_cockatoo_reencodes_start_with_the_source_frames(corpus_videos, tmp_path):
+    # The re-encoder seeks to the keyframe before each cut: its decoder needs the same SEI.
+    source = corpus_videos / "imageio__cockatoo.mp4"
+    assert_clips_are_their_spans(str(source), split(source, tmp_path, "reencode"))
+
+
+def test_display_mosaic_first_clip_keeps_its_keyframe(corpus_videos, tmp_path):
+    # Matroska stores no dts: the first two packets have none, and skipping them lost clip 0's keyframe.
+    source = corpus_videos / "scav__display_mosaic.mkv"
+    made = split(source, tmp_path, "copy")
+    assert len(made) == 2
+    assert_clips_are_their_spans(str(source), made, min_psnr=math.inf)
+
+
+def test_mxf_clips_decode(corpus_videos, tmp_path):
+    # MPEG-2 in MXF, open GOPs, the sequence header in the first packet only: clip 1 was "Invalid data found".
+    source = corpus_videos / "mediainfojs__freeMXF-mxf1.mxf"
+    made = split(source, tmp_path, "copy")
+    assert [c["__dj__clip__"]["start"] for c in made] == [0.0, 4.8, 9.6]
+    assert_clips_are_their_spans(str(source), made)
+
+
+@pytest.mark.parametrize(
+    "name, start, end",
+    [
+        ("texttovideo__sample.avi", 10.0, 15.0),  # a one-frame time base (3.03 s): the cut rounded to 9.09 s
+        ("h264parse__test.flv", 0.0, 5.0),  # millisecond stamps collided in the encoder's 1/15 s time base
+        ("latexvideo__sample.avi", 0.0, 5.0),  # AVI's stamps are in decode order (B-frames)
+    ],
+)
+def test_reencodes_of_coarse_or_unordered_timestamps(corpus_videos, tmp_path, name, start, end):
+    source = str(corpus_videos / name)
+    target = clip_writer.reencode_clip(source, str(tmp_path / "clip.mp4"), Span(start, end))
+    made = [{"videos": [target], "__dj__clip__": {"start": start, "end": end, "index": 0}}]
+    assert_clips_are_their_spans(source, made)
+
+
+def test_a_fresh_seek_into_the_cockatoo_is_garbage(corpus_videos):
+    # Why verification takes the source's frames from djlite's reader (which decodes the first packet first):
+    # a reference decoded by a fresh seek is the same garbage as a broken clip, and would "match" it.
+    from djlite.video.reader import decode_plan
+    from djlite.video.sampling import TimesPlan
+
+    source = str(corpus_videos / "imageio__cockatoo.mp4")
+    with av.open(source) as container:
+        stream = container.streams.video[0]
+        container.seek(int(7.25 / stream.time_base), stream=stream, backward=True)
+        fresh = next(container.decode(stream))
+    (served,) = decode_plan(source, TimesPlan((7.25,)))
+    sequential = next(frame for t, frame in frames_of(source) if t >= 7.25 - 1e-6)
+    assert psnr(rgb(served.frame), rgb(sequential)) == math.inf
+    assert psnr(rgb(fresh), rgb(sequential)) < 15
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    path, _ = make_scenes(str(tmp_path_factory.mktemp("src") / "scenes.mp4"), (2.0, 3.0, 1.5), gop=24)
+    return path
+
+
+def test_verify_clip_passes_good_clips_and_names_what_is_wrong(scenes, tmp_path):
+    from djlite.video.verify import verify_clip
+
+    copied = clip_writer.copy_clip(scenes, str(tmp_path / "c.mp4"), Span(2.0, 4.0))
+    encoded = clip_writer.reencode_clip(scenes, str(tmp_path / "r.mp4"), Span(2.5, 4.0))
+    assert verify_clip(scenes, copied, Span(2.0, 4.0), exact=True) is None
+    assert verify_clip(scenes, encoded, Span(2.5, 4.0)) is None
+    assert "promised 3.000s" in verify_clip(scenes, copied, Span(2.0, 5.0), exact=True)
+    assert "not the source's frame at 1.000s" in verify_clip(scenes, encoded, Span(1.0, 2.5))
+    assert "differs from the source's frame" in verify_clip(scenes, encoded, Span(2.5, 4.0), exact=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(open(copied, "rb").read()[:3000])
+    assert "does not open or decode" in verify_clip(scenes, str(cut), Span(2.0, 4.0), exact=True)
+
+
+def test_verification_catches_a_copy_that_decodes_to_garbage(corpus_videos, tmp_path, monkeypatch):
+    # The copy as it was: the keyframes without the SEI. It decodes without an error, to garbage.
+    from djlite.video.verify import verify_clip
+
+    source = str(corpus_videos / "imageio__cockatoo.mp4")
+    monkeypatch.setattr(clip_writer._KeyframeSetup, "keyframe", lambda self, packet: packet)
+    clip = clip_writer.copy_clip(source, str(tmp_path / "c.mp4"), Span(7.25, 14.0))
+    problem = verify_clip(source, clip, Span(7.25, 14.0), exact=True)
+    assert problem and "first frame differs from the source's frame at 7.250s" in problem
+
+
+def drop_keyframes(monkeypatch):
+    """Make every stream copy lose its keyframes (a broken copy: nothing in it decodes)."""
+    take = clip_writer._Output.take
+
+    def without_keyframes(self, packet, is_video):
+        if not (is_video and packet.is_keyframe):
+            take(self, packet, is_video)
+
+    monkeypatch.setattr(clip_writer._Output, "take", without_keyframes)
+
+
+def test_a_copy_that_fails_verification_is_re_encoded(scenes, tmp_path, monkeypatch):
+    drop_keyframes(monkeypatch)
+    made = split(scenes, tmp_path, "copy", seconds=2)
+    assert [c["__dj__clip__"]["start"] for c in made] == [0.0, 2.0, 4.0, 6.0]
+    assert_clips_are_their_spans(scenes, made)
+    names = sorted(os.listdir(tmp_path / "copy"))
+    assert len(names) == 4 and all(c["videos"][0] == str(tmp_path / "copy" / n) for c, n in zip(made, names))
+    hashes = {n.rsplit("_", 1)[0] for n in names}
+    monkeypatch.undo()
+    copy_names = {os.path.basename(c["videos"][0]) for c in split(scenes, tmp_path / "plain", "copy", seconds=2)}
+    assert hashes.isdisjoint({n.rsplit("_", 1)[0] for n in copy_names}), "the re-encode names, not the copy's"
+
+
+def test_a_clip_that_fails_after_re_encoding_is_an_error_row(scenes, tmp_path, monkeypatch):
+    drop_keyframes(monkeypatch)
+    reencode = clip_writer.reencode_clip
+    monkeypatch.setattr(  # and a re-encoder that cuts a second late
+        clip_writer,
+        "reencode_clip",
+        lambda source, target, span: reencode(source, target, Span(span.start + 1, span.end + 1)),
+    )
+    made = split(scenes, tmp_path, "copy", seconds=2)
+    failed = [m for m in made if isinstance(m, FailedClip)]
+    assert failed and len(failed) >= 3
+    message = str(failed[0].error)
+    assert "clip 0 (0.000s to 2.000s)" in message and "not the source's frame at 0.000s" in message
+    assert "its stream copy failed first" in message and "does not open or decode" in message
+    assert not [n for n in os.listdir(tmp_path / "copy") if n.endswith(".mp4") and not n.startswith(".")], (
+        "no clip that failed is left on disk"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["copy", "auto"])
+def test_every_corpus_video_splits_into_clips_that_pass_verification(corpus_videos, tmp_path, mode):
+    from djlite.video.verify import verify_clip
+
+    problems = []
+    for row in read_manifest(corpus_videos):
+        source = str(corpus_videos / row["file"])
+        for clip in split(source, tmp_path / row["file"], mode):
+            if isinstance(clip, FailedClip):
+                # Only a span holding no frame at all (a duration split's 10 ms tail) may fail.
+                if "no frames to write" not in str(clip.error):
+                    problems.append(f"{row['file']}: {clip.error}")
+                continue
+            span = Span(clip["__dj__clip__"]["start"], clip["__dj__clip__"]["end"])
+            problem = verify_clip(source, clip["videos"][0], span)
+            if problem:
+                problems.append(f"{row['file']} clip {clip['__dj__clip__']['index']}: {problem}")
+    assert not problems, "\n".join(problems)
