@@ -33,7 +33,9 @@ def frames_of(path: str) -> list[tuple[float, av.VideoFrame]]:
         stream = container.streams.video[0]
         time_base, rate = stream.time_base, stream.average_rate  # read while the container is open
         counted = container.format.name == "avi"
-        frames = list(container.decode(stream))
+        # Packet by packet, empty ones skipped: Ogg has one mid-stream, which container.decode takes for the end.
+        frames = [f for p in container.demux(stream) if p.size for f in stream.codec_context.decode(p)]
+        frames += stream.codec_context.decode(None)
     if counted:
         return [(i / float(rate), frame) for i, frame in enumerate(frames)]
     origin = min(frame.pts for frame in frames)
@@ -41,8 +43,9 @@ def frames_of(path: str) -> list[tuple[float, av.VideoFrame]]:
 
 
 def rgb(frame: av.VideoFrame, like: av.VideoFrame | None = None) -> np.ndarray:
+    # To `like`'s size and pixel format first: swscale's direct 10-bit-to-RGB conversion is 26 dB off its 8-bit one.
     if like is not None:
-        frame = frame.reformat(width=like.width, height=like.height)
+        frame = frame.reformat(width=like.width, height=like.height, format=like.format.name)
     return frame.to_ndarray(format="rgb24")
 
 
@@ -113,6 +116,9 @@ def test_mxf_clips_decode(corpus_videos, tmp_path):
         ("texttovideo__sample.avi", 10.0, 15.0),  # a one-frame time base (3.03 s): the cut rounded to 9.09 s
         ("h264parse__test.flv", 0.0, 5.0),  # millisecond stamps collided in the encoder's 1/15 s time base
         ("latexvideo__sample.avi", 0.0, 5.0),  # AVI's stamps are in decode order (B-frames)
+        ("love2d__small.ogv", 5.0, 8.7),  # an empty packet mid-stream drained the decoder: the last 41 frames lost
+        ("lktracker__test.avi", 0.0, 0.667),  # full-range MJPEG came out with crushed blacks (untagged range)
+        ("moviepy__video-with-dash-1x1px.mp4", 0.0, 5.0),  # 1x1 has no even size below it: 2x2
     ],
 )
 def test_reencodes_of_coarse_or_unordered_timestamps(corpus_videos, tmp_path, name, start, end):
@@ -120,6 +126,20 @@ def test_reencodes_of_coarse_or_unordered_timestamps(corpus_videos, tmp_path, na
     target = clip_writer.reencode_clip(source, str(tmp_path / "clip.mp4"), Span(start, end))
     made = [{"videos": [target], "__dj__clip__": {"start": start, "end": end, "index": 0}}]
     assert_clips_are_their_spans(source, made)
+
+
+def test_webm_keyframe_clips_keep_their_last_frame_duration(corpus_videos, tmp_path):
+    # Matroska keeps only the track's default frame duration; a copied track without one had clips a frame short
+    # (a two-frame group of pictures read 0.042 s of its 0.083 s).
+    from djlite.ops.mapper.video_split_by_key_frame_mapper import VideoSplitByKeyFrameMapper
+    from djlite.video.probe import probe_video
+
+    op = VideoSplitByKeyFrameMapper(keep_original_sample=False, save_dir=str(tmp_path))
+    made = op.split({"videos": [str(corpus_videos / "moviepy__big_buck_bunny_0_30.webm")]})
+    assert len(made) == 10 and all(c["videos"][0].endswith(".webm") for c in made), "copies, none re-encoded"
+    for clip in made:
+        span = clip["__dj__clip__"]
+        assert probe_video(clip["videos"][0]).stream_duration == pytest.approx(span["end"] - span["start"], abs=2e-3)
 
 
 def test_a_fresh_seek_into_the_cockatoo_is_garbage(corpus_videos):

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import av
+from av.video.reformatter import ColorRange
 from loguru import logger
 
 from djlite.errors import SampleError
@@ -300,7 +301,8 @@ def reencode_clip(source: str, target: str, span: Span | None = None, size: tupl
             rate = video.average_rate or video.guessed_rate or Fraction(25)
             out_video = out.add_stream(codec_name, rate=rate)
             width, height = size or (video.codec_context.width, video.codec_context.height)
-            out_video.width, out_video.height = width - width % 2, height - height % 2
+            # yuv420p needs even sizes (a 1x1 video becomes 2x2)
+            out_video.width, out_video.height = max(2, width - width % 2), max(2, height - height % 2)
             out_video.pix_fmt = "yuv420p"
             # The encoder's time base too (it defaults to 1/rate, where an FLV's millisecond stamps collide): fine
             # enough that distinct frame times stay distinct.
@@ -322,9 +324,38 @@ def reencode_clip(source: str, target: str, span: Span | None = None, size: tupl
                 clock.origin = origin  # times from the stream's first frame, as the span's
             if start > 0 and not counted and seekable_container(src.format.name):
                 src.seek(origin + int(start / video.time_base), stream=video, backward=True)
+            codec = video.codec_context
             written = index = 0
-            streams = [video] + ([audio] if out_audio is not None else [])
             done = False
+
+            def encode(frames) -> None:
+                nonlocal written, index, done
+                for frame in frames:
+                    if done:
+                        return
+                    t = clock.time(frame, index)
+                    index += 1
+                    if t < start - EPSILON:
+                        continue
+                    if end is not None and t >= end - EPSILON:
+                        done = True
+                        return
+                    # The encoder tags no range, so a decoder reads limited: full-range pictures (MJPEG's yuvj)
+                    # are converted to it, or they come out with crushed blacks and whites.
+                    full = frame.color_range == ColorRange.JPEG
+                    new = frame.reformat(
+                        width=out_video.width,
+                        height=out_video.height,
+                        format="yuv420p",
+                        **({"dst_color_range": ColorRange.MPEG} if full else {}),
+                    )
+                    new.pts = int(round((t - start) / out_video.time_base))
+                    new.time_base = out_video.time_base
+                    for out_packet in out_video.encode(new):
+                        out.mux(out_packet)
+                    written += 1
+
+            streams = [video] + ([audio] if out_audio is not None else [])
             for packet in src.demux(streams):
                 if packet.stream is not video:
                     if packet.pts is None:
@@ -339,28 +370,22 @@ def reencode_clip(source: str, target: str, span: Span | None = None, size: tupl
                     packet.stream = out_audio
                     out.mux(packet)
                     continue
-                if done:
+                # An empty packet is skipped, not taken for the end: Ogg has them mid-stream, and a decoder
+                # drained there rejects every packet after it (love2d__small.ogv lost its last 41 frames).
+                if done or not packet.size:
                     continue
-                if packet.size and packet.is_keyframe:
+                if packet.is_keyframe:
                     packet = setup.keyframe(packet)
                 try:
-                    frames = video.codec_context.decode(packet) if packet.size else video.codec_context.decode(None)
+                    frames = codec.decode(packet)
                 except av.FFmpegError:
                     continue  # a packet the decoder rejects is skipped, as the reader does
-                for frame in frames:
-                    t = clock.time(frame, index)
-                    index += 1
-                    if t < start - EPSILON:
-                        continue
-                    if end is not None and t >= end - EPSILON:
-                        done = True
-                        break
-                    new = frame.reformat(width=out_video.width, height=out_video.height, format="yuv420p")
-                    new.pts = int(round((t - start) / out_video.time_base))
-                    new.time_base = out_video.time_base
-                    for out_packet in out_video.encode(new):
-                        out.mux(out_packet)
-                    written += 1
+                encode(frames)
+            try:
+                frames = codec.decode(None)
+            except av.FFmpegError:
+                frames = []
+            encode(frames)
             if not written:
                 raise SampleError(f"{source}: no frames to write in {span or 'the video'}")
             for out_packet in out_video.encode(None):
@@ -393,6 +418,10 @@ class _Output:
             # opaque: the codec parameters are copied as they are, with no encoder opened (this FFmpeg build has
             # none for theora, vp6f or av1, and a copy needs none).
             self.video = self.container.add_stream_from_template(video, opaque=True)
+            # Matroska keeps no per-frame durations, only the track's default one, written from the rate: without
+            # it the last frame of a clip has none and the clip reads a frame short.
+            if video.average_rate:
+                self.video.codec_context.framerate = video.average_rate
         except BaseException:
             self.abandon()
             raise

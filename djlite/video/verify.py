@@ -50,10 +50,12 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _first_frame_problem(first: av.VideoFrame, reference: av.VideoFrame, exact: bool, start: float) -> str | None:
-    # Coded pictures on both sides (no rotation applied); the source's is scaled to the clip's size, as the
-    # re-encoder scales it (even sizes).
+    # Coded pictures on both sides (no rotation applied). The source's is first brought to the clip's size and
+    # pixel format, as the re-encoder brings it (even sizes, 8-bit 4:2:0), then both go to RGB the same way:
+    # swscale's direct 10-bit-to-RGB conversion is itself 26 dB off its 8-bit one (torchcodec__h264_10bits.mp4).
     clip_rgb = first.to_ndarray(format="rgb24")
-    source_rgb = reference.reformat(width=first.width, height=first.height, format="rgb24").to_ndarray()
+    like_clip = reference.reformat(width=first.width, height=first.height, format=first.format.name)
+    source_rgb = like_clip.to_ndarray(format="rgb24")
     if exact and np.array_equal(clip_rgb, source_rgb):
         return None
     score = psnr(clip_rgb, source_rgb)
