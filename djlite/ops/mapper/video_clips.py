@@ -117,7 +117,9 @@ class VideoSplitMapper(OneToManyMapper):
     across its videos in order (for a one-video sample, the clip index): stable across re-runs, and distinct
     for every clip of the sample (an error row keeps the id its clip would have had). A parent without an id
     gives clips without one, as it is; exports then key them by the clip file's name or position, both unique.
-    An integer parent id becomes a string (the original, when kept, too: the column holds both).
+    An integer parent id becomes a string (the original, when kept, too: the column holds both). The id column
+    is `id`, the one the exports key their records by; an identifier under another name (`uid`, `key`) is
+    copied to the clips unchanged like any other column.
 
     Stats: the parent's stats and hashes describe a different video and are not carried. A clip sample starts
     with the stats of its own file that video_duration_filter, video_resolution_filter and
