@@ -162,8 +162,10 @@ def test_webm_keyframe_clips_keep_their_last_frame_duration(corpus_videos, tmp_p
 
 def test_a_fresh_seek_into_the_cockatoo_is_garbage(corpus_videos):
     # Why verification takes the source's frames from djlite's reader (which decodes the first packet first):
-    # a reference decoded by a fresh seek is the same garbage as a broken clip, and would "match" it.
-    from djlite.video.reader import decode_plan
+    # a reference decoded by a fresh seek is the same garbage as a broken clip, and would "match" it. The reader
+    # seeks too, after the first packet: the decoder keeps the x264 version it learnt there across the flush.
+    from djlite.video.probe import probe_video
+    from djlite.video.reader import CollectFrames, read_frames
     from djlite.video.sampling import TimesPlan
 
     source = str(corpus_videos / "imageio__cockatoo.mp4")
@@ -171,7 +173,10 @@ def test_a_fresh_seek_into_the_cockatoo_is_garbage(corpus_videos):
         stream = container.streams.video[0]
         container.seek(int(7.25 / stream.time_base), stream=stream, backward=True)
         fresh = next(container.decode(stream))
-    (served,) = decode_plan(source, TimesPlan((7.25,)))
+    collector = CollectFrames(TimesPlan((7.25,)))
+    report = read_frames(probe_video(source), [collector])
+    assert report.strategy == "seek" and report.seeks == 1 and not report.fell_back
+    (served,) = collector.result()
     sequential = decode(source, keep=[7.25])[1][7.25]
     assert psnr(rgb(served.frame), rgb(sequential)) == math.inf
     assert psnr(rgb(fresh), rgb(sequential)) < 15
