@@ -46,20 +46,19 @@ class VideoNearDeduplicator(Deduplicator):
     Grouping: candidate pairs come from LSH on the frame hashes (`lsh_bands` bands of `lsh_band_bits` bits;
     a pair needs two shared keys; buckets with more than `max_bucket_size` samples are skipped as
     uninformative), never from all pairs; each candidate is verified with the full distance, and union-find
-    joins verified pairs into groups. Which sample of a group is kept (`keep`), ties going to the next rule:
+    joins verified pairs into groups.
 
-    - `first` (default): the earliest row. Predictable whatever the files' metadata, and Data-Juicer's rule
-      for its deduplicators (which keep the first of each hash).
-    - `longest`: the one whose videos last longest (the full video rather than a clip cut from it), then the
-      earliest row.
-    - `best`: the most picture, then the highest bit rate, then the longest, then the earliest row. "Picture"
-      is the displayed frame's pixels times the share of the frame that is one picture (letterbox bars and
-      the tiles of a mosaic of copies cut off: a 2x2 mosaic at 640x480 holds a 320x240 picture); the bit
-      rate is the file's bytes x 8 / duration (audio included). All come from the probe and the signature's
-      own frames, nothing is decoded again. An upscaled copy has more pixels than its source and is kept:
-      no measure without a reference tells upscaled from sharp. On the corpus's Big Buck Bunny group (8
-      copies: 560x318 originals in four codecs, 160x120, 640x480 and 1280x720 resizes, a 2x2 mosaic)
-      `first` keeps scav__BBB.mp4 (the first row), `longest` the mosaic, `best` the 1280x720 resize.
+    Which sample of a group is kept (`keep`), each rule's ties going to the next: `first` (the default), the
+    earliest row: predictable whatever the files' metadata, and Data-Juicer's rule for its deduplicators.
+    `longest`: the one whose videos last longest (the full video rather than a clip cut from it), then the
+    earliest. `best`: the most picture, then the highest bit rate, then the longest, then the earliest.
+    "Picture" is the displayed frame's pixels times the share of the frame that is one picture (letterbox bars
+    and the tiles of a mosaic of copies cut off: a 2x2 mosaic at 640x480 holds a 320x240 picture); the bit
+    rate is the file's bytes x 8 / duration, audio included. Both come from the probe and the signature's own
+    frames: nothing is decoded again. An upscaled copy has more pixels than its source and wins: no measure
+    without a reference tells upscaled from sharp. On the corpus's Big Buck Bunny group (8 copies: 560x318
+    originals in four codecs, 160x120, 640x480 and 1280x720 resizes, a 2x2 mosaic) `first` keeps
+    scav__BBB.mp4, `longest` the mosaic (40 ms longer), `best` the 1280x720 resize.
 
     A title overlay over a large part of the frame (moviepy__result_testcard_text.mp4, manifest group
     M-testcard) is not caught: it scores 0.240 against the 16 s test card it overlays and 0.359 against the
