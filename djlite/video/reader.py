@@ -127,6 +127,7 @@ class ReadReport:
     seeks: int = 0
     fell_back: bool = False  # a seek could not be trusted; the read finished as a sequential pass
     ended_by: str | None = None  # why the pass stopped before the end of the stream, if it did
+    threaded: bool = True  # decoded with frame and slice threads (see read_frames' `threads`)
     first_error: str | None = None
     table_frames: int | None = None  # frames listed by the demux-only pass, when one was made
 
@@ -196,11 +197,12 @@ class FrameClock:
 
 
 class _Reader:
-    def __init__(self, info: VideoInfo, consumers: list, strategy: str):
+    def __init__(self, info: VideoInfo, consumers: list, strategy: str, threads: bool = True):
         self.info = info
         self.consumers = consumers
         self.strategy = strategy
-        self.report = ReadReport(path=info.path)
+        self.threads = threads
+        self.report = ReadReport(path=info.path, threaded=threads)
         self.last_delivered = -1
 
     # -------------------------------------------------------------- decoding primitives
@@ -208,7 +210,8 @@ class _Reader:
     def _open(self):
         container = open_container(self.info.path)
         stream = first_video_stream(container, self.info.path)
-        stream.thread_type = "AUTO"
+        if self.threads:
+            stream.thread_type = "AUTO"
         return container, stream
 
     def _note_error(self, error: Exception) -> None:
@@ -455,10 +458,15 @@ class _Reader:
             self._read_sequential(container, stream, table, wanted)
 
 
-def read_frames(info: VideoInfo, consumers: list, strategy: str = "auto") -> ReadReport:
+def read_frames(info: VideoInfo, consumers: list, strategy: str = "auto", threads: bool = True) -> ReadReport:
     """Decode `info.path` once and feed every consumer the frames of its plan, in presentation order.
 
     strategy: "auto" (cost-based), or force "sequential", "seek" or "keyframes" (tests and benchmarks).
+    threads: decode with FFmpeg's frame and slice threads. On a valid stream the pixels are the same either
+    way; where the decoder rejects packets (corrupt data), what it conceals depends on the number of threads,
+    hence on the machine: `bad/derived__corrupt_middle_64KiB.mp4` gives different frames with 1, 2, 3 or 4
+    threads. A caller that needs the same answer everywhere decodes such a file again without threads
+    (VideoContext does).
     Raises VideoError when the file has no decodable frame.
     """
     if strategy not in ("auto", "sequential", "seek", "keyframes"):
@@ -467,7 +475,7 @@ def read_frames(info: VideoInfo, consumers: list, strategy: str = "auto") -> Rea
         raise ValueError("the keyframes strategy serves only keyframes() plans")
     if not consumers:
         return ReadReport(path=info.path, strategy="none")
-    return _Reader(info, list(consumers), strategy).run()
+    return _Reader(info, list(consumers), strategy, threads).run()
 
 
 class CollectFrames(FrameConsumer):
