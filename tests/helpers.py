@@ -45,3 +45,11 @@ def dj_process(*args: str, cwd=None) -> subprocess.CompletedProcess:
 
 def video_samples(paths) -> list[dict]:
     return [{"text": "<__dj__video> clip", "videos": [str(p)]} for p in paths]
+
+
+def without_carried_sei(packets: list[bytes], first: bytes) -> list[bytes]:
+    """Stream-copied H.264 packets with the x264 version SEI that the copy carries to each keyframe taken out
+    again. `first` is the source's first packet, whose first NAL unit (4-byte length prefix) is that SEI."""
+    sei = first[: 4 + int.from_bytes(first[:4], "big")]
+    assert sei[4] & 0x1F == 6, "the source's first NAL unit is not an SEI"
+    return [packet if packet == first else packet.replace(sei, b"", 1) for packet in packets]

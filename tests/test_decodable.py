@@ -3,7 +3,7 @@
 import pytest
 from helpers import dj_process, read_jsonl, video_samples, write_jsonl, write_recipe
 
-from djlite.fields import Fields
+from djlite.fields import Fields, HashKeys
 from djlite.ops.filter.video_duration_filter import TRUNCATION_SECONDS, TRUNCATION_SHARE
 from djlite.video.probe import demuxed_extent, probe_video
 
@@ -110,3 +110,47 @@ def test_generated_truncated_upload_is_caught(tmp_path):
         logger.remove(sink)
     assert not op.process(sample) and VideoDurationFilter(min_duration=5).process(sample)
     assert any("partly decodable video" in str(m) and str(cut) in str(m) for m in messages)
+
+
+@pytest.mark.parametrize("op_name", ["video_motion_score_filter", "video_near_deduplicator"])
+def test_corrupt_data_gives_the_same_result_whatever_the_decoder_threads(bad_videos, monkeypatch, op_name):
+    # What FFmpeg conceals after a rejected packet depends on its thread count (the CPU count by default), so
+    # the motion score of this file was 2.4779 on one machine and 2.4767 on another.
+    from djlite.recipe import build_op
+    from djlite.video import reader
+    from djlite.video.context import VideoContext
+
+    path = str(bad_videos / "derived__corrupt_middle_64KiB.mp4")
+    opened = reader._Reader._open
+    results = []
+    for threads in (1, 2, 3, 4):
+
+        def with_threads(self, threads=threads):
+            container, stream = opened(self)
+            if self.threads:
+                stream.codec_context.thread_count = threads
+            return container, stream
+
+        monkeypatch.setattr(reader._Reader, "_open", with_threads)
+        op = build_op(op_name, {})
+        with VideoContext(frame_ops=[op]) as context:
+            sample = {"videos": [path]}
+            if op_name == "video_near_deduplicator":
+                results.append(str(op.compute_hash(sample, context)[HashKeys.videosig]))
+            else:
+                results.append(op.compute_stats(sample, context)[Fields.stats]["video_motion_score"][0])
+    assert len(set(results)) == 1, results
+
+
+def test_a_clean_file_is_decoded_once(corpus_videos, monkeypatch):
+    from djlite.recipe import build_op
+    from djlite.video import reader
+    from djlite.video.context import VideoContext
+
+    reads = []
+    original = reader.read_frames
+    monkeypatch.setattr(reader, "read_frames", lambda *a, **k: reads.append(k) or original(*a, **k))
+    op = build_op("video_motion_score_filter", {})
+    with VideoContext(frame_ops=[op]) as context:
+        op.compute_stats({"videos": [str(corpus_videos / "moviepy__sintel_5s.mp4")]}, context)
+    assert reads == [{"threads": True}]

@@ -13,6 +13,26 @@ def test_bounds_compare_exactly_as_fractions():
     assert not op.process({Fields.stats: {"video_aspect_ratios": [0.7]}})
 
 
+@pytest.mark.parametrize("size", [(1280, 720), (640, 360), (1920, 1080), (854, 480)])
+def test_an_exactly_16_9_video_is_on_a_16_9_bound(size):
+    width, height = size
+    stat = {Fields.stats: {"video_aspect_ratios": [width / height]}}
+    exact = width * 9 == height * 16  # 854x480 is 1.7791..., just above 16/9
+    assert VideoAspectRatioFilter(min_ratio="16/9").process(stat)  # a closed bound: 16/9 itself passes
+    assert VideoAspectRatioFilter(min_ratio="9/16", max_ratio="16/9").process(stat) == exact
+    assert VideoAspectRatioFilter(min_ratio="16/9", min_closed_interval=False).process(stat) == (not exact)
+    assert not VideoAspectRatioFilter(min_ratio="9/16", max_ratio="16/9", max_closed_interval=False).process(stat)
+
+
+def test_ratios_of_any_side_up_to_max_side_are_recovered_exactly():
+    from fractions import Fraction
+
+    from djlite.ops.filter.video_aspect_ratio_filter import MAX_SIDE, exact_ratio
+
+    for width, height in [(1, 1), (4096, 2160), (MAX_SIDE, 1), (1, MAX_SIDE), (MAX_SIDE, MAX_SIDE - 1), (1023, 1024)]:
+        assert exact_ratio(width / height) == Fraction(width, height)
+
+
 def test_bad_ratio_is_a_clear_error():
     with pytest.raises(ValueError, match="min_ratio must be a ratio like '16/9'"):
         VideoAspectRatioFilter(min_ratio="wide")

@@ -1,5 +1,6 @@
 """video_near_deduplicator: frame hashes, sequence distance, LSH candidates, grouping, and the op in a run."""
 
+import av
 import cv2
 import datasets
 import numpy as np
@@ -146,6 +147,36 @@ def test_grouping_keeps_first_or_longest():
     assert first.candidates < 6, "only LSH candidates are verified"
 
 
+def test_keep_best_takes_the_most_picture_then_bit_rate_then_length_then_the_first_row():
+    hashes = signature(range(40))
+
+    def copy(pixels, picture=1.0, bitrate=1e6, span=None):
+        return [VideoSignature(hashes.hashes, hashes.times, span or hashes.span, hashes.step, pixels, picture, bitrate)]
+
+    def kept(*samples):
+        return group_near_duplicates(list(samples), threshold=0.15, keep="best").kept
+
+    assert kept(copy(640 * 360), copy(1280 * 720), copy(320 * 180)) == [1]  # resolution first
+    # A 2x2 mosaic at 1280x720 holds four 640x360 pictures: less picture than one 960x540 copy.
+    assert kept(copy(1280 * 720, picture=0.25), copy(960 * 540)) == [1]
+    assert kept(copy(640 * 360, bitrate=5e5), copy(640 * 360, bitrate=2e6)) == [1]  # then bit rate
+    assert kept(copy(640 * 360, span=5.0), copy(640 * 360, span=9.0)) == [1]  # then length
+    assert kept(copy(640 * 360), copy(640 * 360)) == [0]  # then the earliest row
+
+
+def test_a_signature_knows_how_much_of_the_frame_is_picture():
+    from djlite.video.signature import hash_and_picture
+
+    frame = picture(3, size=(240, 320))
+    assert hash_and_picture(frame)[1] == 1.0
+    mosaic = cv2.resize(np.tile(frame, (2, 2)), (320, 240), interpolation=cv2.INTER_AREA)
+    mosaic_hash, share = hash_and_picture(mosaic)
+    assert share == pytest.approx(0.25) and bits_apart(mosaic_hash, frame_hash(frame)) <= 8
+    boxed = np.zeros((360, 320), np.uint8)
+    boxed[60:300] = frame
+    assert hash_and_picture(boxed)[1] == pytest.approx(240 / 360, abs=0.03)
+
+
 def test_samples_with_different_video_counts_are_not_duplicates():
     a = signature(range(40))
     grouping = group_near_duplicates([[a], [a, a], [a, a]], threshold=0.15)
@@ -159,9 +190,46 @@ def test_parameters_are_checked_when_the_recipe_is_read():
     with pytest.raises(ValueError, match="threshold"):
         VideoNearDeduplicator(threshold=0.7)
     with pytest.raises(RecipeError, match="keep"):
-        build_op("video_near_deduplicator", {"keep": "best"})
+        build_op("video_near_deduplicator", {"keep": "biggest"})
     with pytest.raises(RecipeError, match="band_bits"):
         build_op("video_near_deduplicator", {"lsh_band_bits": 40})
+
+
+def test_keep_best_keeps_the_sharpest_copy_of_generated_near_duplicates(tmp_path):
+    from synthetic import _write
+
+    from djlite.video.clip_writer import reencode_clip
+
+    source = make_moving(str(tmp_path / "source.mp4"), seconds=2, size=(320, 192), seed=5)
+    small = reencode_clip(source, str(tmp_path / "small.mp4"), None, (160, 96))
+    with av.open(source) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    tiled = [cv2.resize(np.tile(f, (2, 2, 1)), (320, 192), interpolation=cv2.INTER_AREA) for f in frames]
+    mosaic = _write(str(tmp_path / "mosaic.mp4"), tiled)
+    rows = [{"id": name, "videos": [path]} for name, path in (("small", small), ("mosaic", mosaic), ("source", source))]
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    kept = {}
+    for keep in ("first", "best"):
+        recipe = write_recipe(tmp_path / f"{keep}.yaml", data, [{"video_near_deduplicator": {"keep": keep}}])
+        result = djlite.run(str(recipe), export_path=str(tmp_path / keep / "out.jsonl"))
+        kept[keep] = [row["id"] for row in read_jsonl(result.result_paths[0])]
+    assert kept == {"first": ["small"], "best": ["source"]}
+
+
+def test_keep_best_keeps_a_full_resolution_copy_of_the_corpus_big_buck_bunny(corpus_videos, tmp_path):
+    from conftest import read_manifest
+
+    names = sorted(r["file"] for r in read_manifest(corpus_videos) if r["near_dup_group"] == "C-bbb")
+    assert len(names) == 8
+    data = write_jsonl(tmp_path / "d.jsonl", [{"id": n, "videos": [str(corpus_videos / n)]} for n in names])
+    kept = {}
+    for keep in ("first", "longest", "best"):
+        recipe = write_recipe(tmp_path / f"{keep}.yaml", data, [{"video_near_deduplicator": {"keep": keep}}])
+        result = djlite.run(str(recipe), export_path=str(tmp_path / keep / "out.jsonl"))
+        kept[keep] = [row["id"] for row in read_jsonl(result.result_paths[0])]
+    # longest keeps the 2x2 mosaic (40 ms longer); best the copy with the most picture, never the mosaic.
+    assert kept == {"first": ["scav__BBB.mp4"], "longest": ["scav__display_mosaic.mkv"],
+                    "best": ["scav__resize1280x720.mp4"]}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

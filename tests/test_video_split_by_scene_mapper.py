@@ -82,7 +82,8 @@ def test_split_samples_decode_and_add_up_to_the_source(scene_video, tmp_path):
     clips = op.process(sample)
     assert len(clips) == 6
     assert [c[Fields.clip]["index"] for c in clips] == list(range(6))
-    assert all(c[Fields.source_file] == [path] and c["id"] == 7 for c in clips)
+    assert all(c[Fields.source_file] == [path] for c in clips)
+    assert [c["id"] for c in clips] == [f"7_{n}" for n in range(6)]
     assert all(c["text"] == "<__dj__video> caption<|__dj__eoc|>" for c in clips)
     assert sum(frames_in(c["videos"][0]) for c in clips) == frames_in(path)
     total = sum(c[Fields.clip]["end"] - c[Fields.clip]["start"] for c in clips)
@@ -116,7 +117,7 @@ def test_a_run_accounts_for_parents_and_clips_and_a_rerun_writes_nothing(scene_v
     (op,) = summary["ops"]
     assert (op["input"], op["created"], op["consumed"], op["errors"], op["kept"]) == (3, 7, 2, 1, 7)
     rows = read_jsonl(result.result_paths[0])
-    assert [r["id"] for r in rows] == ["scenes"] * 6 + ["static"]
+    assert [r["id"] for r in rows] == [f"scenes_{n}" for n in range(6)] + ["static_0"]  # each clip its own id
     written = sorted(p.stat().st_mtime_ns for p in (tmp_path / "out").rglob("*.mp4"))
     assert len(written) == 6  # the one-scene video is not rewritten
     again = djlite.run(str(recipe), use_cache=False)

@@ -5,7 +5,9 @@
 Reports, for the generated video: the scene cuts found vs the generated ones (and vs PySceneDetect's), that
 every clip decodes and the clips' durations add up to the source's, and the time of a stream-copied split
 against a re-encoded split of the same 10-second pieces, measured in the same run (the ratio is what counts).
-For the corpus's longest clips: cuts vs PySceneDetect's, clips decode, durations add up.
+For the corpus's longest clips: cuts vs PySceneDetect's, clips decode, durations add up. And what reading every
+clip back costs (djlite.video.verify) next to writing it: the stream copy of 10-second (generated video) and
+5-second (every corpus file) pieces, then their verification, timed apart.
 """
 
 import os
@@ -72,6 +74,30 @@ def _adds_up(split: dict) -> str:
     )
 
 
+def _copy_then_verify(path, seconds: float, folder: Path) -> dict:
+    """Seconds to stream-copy `path` in `seconds` pieces (keyframe-snapped, as cut_mode copy plans them), then to
+    verify the pieces; and how many failed verification."""
+    from djlite.ops.mapper.video_split_by_duration_mapper import VideoSplitByDurationMapper
+    from djlite.video.clip_writer import copy_clips, output_ext
+    from djlite.video.context import VideoContext
+    from djlite.video.verify import verify_clips
+
+    op = VideoSplitByDurationMapper(split_duration=seconds, cut_mode="copy")
+    with VideoContext() as context:
+        spans, _ = op.plan(str(path), context)
+    folder.mkdir(parents=True, exist_ok=True)
+    items = [(str(folder / f"{i}{output_ext(str(path), False)}"), span) for i, span in enumerate(spans)]
+    start = time.perf_counter()
+    errors = copy_clips(str(path), items)
+    copied = time.perf_counter() - start
+    written = [(target, span, True) for (target, span), error in zip(items, errors) if error is None]
+    start = time.perf_counter()
+    checks = verify_clips(str(path), written)
+    verified = time.perf_counter() - start
+    failed = sum(bool(check.problem) for check in checks)
+    return {"clips": len(written), "copy_s": copied, "verify_s": verified, "failed": failed}
+
+
 def bench_clips(args) -> dict:
     from synthetic import make_scenes
 
@@ -125,10 +151,31 @@ def bench_clips(args) -> dict:
             "ratio": ratio,
         }
 
+        cost = _copy_then_verify(path, 10, tmp / "verify")
+        print(
+            f"clips: verifying the {cost['clips']} stream-copied 10 s pieces of the 10-minute video: "
+            f"{cost['verify_s']:.2f}s vs the copy's {cost['copy_s']:.2f}s = {cost['verify_s'] / cost['copy_s']:.1f}x "
+            f"({cost['failed']} failed)"
+        )
+        results["verify_ten_minutes"] = cost
+
         shared = Path(os.environ.get("DJLITE_SHARED_VIDEOS", REPO.parent / "shared" / "videos"))
         corpus = Path(args.videos).parent / "corpus" if args.videos else shared / "corpus"
         if not corpus.is_dir():
             print(f"clips: {corpus} is absent; the corpus part is skipped")
+        else:
+            costs = [
+                _copy_then_verify(source, 5, tmp / "verify_corpus" / source.name)
+                for source in sorted(corpus.iterdir())
+                if source.suffix != ".tsv"
+            ]
+            copy_s, verify_s = sum(c["copy_s"] for c in costs), sum(c["verify_s"] for c in costs)
+            clips, failed = sum(c["clips"] for c in costs), sum(c["failed"] for c in costs)
+            print(
+                f"clips: verifying the {clips} stream-copied 5 s pieces of the {len(costs)} corpus files: "
+                f"{verify_s:.2f}s vs the copies' {copy_s:.2f}s = {verify_s / copy_s:.1f}x ({failed} failed)"
+            )
+            results["verify_corpus"] = {"clips": clips, "copy_s": copy_s, "verify_s": verify_s, "failed": failed}
         for name in LONGEST_CORPUS:
             source = corpus / name
             if not source.exists():

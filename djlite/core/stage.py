@@ -233,7 +233,7 @@ def stage_features(features: datasets.Features, ops: list) -> datasets.Features:
     stats = dict(features.get(Fields.stats) or {}) if isinstance(features.get(Fields.stats), dict) else {}
     for op in ops:
         features = op.output_features(features)
-        if isinstance(op, Filter):
+        if isinstance(op, (Filter, OneToManyMapper)):
             stats.update(op.stats_features)
         elif isinstance(op, Deduplicator):
             features.update(op.hash_features)
@@ -249,6 +249,27 @@ def stage_features(features: datasets.Features, ops: list) -> datasets.Features:
     features[Fields.rows_in] = Value("int8")
     features[Fields.created_by] = Value("int32")
     return features
+
+
+def missing_produced_file(dataset, ops: list) -> str | None:
+    """A file that a row of `dataset` (a stage's marked rows) refers to, that one of the stage's ops produced
+    (`produced_files`), and that is gone; None when every one exists. Rows dropped by an error are passed
+    over: a clip that could not be made was never written."""
+    writers = [op for op in ops if op.writes_files]
+    if not writers:
+        return None
+    wanted = {column for op in writers for column in op.produced_file_columns()} | {Fields.drop_kind}
+    columns = [column for column in dataset.column_names if column in wanted]
+    for batch in dataset.select_columns(columns).iter(batch_size=1000):
+        for values in zip(*(batch[column] for column in columns)):
+            row = dict(zip(columns, values))
+            if row.get(Fields.drop_kind) == "error":
+                continue
+            for op in writers:
+                for path in op.produced_files(row):
+                    if not os.path.exists(path):
+                        return path
+    return None
 
 
 def split_stages(ops: list) -> list[list[tuple[int, object]]]:

@@ -12,6 +12,10 @@ SIGNATURE_FEATURE = List(
         "times": List(Value("float32")),
         "span": Value("float64"),
         "step": Value("float64"),
+        # What keep: best compares (djlite.video.signature.VideoSignature).
+        "pixels": Value("int64"),
+        "picture": Value("float64"),
+        "bitrate": Value("float64"),
     }
 )
 
@@ -28,10 +32,11 @@ def signatures_from_arrow(column) -> list[list[VideoSignature]]:
     for chunk in column.chunks:
         videos, per_sample = chunk.flatten(), chunk.offsets.to_numpy()
         per_sample = per_sample - per_sample[0]
-        hashes, times, spans, steps = videos.flatten()
+        hashes, times, spans, steps, pixels, pictures, bitrates = videos.flatten()
         hash_values, hash_offsets = _flat(hashes)
         time_values, time_offsets = _flat(times)
         spans, steps = spans.to_numpy(zero_copy_only=False), steps.to_numpy(zero_copy_only=False)
+        pixels, pictures, bitrates = (c.to_numpy(zero_copy_only=False) for c in (pixels, pictures, bitrates))
         for i in range(len(chunk)):
             samples.append([
                 VideoSignature(
@@ -39,6 +44,9 @@ def signatures_from_arrow(column) -> list[list[VideoSignature]]:
                     time_values[time_offsets[v] : time_offsets[v + 1]].astype(np.float32),
                     float(spans[v]),
                     float(steps[v]),
+                    int(pixels[v]),
+                    float(pictures[v]),
+                    float(bitrates[v]),
                 )
                 for v in range(per_sample[i], per_sample[i + 1])
             ])  # fmt: skip

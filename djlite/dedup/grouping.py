@@ -45,6 +45,15 @@ def sample_distance(a: list[VideoSignature], b: list[VideoSignature], transforms
     return worst
 
 
+def quality(sample: list[VideoSignature]) -> tuple[float, float, float]:
+    """What keep="best" maximises, in order: pixels of picture, bit rate, duration (summed over the videos)."""
+    return (
+        sum(v.picture_pixels for v in sample),
+        sum(v.bitrate for v in sample),
+        sum(v.span for v in sample),
+    )
+
+
 def _spread(hashes: np.ndarray, limit: int) -> np.ndarray:
     if len(hashes) <= limit:
         return hashes
@@ -74,7 +83,8 @@ def group_near_duplicates(
     """Group samples whose distance is <= threshold, directly or through a chain of such pairs.
 
     keep="first": the earliest sample of a group is kept; keep="longest": the one whose videos last longest
-    (earliest on a tie), so that a full video is kept rather than a clip cut from it.
+    (earliest on a tie), so that a full video is kept rather than a clip cut from it; keep="best": see
+    `quality`.
     """
     n = len(samples)
     usable = [bool(s) and all(not v.empty for v in s) for s in samples]
@@ -102,6 +112,8 @@ def group_near_duplicates(
             continue
         if keep == "longest":
             rep = max(group, key=lambda i: (sum(v.span for v in samples[i]), -i))
+        elif keep == "best":
+            rep = max(group, key=lambda i: (*quality(samples[i]), -i))
         else:
             rep = group[0]
         for i in group:

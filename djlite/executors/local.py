@@ -20,7 +20,7 @@ from loguru import logger
 from djlite import __version__
 from djlite.core.accounting import MARK_COLUMNS, OpReport, RunOutcome, StageMarks, count_marks
 from djlite.core.selection import apply_selection_locally
-from djlite.core.stage import SampleStage, split_stages, stage_features
+from djlite.core.stage import SampleStage, missing_produced_file, split_stages, stage_features
 from djlite.executors.pool import DEFAULT_RETRIES, default_chunk_rows, run_chunks
 from djlite.fields import INTERNAL_COLUMNS, Fields
 from djlite.ops.base import DatasetStep, Deduplicator
@@ -104,19 +104,14 @@ class Runner:
         start = time.perf_counter()
         fingerprint = _fingerprint(dataset._fingerprint, configs, self.on_error, self.stats_only, self.videos_digest)
         with opencv_threads(max(1, (os.cpu_count() or 1) // workers) if workers else None):
-            if workers or self.checkpoint_dir:
-                marked = self._run_chunks(dataset, stage, features, workers or 1, fingerprint)
-            else:
-                # A stage ending in a one-to-many mapper emits any number of rows per sample: a batched map.
-                fan_out = {"batched": True, "batch_size": 1} if stage.fans_out else {}
-                marked = dataset.map(
-                    stage.map_batch if stage.fans_out else stage,
-                    **fan_out,
-                    features=features,
-                    load_from_cache_file=self.use_cache,
-                    desc=stage.label,
-                    new_fingerprint=fingerprint,
-                )
+            marked = self._marked(dataset, stage, features, workers, fingerprint, reuse=True)
+            # A stored result (datasets' cache, a checkpoint) names the files its ops wrote; one deleted since
+            # (a user removed outputs/) makes the stage run again, which writes them again.
+            reused = bool(self.checkpoint_dir) if workers or self.checkpoint_dir else self.use_cache
+            gone = missing_produced_file(marked, ops) if reused else None
+            if gone is not None:
+                logger.info(f"{stage.label}: the stored result names {gone}, which is gone; running the stage again")
+                marked = self._marked(dataset, stage, features, workers, fingerprint, reuse=False)
         wall = time.perf_counter() - start
         step_ids = [step for step, _ in steps]
         marks = StageMarks.empty(len(steps))
@@ -140,6 +135,24 @@ class Runner:
                 new_fingerprint=_fingerprint(marked._fingerprint, "kept"),
             )
         return kept.remove_columns(list(INTERNAL_COLUMNS))
+
+    def _marked(self, dataset, stage, features, workers: int | None, fingerprint: str, reuse: bool):
+        """The stage's marked rows: through the worker pool's chunks, or one `Dataset.map`; `reuse`: a stored
+        result (checkpoint chunks, datasets' cache) may serve them."""
+        if workers or self.checkpoint_dir:
+            if not reuse and self._stage_folder is not None:
+                shutil.rmtree(self._stage_folder, ignore_errors=True)
+            return self._run_chunks(dataset, stage, features, workers or 1, fingerprint)
+        # A stage ending in a one-to-many mapper emits any number of rows per sample: a batched map.
+        fan_out = {"batched": True, "batch_size": 1} if stage.fans_out else {}
+        return dataset.map(
+            stage.map_batch if stage.fans_out else stage,
+            **fan_out,
+            features=features,
+            load_from_cache_file=self.use_cache and reuse,
+            desc=stage.label,
+            new_fingerprint=fingerprint,
+        )
 
     def _rows_dropped_as(self, marked, kind: str):
         """The stage's rows dropped as `kind` ("error" or "filtered"), with their marks."""

@@ -183,6 +183,23 @@ class OP:
     def video_paths(self, sample) -> list[str]:
         return list(sample.get(self.video_key) or [])
 
+    def produced_file_columns(self) -> list[str]:
+        """The columns `produced_files` reads."""
+        return []
+
+    def produced_files(self, row: dict) -> list[str]:
+        """The files this op wrote that `row`, a row its stage put out, refers to (clips, resized videos); `row`
+        holds at least the columns of `produced_file_columns`.
+
+        An executor reuses a stored result of the op's stage (datasets' cache, a checkpoint) only while every
+        one of them exists, so a user who deletes the outputs and runs again gets the files again.
+        """
+        return []
+
+    @property
+    def writes_files(self) -> bool:
+        return overrides(self, "produced_files")
+
     def output_features(self, features):
         """The dataset's features after this op. Override when adding or changing columns other than stats
         (a mapper's new column, a filter's `__dj__meta__` entry); stats are declared in `stats_features`."""
@@ -310,6 +327,8 @@ class OneToManyMapper(Mapper):
     """
 
     keep_original_sample: bool = True
+    stats_features: dict = {}
+    """Stats a new sample starts with, about its own file (a clip's duration and size), and their Arrow types."""
 
     def split(self, sample, context: VideoContext | None = None) -> list:
         """The new samples made from `sample` (FailedClip entries for the ones that failed)."""

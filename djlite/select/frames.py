@@ -4,7 +4,8 @@
 batches (model-free thumbnail + histogram backend by default) and keeps only the vectors and timestamps, so
 a long video costs memory for its vectors alone (384 float32 per candidate: 5 fps x 1 hour = 13 MB). Its
 result is the pick: `DiverseFramePick` with the chosen timestamps in time order, their pick rank and cover
-radius. `TimesPlan` then names exactly those frames for a second, sparse decode (the reader seeks to them).
+radius. `TimesPlan` (djlite.video.sampling) then names exactly those frames for a second, sparse decode (the
+reader seeks to them).
 """
 
 from dataclasses import dataclass
@@ -13,21 +14,7 @@ import numpy as np
 
 from djlite.select.kcenter import k_center_greedy
 from djlite.video.reader import DecodedFrame, FrameConsumer
-from djlite.video.sampling import EPSILON, FramePlan, _TargetSelector, fps
-
-
-@dataclass(frozen=True)
-class TimesPlan(FramePlan):
-    """The first frame at or after each of `times` (seconds, ascending): frames chosen by an earlier pass."""
-
-    times: tuple[float, ...]
-    segment: float | None = None
-
-    def _window(self, info, start, span):
-        return _TargetSelector([t for t in self.times if start - EPSILON <= t < start + span + EPSILON])
-
-    def estimate(self, info):
-        return len(self.times)
+from djlite.video.sampling import TimesPlan, fps
 
 
 @dataclass

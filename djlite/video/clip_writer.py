@@ -1,36 +1,59 @@
-"""Write pieces of a video (clips) and resized copies with PyAV: no ffmpeg binary, atomic files.
+"""Write pieces of a video (clips) and resized copies with PyAV: no ffmpeg binary, atomic, verified files.
 
 Two ways to cut, chosen per video by the ops' `cut_mode`:
 
-- stream copy (`copy`): the clip's packets are copied from the source unchanged. Fast (no decoding, no
-  encoding: the cost is reading the bytes) and lossless, but a clip can only start on a keyframe, so each cut
-  point moves back to the keyframe at or before it. Audio packets of the span are copied too.
+- stream copy (`copy`): the clip's packets are copied from the source. Fast (no decoding, no encoding: the
+  cost is reading the bytes) and lossless, but a clip can only start on a keyframe, so each cut point moves
+  back to the keyframe at or before it. Audio packets of the span are copied too. What a decoder starting at
+  the clip's keyframes needs but the source carries only in its first packet is carried along (see
+  `_KeyframeSetup`: x264's version SEI, the MPEG-2 sequence header), and packets whose dts the demuxer could
+  not tell (Matroska stores pts only) are copied with the muxer deriving it. An MXF source is copied into
+  Matroska: MXF's muxer rebuilds timestamps from the MPEG-2 bitstream's temporal references, which a clip that
+  starts on an open GOP contradicts. A clip cut at an open GOP's keyframe (MPEG-2 and HEVC leading frames that
+  display before it but need the previous GOP) cannot keep those frames: the clip before it comes out short,
+  fails verification and is re-encoded.
 - re-encode (`reencode`): the span is decoded and encoded again (H.264 via libx264, else MPEG-4 Part 2), so
   cuts fall on the exact frame. It costs a full decode and encode of the span (tens of times a copy's time)
   and one generation of quality loss. Audio packets are copied when the output container accepts the codec.
 - `auto` (the ops' default): stream copy when every cut point of the video is a keyframe, else re-encode.
 
-Every file is written to an exclusive temporary name in the target folder (mkstemp) and renamed when complete:
-a killed run leaves at most a hidden `.<name>.*` temporary, never a truncated clip under the final name.
+`write_verified_clips` writes a video's clips and reads each back (djlite.video.verify): a copy that fails is
+cut again by re-encoding; a clip that still fails is an error naming why, and its file is removed.
+
+Every file is written to an exclusive temporary beside its target and renamed when complete, named as the
+run's other temporaries are (`.<name>.tmp-djlite-<pid>-<random><ext>`, djlite.output_set), so a killed run
+leaves no truncated clip under a final name, and the next run that writes into the folder removes the
+temporaries of writers that are gone (never those of a live one).
 """
 
 import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
 import av
+from av.video.reformatter import ColorRange
+from loguru import logger
 
 from djlite.errors import SampleError
-from djlite.video.probe import first_video_stream, open_container, probe_video
+from djlite.output_set import TMP_MARK, remove_stale_temporaries
+from djlite.video.probe import VideoInfo, first_video_stream, open_container, probe_video
+from djlite.video.reader import FrameClock, seekable_container, uses_counted_clock
+from djlite.video.sampling import EPSILON
+from djlite.video.verify import verify_clips
 
 CUT_MODES = ("auto", "copy", "reencode")
 # Containers a re-encoded clip can keep; others (avi, flv, ogv, mxf, webm) are written as .mp4.
 REENCODE_KEEPS = (".mp4", ".mov", ".mkv")
+# Containers a stream copy does not keep, and the one it is copied into instead (see the module docstring).
+COPY_REWRAPS = {".mxf": ".mkv"}
 # Half a frame at 1000 fps: times closer than this are the same instant.
 EPS = 5e-4
+# What writing a clip raises for a bad source or a failed write: the clip's error, not the run's.
+WRITE_ERRORS = (SampleError, OSError, ValueError, EOFError, av.FFmpegError)
 
 
 @dataclass(frozen=True)
@@ -93,16 +116,37 @@ def clip_name(source: str, tag: str, params: dict, index: int, count: int, ext: 
 
 def output_ext(source: str, reencode: bool) -> str:
     ext = os.path.splitext(source)[1].lower() or ".mp4"
-    return ext if not reencode or ext in REENCODE_KEEPS else ".mp4"
+    if not reencode:
+        return COPY_REWRAPS.get(ext, ext)
+    return ext if ext in REENCODE_KEEPS else ".mp4"
+
+
+def temporary_for(target: str) -> str:
+    """A new, empty, exclusive temporary beside `target`, named like djlite.output_set's run temporaries (with the
+    writer's pid, so `remove_stale_temporaries` can tell a dead writer's) and keeping the extension, from which
+    PyAV picks the container."""
+    folder = os.path.dirname(os.path.abspath(target))
+    os.makedirs(folder, exist_ok=True)
+    name, ext = os.path.splitext(os.path.basename(target))
+    fd, temp = tempfile.mkstemp(prefix=f".{name}{TMP_MARK}{os.getpid()}-", suffix=ext, dir=folder)
+    os.close(fd)
+    return temp
+
+
+_cleaned_folders: set[tuple[int, str]] = set()
+
+
+def remove_stale_clip_temporaries(folder: str) -> None:
+    """Once per process and folder: remove the temporaries that killed writers left in a clip folder."""
+    key = (os.getpid(), os.path.abspath(folder))
+    if key not in _cleaned_folders:
+        _cleaned_folders.add(key)
+        remove_stale_temporaries(folder)
 
 
 def write_atomically(target: str, write) -> str:
     """Run write(temp_path) on an exclusive temporary beside `target`, then rename it to `target`."""
-    folder = os.path.dirname(target) or "."
-    os.makedirs(folder, exist_ok=True)
-    name, ext = os.path.splitext(os.path.basename(target))
-    fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=ext, dir=folder)
-    os.close(fd)
+    temp = temporary_for(target)
     try:
         write(temp)
         os.replace(temp, target)
@@ -117,140 +161,231 @@ def _first_audio(container):
     return container.streams.audio[0] if container.streams.audio else None
 
 
-def _origin(container, stream) -> int:
-    """The pts of the stream's first frame (what the reader's times count from)."""
-    for packet in container.demux(stream):
-        if packet.pts is not None:
-            start = packet.pts
-            break
-    else:
-        raise SampleError("no video packets")
-    # The first packets in decode order may not hold the earliest pts (B-frames): look a little further.
-    for n, packet in enumerate(container.demux(stream)):
-        if packet.pts is not None:
-            start = min(start, packet.pts)
-        if n > 16:
-            break
-    container.seek(0, stream=stream, backward=True)
-    return start
+def _origin(path: str) -> tuple[int, bytes]:
+    """(the pts of the first frame of `path`'s video stream, what the reader's times count from; the bytes of
+    its first packet), from a container of its own: the caller's stays at the start without a seek."""
+    with open_container(path) as container:
+        stream = first_video_stream(container, path)
+        start, first, seen = None, None, 0
+        # The first packets in decode order may not hold the earliest pts (B-frames): look a little further.
+        for packet in container.demux(stream):
+            if packet.pts is None:
+                continue
+            if first is None:
+                first = bytes(packet)
+            start = packet.pts if start is None else min(start, packet.pts)
+            seen += 1
+            if seen > 16:
+                break
+    if start is None:
+        raise SampleError(f"{path}: no video packets")
+    return start, first
+
+
+# H.264 NAL unit types: supplemental enhancement information, and the slices (types 1 to 5).
+H264_SEI = 6
+H264_SLICES = range(1, 6)
+SEI_USER_DATA_UNREGISTERED = 5
+MPEG_SEQUENCE_HEADER = b"\x00\x00\x01\xb3"
+
+
+class _KeyframeSetup:
+    """What a decoder that starts at one of a clip's keyframes needs but the source carries only at its start.
+
+    - H.264: the encoder's user-data SEI. x264 writes its version there, once, and FFmpeg's decoder uses the
+      version to work around bugs of old x264 builds: without it the 4:4:4 `imageio__cockatoo.mp4` decodes to
+      green garbage from every keyframe but the first, in a clip as in a fresh seek into the source. The SEI
+      of the source's first packet goes before the first slice of each keyframe of a clip that has none.
+    - MPEG-1/2 video: the sequence header (the stream's extradata) before each keyframe that does not start
+      with one (MXF holds it in the first packet alone).
+
+    Other codecs' packets, and packets this cannot parse, are copied as they are.
+    """
+
+    def __init__(self, stream, first_packet: bytes):
+        codec = stream.codec_context.name
+        extradata = bytes(stream.codec_context.extradata or b"")
+        self.kind = None
+        if codec == "h264":
+            # avcC extradata: length-prefixed NAL units of (byte 4 & 3) + 1 bytes; otherwise Annex B start codes.
+            self.length_size = (extradata[4] & 3) + 1 if extradata[:1] == b"\x01" and len(extradata) > 4 else 0
+            units = self._units(first_packet) or []
+            self.sei = b"".join(unit for unit, kind, payload in units if self._user_data(kind, payload))
+            self.kind = "h264" if self.sei else None
+        elif codec in ("mpeg1video", "mpeg2video") and extradata.startswith(MPEG_SEQUENCE_HEADER):
+            self.kind, self.header = "mpeg", extradata
+
+    def _units(self, data: bytes) -> list[tuple[bytes, int, bytes]] | None:
+        """[(unit with its length prefix or start code, NAL type, the bytes after the NAL header)], or None."""
+        units = []
+        if self.length_size:
+            n, i = self.length_size, 0
+            while i < len(data):
+                length = int.from_bytes(data[i : i + n], "big")
+                if length == 0 or i + n + length > len(data):
+                    return None
+                units.append((data[i : i + n + length], data[i + n] & 0x1F, data[i + n + 1 : i + n + length]))
+                i += n + length
+            return units
+        starts, i = [], data.find(b"\x00\x00\x01")
+        while i >= 0:
+            starts.append(i)
+            i = data.find(b"\x00\x00\x01", i + 3)
+        if not starts or starts[0] > 1:
+            return None
+        bounds = [s - 1 if s > 0 and data[s - 1] == 0 else s for s in starts] + [len(data)]
+        for s, begin, end in zip(starts, bounds, bounds[1:]):
+            if s + 3 < end:
+                units.append((data[begin:end], data[s + 3] & 0x1F, data[s + 4 : end]))
+        return units
+
+    @staticmethod
+    def _user_data(kind: int, payload: bytes) -> bool:
+        if kind != H264_SEI:
+            return False
+        payload_type, i = 0, 0
+        while i < len(payload) and payload[i] == 0xFF:
+            payload_type, i = payload_type + 255, i + 1
+        return i < len(payload) and payload_type + payload[i] == SEI_USER_DATA_UNREGISTERED
+
+    def keyframe(self, packet):
+        """`packet` (a keyframe), or a copy of it with the setup it lacks in front."""
+        data = bytes(packet)
+        if self.kind == "mpeg":
+            if data.startswith(MPEG_SEQUENCE_HEADER):
+                return packet
+            data = self.header + data
+        elif self.kind == "h264":
+            units = self._units(data)
+            if units is None or any(self._user_data(kind, payload) for _, kind, payload in units):
+                return packet
+            first_slice = next((n for n, (_, kind, _) in enumerate(units) if kind in H264_SLICES), None)
+            if first_slice is None:
+                return packet
+            data = b"".join(unit for unit, _, _ in units[:first_slice]) + self.sei
+            data += b"".join(unit for unit, _, _ in units[first_slice:])
+        else:
+            return packet
+        fixed = av.Packet(data)
+        fixed.pts, fixed.dts, fixed.duration = packet.pts, packet.dts, packet.duration
+        fixed.time_base, fixed.is_keyframe = packet.time_base, True
+        return fixed
 
 
 def copy_clip(source: str, target: str, span: Span) -> str:
-    """Stream-copy the packets of `span` (its start must be a keyframe) into `target`, atomically."""
-
-    def write(temp: str):
-        with open_container(source) as src, av.open(temp, "w") as out:
-            video = first_video_stream(src, source)
-            audio = _first_audio(src)
-            origin = _origin(src, video)
-            out_video = out.add_stream_from_template(video)
-            out_audio = None
-            if audio is not None:
-                try:
-                    out_audio = out.add_stream_from_template(audio)
-                except (ValueError, av.FFmpegError):
-                    out_audio = None
-            start_pts = origin + int(round(span.start / video.time_base))
-            end_pts = origin + int(round(span.end / video.time_base))
-            src.seek(start_pts, stream=video, backward=True)
-            start_time = float(start_pts * video.time_base)
-            end_time = float(end_pts * video.time_base)
-            written = 0
-            streams = [video] + ([audio] if out_audio is not None else [])
-            for packet in src.demux(streams):
-                if packet.pts is None or packet.dts is None:
-                    continue
-                tb = packet.time_base
-                t = float(packet.pts * tb)
-                if packet.stream is video:
-                    if t >= end_time - EPS and packet.is_keyframe:
-                        if out_audio is None:
-                            break
-                        continue
-                    if not (start_time - EPS <= t < end_time - EPS):
-                        continue
-                    shift, packet.stream = start_pts, out_video
-                    written += 1
-                else:
-                    if t >= end_time + 1.0:
-                        break
-                    if not (start_time - EPS <= t < end_time - EPS):
-                        continue
-                    shift, packet.stream = int(round(start_time / tb)), out_audio
-                packet.pts -= shift
-                packet.dts -= shift
-                out.mux(packet)
-            if not written:
-                raise SampleError(f"{source}: no frames between {span.start:.3f}s and {span.end:.3f}s")
-
-    return write_atomically(target, write)
+    """Stream-copy `span` (its start must be a keyframe) into `target`, atomically: `copy_clips` for one clip."""
+    (error,) = copy_clips(source, [(target, span)])
+    if error is not None:
+        raise error
+    return target
 
 
 def reencode_clip(source: str, target: str, span: Span | None = None, size: tuple[int, int] | None = None) -> str:
-    """Decode `span` (None: the whole video), optionally resize to `size` (width, height), encode into `target`."""
+    """Decode `span` (None: the whole video), optionally resize to `size` (width, height), encode into `target`.
+
+    Frames are timed and chosen as djlite's reader times them (`FrameClock`: counted in AVI, repeated timestamps
+    kept in decode order) and taken from the first at or after `span.start` to the last before `span.end`, so
+    the clip starts on the frame the reader serves at the cut. The decoder gets the keyframe setup a stream copy
+    carries (`_KeyframeSetup`), as it may start at a later keyframe after a seek.
+    """
 
     def write(temp: str):
+        info = probe_video(source)
+        origin, first_packet = _origin(source)
         with open_container(source) as src, av.open(temp, "w") as out:
             video = first_video_stream(src, source)
             video.thread_type = "AUTO"
+            setup = _KeyframeSetup(video, first_packet)
             audio = _first_audio(src)
-            origin = _origin(src, video)
             codec_name = "libx264" if "libx264" in av.codecs_available else "mpeg4"
             rate = video.average_rate or video.guessed_rate or Fraction(25)
             out_video = out.add_stream(codec_name, rate=rate)
             width, height = size or (video.codec_context.width, video.codec_context.height)
-            out_video.width, out_video.height = width - width % 2, height - height % 2
+            # yuv420p needs even sizes (a 1x1 video becomes 2x2)
+            out_video.width, out_video.height = max(2, width - width % 2), max(2, height - height % 2)
             out_video.pix_fmt = "yuv420p"
-            out_video.time_base = video.time_base
-            rotation = probe_video(source).rotation
-            if rotation:  # the display matrix, which a stream copy keeps and a new stream must be given
-                out_video.set_display_rotation(rotation)
+            # The encoder's time base too (it defaults to 1/rate, where an FLV's millisecond stamps collide): fine
+            # enough that distinct frame times stay distinct.
+            out_video.time_base = min(Fraction(video.time_base), Fraction(1, 90000))
+            out_video.codec_context.time_base = out_video.time_base
+            if info.rotation:  # the display matrix, which a stream copy keeps and a new stream must be given
+                out_video.set_display_rotation(info.rotation)
             out_audio = None
             if audio is not None:
                 try:
-                    out_audio = out.add_stream_from_template(audio)
+                    out_audio = out.add_stream_from_template(audio, opaque=True)
                 except (ValueError, av.FFmpegError):
                     out_audio = None
-            tb = video.time_base
-            start_pts = origin + (int(round(span.start / tb)) if span else 0)
-            end_pts = origin + int(round(span.end / tb)) if span else None
-            if span and span.start > 0:
-                src.seek(start_pts, stream=video, backward=True)
-            written = 0
-            streams = [video] + ([audio] if out_audio is not None else [])
+            start = span.start if span else 0.0
+            end = span.end if span else None
+            counted = uses_counted_clock(info)
+            clock = FrameClock(info, counted)
+            if not counted:
+                clock.origin = origin  # times from the stream's first frame, as the span's
+            if start > 0 and not counted and seekable_container(src.format.name):
+                src.seek(origin + int(start / video.time_base), stream=video, backward=True)
+            codec = video.codec_context
+            written = index = 0
             done = False
-            for packet in src.demux(streams):
-                if packet.stream is not video:
-                    if packet.pts is None or packet.dts is None:
-                        continue
-                    t = packet.pts * packet.time_base
-                    lo = start_pts * tb
-                    if t < lo or (end_pts is not None and t >= end_pts * tb):
-                        continue
-                    shift = int(round(lo / packet.time_base))
-                    packet.pts -= shift
-                    packet.dts -= shift
-                    packet.stream = out_audio
-                    out.mux(packet)
-                    continue
-                if done:
-                    continue
-                try:
-                    frames = video.codec_context.decode(packet) if packet.size else video.codec_context.decode(None)
-                except av.FFmpegError:
-                    continue  # a packet the decoder rejects is skipped, as the reader does
+
+            def encode(frames) -> None:
+                nonlocal written, index, done
                 for frame in frames:
-                    if frame.pts is None or frame.pts < start_pts:
+                    if done:
+                        return
+                    t = clock.time(frame, index)
+                    index += 1
+                    if t < start - EPSILON:
                         continue
-                    if end_pts is not None and frame.pts >= end_pts:
+                    if end is not None and t >= end - EPSILON:
                         done = True
-                        break
-                    new = frame.reformat(width=out_video.width, height=out_video.height, format="yuv420p")
-                    new.pts = frame.pts - start_pts
-                    new.time_base = tb
+                        return
+                    # The encoder tags no range, so a decoder reads limited: full-range pictures (MJPEG's yuvj)
+                    # are converted to it, or they come out with crushed blacks and whites.
+                    full = frame.color_range == ColorRange.JPEG
+                    new = frame.reformat(
+                        width=out_video.width,
+                        height=out_video.height,
+                        format="yuv420p",
+                        **({"dst_color_range": ColorRange.MPEG} if full else {}),
+                    )
+                    new.pts = int(round((t - start) / out_video.time_base))
+                    new.time_base = out_video.time_base
                     for out_packet in out_video.encode(new):
                         out.mux(out_packet)
                     written += 1
+
+            streams = [video] + ([audio] if out_audio is not None else [])
+            for packet in src.demux(streams):
+                if packet.stream is not video:
+                    if packet.pts is None:
+                        continue
+                    t = float(packet.pts * packet.time_base) - float(origin * video.time_base)
+                    if t < start - EPSILON or (end is not None and t >= end - EPSILON):
+                        continue
+                    shift = int(round((start + float(origin * video.time_base)) / packet.time_base))
+                    packet.pts -= shift
+                    if packet.dts is not None:
+                        packet.dts -= shift
+                    packet.stream = out_audio
+                    out.mux(packet)
+                    continue
+                # An empty packet is skipped, not taken for the end: Ogg has them mid-stream, and a decoder
+                # drained there rejects every packet after it (love2d__small.ogv lost its last 41 frames).
+                if done or not packet.size:
+                    continue
+                if packet.is_keyframe:
+                    packet = setup.keyframe(packet)
+                try:
+                    frames = codec.decode(packet)
+                except av.FFmpegError:
+                    continue  # a packet the decoder rejects is skipped, as the reader does
+                encode(frames)
+            try:
+                frames = codec.decode(None)
+            except av.FFmpegError:
+                frames = []
+            encode(frames)
             if not written:
                 raise SampleError(f"{source}: no frames to write in {span or 'the video'}")
             for out_packet in out_video.encode(None):
@@ -274,19 +409,26 @@ def write_clip(source: str, target: str, span: Span, reencode: bool) -> str:
 class _Output:
     """One clip being stream-copied: its temporary file, streams and bounds in each stream's time base."""
 
-    def __init__(self, target: str, span: Span, video, audio, origin: int):
-        folder = os.path.dirname(target) or "."
-        os.makedirs(folder, exist_ok=True)
-        name, ext = os.path.splitext(os.path.basename(target))
-        fd, self.temp = tempfile.mkstemp(prefix=f".{name}.", suffix=ext, dir=folder)
-        os.close(fd)
+    def __init__(self, target: str, span: Span, video, audio, origin: int, setup: _KeyframeSetup):
+        self.temp = temporary_for(target)
+        self.setup = setup
         self.target, self.span = target, span
-        self.container = av.open(self.temp, "w")
-        self.video = self.container.add_stream_from_template(video)
+        try:
+            self.container = av.open(self.temp, "w")
+            # opaque: the codec parameters are copied as they are, with no encoder opened (this FFmpeg build has
+            # none for theora, vp6f or av1, and a copy needs none).
+            self.video = self.container.add_stream_from_template(video, opaque=True)
+            # Matroska keeps no per-frame durations, only the track's default one, written from the rate: without
+            # it the last frame of a clip has none and the clip reads a frame short.
+            if video.average_rate:
+                self.video.codec_context.framerate = video.average_rate
+        except BaseException:
+            self.abandon()
+            raise
         self.audio = None
         if audio is not None:
             try:
-                self.audio = self.container.add_stream_from_template(audio)
+                self.audio = self.container.add_stream_from_template(audio, opaque=True)
             except (ValueError, av.FFmpegError):
                 self.audio = None
         tb = video.time_base
@@ -300,12 +442,15 @@ class _Output:
 
     def take(self, packet, is_video: bool) -> None:
         if is_video:
+            if packet.is_keyframe:
+                packet = self.setup.keyframe(packet)
             shift, packet.stream = self.start, self.video
             self.frames += 1
         else:
             shift, packet.stream = self.audio_bounds[0], self.audio
         packet.pts -= shift
-        packet.dts -= shift
+        if packet.dts is not None:  # a dts the demuxer could not tell is left for the muxer to derive
+            packet.dts -= shift
         self.container.mux(packet)
 
     def finish(self) -> None:
@@ -317,7 +462,8 @@ class _Output:
 
     def abandon(self) -> None:
         try:
-            self.container.close()
+            if getattr(self, "container", None) is not None:
+                self.container.close()
         except (av.FFmpegError, OSError):
             pass
         if os.path.exists(self.temp):
@@ -341,9 +487,11 @@ def copy_clips(source: str, items: list[tuple[str, Span]]) -> list[Exception | N
     with container:
         video = first_video_stream(container, source)
         audio = _first_audio(container)
-        origin = _origin(container, video)
+        origin, first_packet = _origin(source)
+        setup = _KeyframeSetup(video, first_packet)
         first_start = origin + int(round(items[todo[0]][1].start / video.time_base))
-        container.seek(first_start, stream=video, backward=True)
+        if seekable_container(container.format.name):  # others are read from the start (see seekable_container)
+            container.seek(first_start, stream=video, backward=True)
         streams = [video] + ([audio] if audio is not None else [])
         pending = list(todo)
         current: _Output | None = None
@@ -369,7 +517,9 @@ def copy_clips(source: str, items: list[tuple[str, Span]]) -> list[Exception | N
 
         try:
             for packet in container.demux(streams):
-                if packet.pts is None or packet.dts is None:
+                # Matroska stores no dts: the demuxer leaves it unset on the first packets of a stream with
+                # B-frames (scav__display_mosaic.mkv), and the muxer derives it. Only a pts is needed.
+                if packet.pts is None:
                     continue
                 is_video = packet.stream is video
                 if is_video:
@@ -383,8 +533,8 @@ def copy_clips(source: str, items: list[tuple[str, Span]]) -> list[Exception | N
                             pending.pop(0)
                             current_index = index
                             try:
-                                current = _Output(items[index][0], items[index][1], video, audio, origin)
-                            except (av.FFmpegError, OSError) as e:
+                                current = _Output(items[index][0], items[index][1], video, audio, origin, setup)
+                            except (av.FFmpegError, OSError, ValueError) as e:
                                 results[index] = e
                                 current = None
                     if current is None:
@@ -409,4 +559,80 @@ def copy_clips(source: str, items: list[tuple[str, Span]]) -> list[Exception | N
             finish(index, output)
     for index in pending:
         results[index] = SampleError(f"{source}: no frames from {items[index][1].start:.3f}s (the file ends earlier)")
+    return results
+
+
+@dataclass(frozen=True)
+class WrittenClip:
+    """A clip on disk that passed verification: its file, its probe (what the clip's stats come from) and
+    whether it was re-encoded."""
+
+    path: str
+    info: VideoInfo
+    reencoded: bool
+
+
+def _remove(path: str) -> None:
+    if os.path.exists(path):
+        os.unlink(path)
+
+
+def _failure(source: str, index: int, span: Span, problem: str, copy_problem: str | None) -> SampleError:
+    tried = f"; its stream copy failed first: {copy_problem}" if copy_problem else ""
+    return SampleError(f"{source}: clip {index} ({span.start:.3f}s to {span.end:.3f}s): {problem}{tried}")
+
+
+def write_verified_clips(
+    source: str, spans: list[Span], target_for: Callable[[int, bool], str], reencode: bool
+) -> list[WrittenClip | Exception]:
+    """Write the clips `spans` of `source` (sorted, non-overlapping) and read each back (djlite.video.verify).
+
+    `target_for(index, reencoded)` names clip `index`'s file for a stream copy (False) or a re-encode (True).
+    Without `reencode` the clips are stream-copied in one pass; a copy that cannot be written or fails
+    verification is removed and cut again by re-encoding, under its re-encode name. A clip that fails after
+    re-encoding is an Exception saying why (its file removed). A clip already on disk (a re-run) is verified
+    like a new one. Returns, per span, the WrittenClip or the error.
+    """
+    results: list = [None] * len(spans)
+    usable = []
+    for i, span in enumerate(spans):
+        if span.end - span.start <= EPS:
+            results[i] = SampleError(f"{source}: clip {i} is empty ({span.start:.3f}s to {span.end:.3f}s)")
+        else:
+            usable.append(i)
+    copy_problems: dict[int, str] = {}
+    if reencode:
+        again = usable
+    else:
+        targets = {i: target_for(i, False) for i in usable}
+        copied = []
+        for i, error in zip(usable, copy_clips(source, [(targets[i], spans[i]) for i in usable])):
+            if error is None:
+                copied.append(i)
+            else:
+                copy_problems[i] = f"it cannot be written ({type(error).__name__}: {error})"
+        for i, check in zip(copied, verify_clips(source, [(targets[i], spans[i], True) for i in copied])):
+            if check.problem is None:
+                results[i] = WrittenClip(targets[i], check.info, False)
+            else:
+                copy_problems[i] = check.problem
+                _remove(targets[i])
+        again = sorted(copy_problems)
+        for i in again:
+            logger.info(f"{source}: the stream copy of clip {i} is not usable ({copy_problems[i]}); re-encoding it")
+    targets = {i: target_for(i, True) for i in again}
+    encoded = []
+    for i in again:
+        try:
+            write_clip(source, targets[i], spans[i], reencode=True)
+            encoded.append(i)
+        except WRITE_ERRORS as e:
+            problem = f"it cannot be re-encoded ({type(e).__name__}: {e})"
+            results[i] = _failure(source, i, spans[i], problem, copy_problems.get(i))
+    for i, check in zip(encoded, verify_clips(source, [(targets[i], spans[i], False) for i in encoded])):
+        if check.problem is None:
+            results[i] = WrittenClip(targets[i], check.info, True)
+        else:
+            _remove(targets[i])
+            results[i] = _failure(source, i, spans[i], check.problem, copy_problems.get(i))
     return results

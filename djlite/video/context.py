@@ -17,7 +17,10 @@ times it and charges each op its consumer's `feed` time plus an equal share of t
 Stats cache: with a `stats_cache` (djlite.stats_cache.StatsCache, given by the runner), `video_stats` serves a
 filter's per-video stats from it, and the shared decode leaves out the consumers of frame ops whose stats are
 cached, so a sample whose stats are all cached is never opened. A decode that skipped bad packets or ended
-early (a truncated or corrupted file) logs a warning naming the file.
+early (a truncated or corrupted file) logs a warning naming the file. A decode in which the decoder rejected
+packets is done again without threads, with fresh consumers: what FFmpeg conceals after corrupt data depends
+on its thread count, and the results must not depend on the machine (this costs a second decode of corrupt
+files only).
 """
 
 import time
@@ -52,6 +55,11 @@ class VideoContext:
         if isinstance(found, VideoError):
             raise VideoError(str(found))
         return found
+
+    def remember(self, info: VideoInfo) -> None:
+        """Take `info` as the probe of `info.path`, for a caller that has just probed the file itself (clip
+        verification), so the ops asking next do not open it again."""
+        self._infos[info.path] = info
 
     def video_stats(self, op, path: str) -> dict:
         """`op.video_stats(path, self)`, from the stats cache when it has them (then the video is not opened)."""
@@ -92,29 +100,40 @@ class VideoContext:
         return self._results[key]
 
     def _decode_for_all(self, op, path: str) -> None:
-        from djlite.video.reader import read_frames
 
         info = self.info(path)
         ops = [op] + [o for o in self.frame_ops if o is not op]
-        pending = {
-            (id(o), path): o.frame_consumer(info)
+        wanted = [
+            o
             for o in ops
             if (id(o), path) not in self._results
             and (id(o), path) not in self._consumers
             and (o is op or not self._cached(o, path))
-        }
+        ]
+        pending, report = self._read(info, wanted, threads=True)
+        if report.bad_packets:
+            # Corrupt data: what the decoder conceals depends on its thread count, so on the machine. Decoded
+            # again on one thread, fresh consumers get the same frames on every machine and every run.
+            pending, report = self._read(info, wanted, threads=False)
+        warn_partly_decodable(report, path)
+        self._consumers.update(pending)
+
+    def _read(self, info: VideoInfo, ops: list, threads: bool):
+        """New consumers of `ops` fed from one read of the video: ({(op id, path): consumer}, report)."""
+        from djlite.video.reader import read_frames
+
+        pending = {(id(o), info.path): o.frame_consumer(info) for o in ops}
         owners = {key[0]: _TimedConsumer(consumer) for key, consumer in pending.items()}
         start = time.perf_counter()
         try:
-            report = read_frames(info, list(owners.values()))
+            report = read_frames(info, list(owners.values()), threads=threads)
         finally:
             elapsed = time.perf_counter() - start
             self.decode_seconds += elapsed
             shared = max(0.0, elapsed - sum(t.seconds for t in owners.values())) / max(1, len(owners))
             for op_id, timed in owners.items():
                 self.charged[op_id] = self.charged.get(op_id, 0.0) + timed.seconds + shared
-        warn_partly_decodable(report, path)
-        self._consumers.update(pending)
+        return pending, report
 
     def close(self) -> None:
         self._infos.clear()

@@ -96,37 +96,47 @@ def _duration_from_content(container, stream) -> float:
 
 def probe_video(path: str) -> VideoInfo:
     with open_container(path) as container:
-        stream = first_video_stream(container, path)
-        try:
-            frame = next(container.decode(stream), None)
-        except (av.FFmpegError, OSError, ValueError) as e:
-            raise VideoError(f"video frames do not decode ({e.__class__.__name__}: {e}): {path}") from None
-        if frame is None:
-            raise VideoError(f"no decodable video frame in the {stream.codec_context.name} stream: {path}")
-        duration, stream_duration = _header_durations(container, stream)
-        source = "header"
-        if stream_duration is None:
-            stream_duration = _duration_from_content(container, stream)
-        if duration is None:
-            duration, source = stream_duration, "content"
-        rate = stream.average_rate or stream.guessed_rate
-        start = stream.start_time if stream.start_time is not None else (frame.pts or 0)
-        return VideoInfo(
-            path=path,
-            container=container.format.name,
-            codec=stream.codec_context.name,
-            width=stream.codec_context.width or frame.width,
-            height=stream.codec_context.height or frame.height,
-            rotation=int(getattr(frame, "rotation", 0) or 0),
-            fps=float(rate) if rate else 0.0,
-            frame_count=stream.frames or None,
-            duration=duration,
-            duration_source=source,
-            stream_duration=stream_duration,
-            start_time=float(start * stream.time_base) if stream.time_base else 0.0,
-            time_base=Fraction(stream.time_base) if stream.time_base else Fraction(1, 1),
-            has_audio=bool(container.streams.audio),
-        )
+        return probe_container(container, path)[0]
+
+
+def probe_container(container, path: str) -> tuple[VideoInfo, av.VideoFrame]:
+    """(the VideoInfo `probe_video` gives, the first frame it decoded) for an open container.
+
+    For a caller that goes on reading the same container (clip verification): the header is read and the
+    first frame decoded once, and the info is exactly what a later `probe_video(path)` returns.
+    """
+    stream = first_video_stream(container, path)
+    try:
+        frame = next(container.decode(stream), None)
+    except (av.FFmpegError, OSError, ValueError) as e:
+        raise VideoError(f"video frames do not decode ({e.__class__.__name__}: {e}): {path}") from None
+    if frame is None:
+        raise VideoError(f"no decodable video frame in the {stream.codec_context.name} stream: {path}")
+    duration, stream_duration = _header_durations(container, stream)
+    source = "header"
+    if stream_duration is None:
+        stream_duration = _duration_from_content(container, stream)
+    if duration is None:
+        duration, source = stream_duration, "content"
+    rate = stream.average_rate or stream.guessed_rate
+    start = stream.start_time if stream.start_time is not None else (frame.pts or 0)
+    info = VideoInfo(
+        path=path,
+        container=container.format.name,
+        codec=stream.codec_context.name,
+        width=stream.codec_context.width or frame.width,
+        height=stream.codec_context.height or frame.height,
+        rotation=int(getattr(frame, "rotation", 0) or 0),
+        fps=float(rate) if rate else 0.0,
+        frame_count=stream.frames or None,
+        duration=duration,
+        duration_source=source,
+        stream_duration=stream_duration,
+        start_time=float(start * stream.time_base) if stream.time_base else 0.0,
+        time_base=Fraction(stream.time_base) if stream.time_base else Fraction(1, 1),
+        has_audio=bool(container.streams.audio),
+    )
+    return info, frame
 
 
 @dataclass(frozen=True)

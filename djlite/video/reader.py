@@ -127,6 +127,7 @@ class ReadReport:
     seeks: int = 0
     fell_back: bool = False  # a seek could not be trusted; the read finished as a sequential pass
     ended_by: str | None = None  # why the pass stopped before the end of the stream, if it did
+    threaded: bool = True  # decoded with frame and slice threads (see read_frames' `threads`)
     first_error: str | None = None
     table_frames: int | None = None  # frames listed by the demux-only pass, when one was made
 
@@ -152,16 +153,24 @@ def _format_family(info: VideoInfo) -> set[str]:
     return set(info.container.split(","))
 
 
-def _is_seekable(info: VideoInfo) -> bool:
-    return bool(_format_family(info) & set(SEEKABLE_FORMATS))
+def seekable_container(format_name: str) -> bool:
+    """True for containers (a demuxer's comma-separated names) whose timestamps and keyframe index a seek can
+    trust (SEEKABLE_FORMATS). Not MXF, for one: after any seek its demuxer stamps every packet a frame late."""
+    return bool(set(format_name.split(",")) & set(SEEKABLE_FORMATS))
 
 
-def _uses_counted_clock(info: VideoInfo) -> bool:
+def is_seekable(info: VideoInfo) -> bool:
+    return seekable_container(info.container)
+
+
+def uses_counted_clock(info: VideoInfo) -> bool:
+    """True for containers without presentation timestamps (COUNTED_CLOCK_FORMATS): frame times are counted."""
     return info.fps > 0 and bool(_format_family(info) & set(COUNTED_CLOCK_FORMATS))
 
 
-class _Clock:
-    """Presentation times for a sequential pass: strictly increasing seconds from the first frame."""
+class FrameClock:
+    """Presentation times for a sequential pass: strictly increasing seconds from the first frame (from `origin`,
+    a pts, when the caller sets it: a pass that starts after a seek)."""
 
     def __init__(self, info: VideoInfo, counted: bool):
         self.time_base = info.time_base
@@ -188,11 +197,12 @@ class _Clock:
 
 
 class _Reader:
-    def __init__(self, info: VideoInfo, consumers: list, strategy: str):
+    def __init__(self, info: VideoInfo, consumers: list, strategy: str, threads: bool = True):
         self.info = info
         self.consumers = consumers
         self.strategy = strategy
-        self.report = ReadReport(path=info.path)
+        self.threads = threads
+        self.report = ReadReport(path=info.path, threaded=threads)
         self.last_delivered = -1
 
     # -------------------------------------------------------------- decoding primitives
@@ -200,7 +210,8 @@ class _Reader:
     def _open(self):
         container = open_container(self.info.path)
         stream = first_video_stream(container, self.info.path)
-        stream.thread_type = "AUTO"
+        if self.threads:
+            stream.thread_type = "AUTO"
         return container, stream
 
     def _note_error(self, error: Exception) -> None:
@@ -267,7 +278,7 @@ class _Reader:
         pts = [e[0] for e in entries]
         if len(set(pts)) != len(pts):
             return None  # repeated timestamps: frames cannot be told apart by pts
-        if _uses_counted_clock(self.info):
+        if uses_counted_clock(self.info):
             times = [i / self.info.fps for i in range(len(pts))]
         else:
             origin, time_base = pts[0], self.info.time_base
@@ -323,14 +334,14 @@ class _Reader:
         if all(p.keyframes_only for p in plans):
             return "keyframes"
         wanted = sum(p.estimate(self.info) for p in plans)
-        if _is_seekable(self.info) and wanted * SPARSE_RATIO < total_frames(self.info):
+        if is_seekable(self.info) and wanted * SPARSE_RATIO < total_frames(self.info):
             return "seek"
         return "sequential"
 
     def _read_sequential(self, container, stream, table: _FrameTable | None = None, wanted=None) -> None:
         """Decode from the start. With a table (a seek fell back), deliver its wanted frames not yet delivered."""
         selectors = [c.plan.selector(self.info) for c in self.consumers]
-        clock = _Clock(self.info, _uses_counted_clock(self.info))
+        clock = FrameClock(self.info, uses_counted_clock(self.info))
         pending = None
         index = 0
         for frame in self._frames(container, stream):
@@ -447,10 +458,15 @@ class _Reader:
             self._read_sequential(container, stream, table, wanted)
 
 
-def read_frames(info: VideoInfo, consumers: list, strategy: str = "auto") -> ReadReport:
+def read_frames(info: VideoInfo, consumers: list, strategy: str = "auto", threads: bool = True) -> ReadReport:
     """Decode `info.path` once and feed every consumer the frames of its plan, in presentation order.
 
     strategy: "auto" (cost-based), or force "sequential", "seek" or "keyframes" (tests and benchmarks).
+    threads: decode with FFmpeg's frame and slice threads. On a valid stream the pixels are the same either
+    way; where the decoder rejects packets (corrupt data), what it conceals depends on the number of threads,
+    hence on the machine: `bad/derived__corrupt_middle_64KiB.mp4` gives different frames with 1, 2, 3 or 4
+    threads. A caller that needs the same answer everywhere decodes such a file again without threads
+    (VideoContext does).
     Raises VideoError when the file has no decodable frame.
     """
     if strategy not in ("auto", "sequential", "seek", "keyframes"):
@@ -459,7 +475,7 @@ def read_frames(info: VideoInfo, consumers: list, strategy: str = "auto") -> Rea
         raise ValueError("the keyframes strategy serves only keyframes() plans")
     if not consumers:
         return ReadReport(path=info.path, strategy="none")
-    return _Reader(info, list(consumers), strategy).run()
+    return _Reader(info, list(consumers), strategy, threads).run()
 
 
 class CollectFrames(FrameConsumer):

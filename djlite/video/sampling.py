@@ -102,6 +102,21 @@ class UniformPlan(FramePlan):
 
 
 @dataclass(frozen=True)
+class TimesPlan(FramePlan):
+    """The first frame at or after each of `times` (seconds, ascending): frames chosen by an earlier pass (diverse
+    frame picks) or known in advance (the frame at each cut of a split, which clip verification compares)."""
+
+    times: tuple[float, ...]
+    segment: float | None = None
+
+    def _window(self, info, start, span):
+        return _TargetSelector([t for t in self.times if start - EPSILON <= t < start + span + EPSILON])
+
+    def estimate(self, info):
+        return len(self.times)
+
+
+@dataclass(frozen=True)
 class FpsPlan(FramePlan):
     rate: float
     segment: float | None = None

@@ -30,6 +30,7 @@ HASH_BITS = 63
 _BLOCK = 8
 _THUMB = 32
 _WORK = 96  # divisible by 2 and 3, for the tile test
+_SIDE = 128  # the square a frame is stretched to before bars and tiles are cut
 SPREAD_LEVEL, MIN_SPREAD = 12, 0.05  # see informative()
 
 _ROW_FREQ, _COL_FREQ = np.mgrid[0:_BLOCK, 0:_BLOCK]
@@ -104,16 +105,23 @@ def informative(small: np.ndarray) -> bool:
 
 def frame_hash(gray: np.ndarray) -> int | None:
     """The 63-bit hash of one grey frame, or None when the frame has too little picture to say anything."""
+    return hash_and_picture(gray)[0]
+
+
+def hash_and_picture(gray: np.ndarray) -> tuple[int | None, float]:
+    """(frame_hash, the share of the frame that is one picture: 1 for a plain frame, about 0.75 with letterbox
+    bars, 0.25 for a 2x2 mosaic of copies). The share is what `keep: best` of the near-deduplicator weighs."""
     if gray.size == 0:
-        return None
-    thumb = cv2.resize(gray, (128, 128), interpolation=cv2.INTER_AREA)
+        return None, 0.0
+    thumb = cv2.resize(gray, (_SIDE, _SIDE), interpolation=cv2.INTER_AREA)
     # Tiles first: a mosaic of letterboxed copies has bars inside it; then bars, then a letterboxed mosaic.
     thumb = untile(strip_bars(untile(thumb)))
+    picture = thumb.shape[0] * thumb.shape[1] / (_SIDE * _SIDE)
     small = cv2.resize(thumb, (_THUMB, _THUMB), interpolation=cv2.INTER_AREA).astype(np.float32)
     if not informative(small):
-        return None
+        return None, picture
     signs = cv2.dct(small)[:_BLOCK, :_BLOCK] > 0
-    return int((signs[_HASHED].astype(np.uint64) * _BIT_WEIGHTS).sum())
+    return int((signs[_HASHED].astype(np.uint64) * _BIT_WEIGHTS).sum()), picture
 
 
 def _bit_mapping(transform: tuple[bool, bool, bool]) -> tuple[np.ndarray, int]:
@@ -180,6 +188,16 @@ class VideoSignature:
     times: np.ndarray  # float32 seconds, same length
     span: float  # time of the last sampled frame, informative or not
     step: float  # grid spacing in seconds
+    # What `keep: best` compares (not part of the distance): the displayed frame's pixels, the median share of
+    # it that is one picture (bars and mosaic tiles cut), and the file's bit rate (bits per second, audio too).
+    pixels: int = 0
+    picture: float = 1.0
+    bitrate: float = 0.0
+
+    @property
+    def picture_pixels(self) -> float:
+        """Pixels of actual picture per frame: a 2x2 mosaic of 640x480 holds a 320x240 picture."""
+        return self.pixels * self.picture
 
     @property
     def empty(self) -> bool:
@@ -191,6 +209,9 @@ class VideoSignature:
             "times": [round(float(t), 4) for t in self.times],
             "span": float(self.span),
             "step": float(self.step),
+            "pixels": int(self.pixels),
+            "picture": round(float(self.picture), 4),
+            "bitrate": round(float(self.bitrate), 1),
         }
 
     @classmethod
@@ -200,22 +221,30 @@ class VideoSignature:
             times=np.asarray(d["times"], dtype=np.float32),
             span=float(d["span"]),
             step=float(d["step"]),
+            pixels=int(d.get("pixels") or 0),
+            picture=float(d.get("picture", 1.0)),
+            bitrate=float(d.get("bitrate") or 0.0),
         )
 
 
 class SignatureConsumer(FrameConsumer):
     """Hashes each frame of a fixed-rate plan as it is decoded; keeps 12 bytes per frame, not the picture."""
 
-    def __init__(self, plan, step: float, path: str):
+    def __init__(self, plan, step: float, path: str, pixels: int = 0, bitrate: float = 0.0):
         super().__init__(plan)
         self.step = step
         self.path = path
+        self.pixels = pixels
+        self.bitrate = bitrate
         self.hashes: list[int | None] = []
         self.times: list[float] = []
+        self.pictures: list[float] = []
 
     def feed(self, frame) -> None:
         self.times.append(float(frame.time))
-        self.hashes.append(frame_hash(frame.gray()))
+        frame_hash_, picture = hash_and_picture(frame.gray())
+        self.hashes.append(frame_hash_)
+        self.pictures.append(picture)
 
     def result(self) -> VideoSignature:
         if not self.times:
@@ -227,4 +256,7 @@ class SignatureConsumer(FrameConsumer):
             times=np.array([t for t, _ in kept], dtype=np.float32),
             span=self.times[-1] - first,
             step=self.step,
+            pixels=self.pixels,
+            picture=float(np.median(self.pictures)),
+            bitrate=self.bitrate,
         )

@@ -17,12 +17,25 @@ def parse_ratio(text: str, name: str) -> Fraction:
     return ratio
 
 
+# Two fractions with denominators up to N differ by at least 1/N^2, far more than a double's error on w/h:
+# the closest fraction to the float with a denominator up to N is w/h itself for every height up to N.
+MAX_SIDE = 1 << 20
+
+
+def exact_ratio(value: float) -> Fraction:
+    """The fraction width/height that the float stat `value` was computed from (exact for sides <= MAX_SIDE)."""
+    return Fraction(value).limit_denominator(MAX_SIDE)
+
+
 @register_op("video_aspect_ratio_filter")
 class VideoAspectRatioFilter(VideoFilter):
     """Keep samples whose videos' width/height lies between min_ratio and max_ratio ("a/b" or "a:b").
 
     Stat `video_aspect_ratios`: coded width / coded height per video, as in Data-Juicer (rotation and
-    sample aspect ratio are not applied). Bounds compare exactly as fractions, so 640x360 passes 16/9.
+    sample aspect ratio are not applied), a float. The bounds compare exactly: each stat is read back as the
+    fraction width/height it was computed from (the float 1280/720 = 1.7777777777777777 is below 16/9 by
+    2e-16, so a float comparison drops every exactly-16:9 video from `min_ratio: 16/9`; Data-Juicer, which
+    compares floats, does). Any side up to `MAX_SIDE` pixels is recovered exactly.
     """
 
     stats_features = {StatsKeys.video_aspect_ratios: List(Value("float64"))}
@@ -40,4 +53,4 @@ class VideoAspectRatioFilter(VideoFilter):
 
     def process(self, sample) -> bool:
         ratios = sample[Fields.stats][StatsKeys.video_aspect_ratios]
-        return self.keep_by_videos([self.in_range(r, self.min_ratio, self.max_ratio) for r in ratios])
+        return self.keep_by_videos([self.in_range(exact_ratio(r), self.min_ratio, self.max_ratio) for r in ratios])

@@ -6,19 +6,48 @@ the two resize mappers.
 
 import copy
 import os
+from functools import cache
 
-import av
-
-from djlite.errors import SampleError
 from djlite.fields import HASH_COLUMNS, Fields
 from djlite.ops.base import FailedClip, Mapper, OneToManyMapper
+from djlite.ops.filter.video_aspect_ratio_filter import VideoAspectRatioFilter
+from djlite.ops.filter.video_duration_filter import VideoDurationFilter
+from djlite.ops.filter.video_resolution_filter import VideoResolutionFilter
 from djlite.video import clip_writer
-from djlite.video.clip_writer import CUT_MODES, Span
+from djlite.video.clip_writer import CUT_MODES, Span, WrittenClip
+from djlite.video.context import VideoContext
+from djlite.video.probe import VideoInfo, probe_video
 
 PRODUCED_DATA = "__dj__produced_data__"  # Data-Juicer's Fields.multimodal_data_output_dir
+ID_KEY = "id"  # the sample's own identity, which exports key their records by
 VIDEO_TOKEN = "<__dj__video>"
 EOC_TOKEN = "<|__dj__eoc|>"
-WRITE_ERRORS = (SampleError, OSError, ValueError, EOFError, av.FFmpegError)
+# The filters whose stats describe a video file itself, not its content: a clip sample carries them for its
+# own file, computed by the filters themselves, so a later one of these filters finds the numbers it would
+# compute. Stats of the parent's content (motion, OCR) are not carried: they describe a different video.
+FILE_STAT_FILTERS = (VideoDurationFilter, VideoResolutionFilter, VideoAspectRatioFilter)
+
+
+@cache
+def _file_stat_filters() -> tuple:
+    return tuple(cls() for cls in FILE_STAT_FILTERS)
+
+
+def file_stats(info: VideoInfo) -> dict:
+    """{stat key: [value]} of FILE_STAT_FILTERS for the one video `info` probed, from that probe (not reopened
+    for it; the duration filter's demux-only pass over the file still runs)."""
+    with VideoContext() as context:
+        context.remember(info)
+        stats = {}
+        for op in _file_stat_filters():
+            stats.update(op.video_stats(info.path, context))
+    return {key: [value] for key, value in stats.items()}
+
+
+def produced_videos(op, row: dict) -> list[str]:
+    """The entries of `row`'s videos that `op` wrote: those that differ from the video they were made from."""
+    sources = row.get(Fields.source_file) or []
+    return [video for video, source in zip(row.get(op.video_key) or [], sources) if video != source]
 
 
 def output_root(op, path: str) -> str:
@@ -81,11 +110,32 @@ class VideoSplitMapper(OneToManyMapper):
 
     A clip sample is a copy of its parent with `videos` = [the clip file], the text of the parent's chunk for
     that video (see `clip_text`), `__dj__source_file__` = [the parent video] (Data-Juicer's column) and
-    `__dj__clip__` = {source, start, end, index} (seconds from the parent's first frame). Its stats and hashes
-    start empty: the parent's describe a different video. Data-Juicer instead puts all the clips of a sample in
-    one new sample; djlite makes one sample per clip so that later filters keep or drop each clip, and
-    `one_sample_per_clip: false` gives Data-Juicer's layout.
+    `__dj__clip__` = {source, start, end, index} (seconds from the parent's first frame; index counts the
+    clips of that video).
+
+    Ids: when the parent has an `id`, the clip's is `<parent id>_<n>`, n counting the sample's clips from 0
+    across its videos in order (for a one-video sample, the clip index): stable across re-runs, and distinct
+    for every clip of the sample (an error row keeps the id its clip would have had). A parent without an id
+    gives clips without one, as it is; exports then key them by the clip file's name or position, both unique.
+    An integer parent id becomes a string (the original, when kept, too: the column holds both). The id column
+    is `id`, the one the exports key their records by; an identifier under another name (`uid`, `key`) is
+    copied to the clips unchanged like any other column.
+
+    Stats: the parent's stats and hashes describe a different video and are not carried. A clip sample starts
+    with the stats of its own file that video_duration_filter, video_resolution_filter and
+    video_aspect_ratio_filter compute (`FILE_STAT_FILTERS`), computed by those filters from the probe that
+    verified the clip: the clip's real duration, size and aspect ratio (a stream copy's clips differ in
+    length), which those filters later reuse instead of opening the clip again.
+
+    Files: every clip written (or found from an earlier run) is read back before it counts
+    (clip_writer.write_verified_clips); a stream copy that fails is re-encoded, and a clip that still fails is
+    an error row naming why. Temporaries left in the clip folder by killed runs are removed before writing.
+
+    Data-Juicer instead puts all the clips of a sample in one new sample; djlite makes one sample per clip so
+    that later filters keep or drop each clip, and `one_sample_per_clip: false` gives Data-Juicer's layout.
     """
+
+    stats_features = {key: feature for cls in FILE_STAT_FILTERS for key, feature in cls.stats_features.items()}
 
     reuses_whole_video = False
     """True: a video that yields one clip spanning all of it is not rewritten; the clip sample points at it."""
@@ -111,6 +161,8 @@ class VideoSplitMapper(OneToManyMapper):
 
         features = features.copy()
         features[Fields.source_file] = List(Value("string"))
+        if ID_KEY in features:
+            features[ID_KEY] = Value("string")
         features[Fields.clip] = {
             "source": Value("string"),
             "start": Value("float64"),
@@ -149,48 +201,50 @@ class VideoSplitMapper(OneToManyMapper):
                 moved.append(Span(start, span.end))
         return moved, False
 
+    def produced_file_columns(self) -> list[str]:
+        return [self.video_key, Fields.source_file]
+
+    def produced_files(self, row: dict) -> list[str]:
+        return produced_videos(self, row)
+
+    def _clip_names(self, path: str, root: str, count: int):
+        """target_for(index, reencoded): the file of clip `index` of `path` for a copy or a re-encode."""
+        stat = file_params(self, path, self.split_params())
+
+        def target_for(index: int, reencoded: bool) -> str:
+            params = {**stat, "reencode": reencoded}
+            ext = clip_writer.output_ext(path, reencoded)
+            return os.path.join(root, clip_writer.clip_name(path, self.name, params, index, count, ext))
+
+        return target_for
+
     def split(self, sample, context=None) -> list:
         paths = self.video_paths(sample)
         plans = self.per_video(sample, context, self.plan)
         new = []
         for video_index, (path, (spans, reencode)) in enumerate(zip(paths, plans)):
-            root = output_root(self, path)
-            ext = clip_writer.output_ext(path, reencode)
-            params = file_params(self, path, {**self.split_params(), "reencode": reencode})
-            whole = self.reuses_whole_video and len(spans) == 1
-            targets = [
-                path
-                if whole
-                else os.path.join(root, clip_writer.clip_name(path, self.name, params, i, len(spans), ext))
-                for i in range(len(spans))
-            ]
-            children = [
-                self.clip_sample(sample, video_index, path, t, s, i) for i, (t, s) in enumerate(zip(targets, spans))
-            ]
-            if whole:
-                new.extend(children)
+            if self.reuses_whole_video and len(spans) == 1:  # the clip is the video itself: nothing to write
+                info = context.info(path) if context is not None else probe_video(path)
+                new.append(self.clip_sample(sample, video_index, path, path, spans[0], 0, info))
                 continue
-            errors = self.write(path, list(zip(targets, spans)), reencode)
-            new.extend(child if error is None else FailedClip(child, error) for child, error in zip(children, errors))
-        return new if self.one_sample_per_clip else self.data_juicer_layout(sample, paths, new)
+            root = output_root(self, path)
+            clip_writer.remove_stale_clip_temporaries(root)
+            target_for = self._clip_names(path, root, len(spans))
 
-    def write(self, path: str, items: list, reencode: bool) -> list:
-        """Write the clips [(target, span)] of one video; per clip None or the error it got."""
-        errors = [None] * len(items)
-        for i, (_target, span) in enumerate(items):
-            if span.end - span.start <= clip_writer.EPS:
-                errors[i] = SampleError(f"{path}: clip {i} is empty ({span.start:.3f}s to {span.end:.3f}s)")
-        usable = [i for i in range(len(items)) if errors[i] is None]
-        if not reencode:  # one pass over the source for all its clips
-            for i, error in zip(usable, clip_writer.copy_clips(path, [items[i] for i in usable])):
-                errors[i] = error
-            return errors
-        for i in usable:
-            try:
-                clip_writer.write_clip(path, items[i][0], items[i][1], reencode=True)
-            except WRITE_ERRORS as e:
-                errors[i] = e
-        return errors
+            written = clip_writer.write_verified_clips(path, spans, target_for, reencode)
+            for index, (span, clip) in enumerate(zip(spans, written)):
+                if isinstance(clip, WrittenClip):
+                    new.append(self.clip_sample(sample, video_index, path, clip.path, span, index, clip.info))
+                else:
+                    target = target_for(index, reencode)
+                    child = self.clip_sample(sample, video_index, path, target, span, index, None)
+                    new.append(FailedClip(child, clip))
+        parent_id = sample.get(ID_KEY)
+        if parent_id is not None:
+            sample[ID_KEY] = str(parent_id)  # the column now holds string ids (output_features)
+            for n, made in enumerate(new):
+                (made.sample if isinstance(made, FailedClip) else made)[ID_KEY] = f"{parent_id}_{n}"
+        return new if self.one_sample_per_clip else self.data_juicer_layout(sample, paths, new)
 
     # Data-Juicer's text rule for the sample holding all clips: whether every eoc chunk gets an eoc appended
     # (duration and key-frame splitters) or the text keeps its own (scene splitter).
@@ -201,7 +255,8 @@ class VideoSplitMapper(OneToManyMapper):
 
         `videos` lists the clips in order, `__dj__source_file__` the parent of each, the text has each video's
         token repeated once per clip (a video with no clip loses its token); `__dj__clip__` stays empty (one
-        record cannot describe several clips). Clips that failed stay error rows of their own.
+        record cannot describe several clips), the stats list the clips' in order, and the id is the parent's.
+        Clips that failed stay error rows of their own.
         """
         good = [m for m in made if not isinstance(m, FailedClip)]
         failed = [m for m in made if isinstance(m, FailedClip)]
@@ -212,17 +267,22 @@ class VideoSplitMapper(OneToManyMapper):
         combined[self.video_key] = [m[self.video_key][0] for m in good]
         combined[Fields.source_file] = [m[Fields.clip]["source"] for m in good]
         combined[Fields.clip] = None
+        combined[Fields.stats] = {key: [v for m in good for v in m[Fields.stats][key]] for key in self.stats_features}
+        if ID_KEY in sample:
+            combined[ID_KEY] = sample[ID_KEY]
         if self.text_key in sample:
             combined[self.text_key] = dj_split_text(sample[self.text_key], counts, self.dj_appends_eoc)
         return [combined] + failed
 
-    def clip_sample(self, sample, video_index: int, path: str, target: str, span: Span, index: int) -> dict:
+    def clip_sample(
+        self, sample, video_index: int, path: str, target: str, span: Span, index: int, info: VideoInfo | None
+    ) -> dict:
+        """The clip sample of `target` (`info`: its probe, None for a clip that could not be made)."""
         child = copy.deepcopy({k: v for k, v in sample.items() if k not in (Fields.stats, *HASH_COLUMNS)})
         child[self.video_key] = [target]
         if self.text_key in child:
             child[self.text_key] = clip_text(child[self.text_key], video_index)
-        if Fields.stats in sample:
-            child[Fields.stats] = {}
+        child[Fields.stats] = file_stats(info) if info is not None else {}
         for column in HASH_COLUMNS:
             if column in sample:
                 child[column] = None
@@ -263,10 +323,18 @@ class VideoResizeMapper(Mapper):
         if size is None or tuple(size) == (info.width, info.height):
             return path
         params = file_params(self, path, {**self.resize_params(), "size": list(size)})
-        target = os.path.join(output_root(self, path), clip_writer.clip_name(path, self.name, params, 0, 1, ".mp4"))
+        root = output_root(self, path)
+        target = os.path.join(root, clip_writer.clip_name(path, self.name, params, 0, 1, ".mp4"))
         if not os.path.exists(target):
+            clip_writer.remove_stale_clip_temporaries(root)
             clip_writer.reencode_clip(path, target, None, size)
         return target
+
+    def produced_file_columns(self) -> list[str]:
+        return [self.video_key, Fields.source_file]
+
+    def produced_files(self, row: dict) -> list[str]:
+        return produced_videos(self, row)
 
     def process(self, sample, context=None):
         paths = self.video_paths(sample)

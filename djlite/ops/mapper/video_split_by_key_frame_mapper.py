@@ -7,9 +7,9 @@ from djlite.video.clip_writer import Span, keyframe_times
 class VideoSplitByKeyFrameMapper(VideoSplitMapper):
     """Split each video at its keyframes: one new sample per group of pictures, [k_i, k_i+1) then [k_last, end).
 
-    Every cut is on a keyframe, so the default cut_mode `auto` copies packets (lossless, no decoding); Data-Juicer
-    re-encodes each piece. The keyframes come from a demux-only pass (nothing decoded). Clip samples and files:
-    README, "Clips".
+    Every cut is on a keyframe, so the default cut_mode `auto` copies packets (lossless; only reading each clip
+    back decodes); Data-Juicer re-encodes each piece. The keyframes come from a demux-only pass (nothing decoded).
+    Clip samples and files: README, "Clips".
     """
 
     def split_params(self) -> dict:
