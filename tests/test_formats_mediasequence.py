@@ -52,9 +52,9 @@ def test_each_video_is_decoded_once(tmp_path, monkeypatch):
     calls = []
     real = reader.read_frames
 
-    def counting(info, consumers, strategy="auto"):
+    def counting(info, consumers, **options):
         calls.append((info.path, sorted(type(getattr(c, "consumer", c)).__name__ for c in consumers)))
-        return real(info, consumers, strategy)
+        return real(info, consumers, **options)
 
     monkeypatch.setattr(reader, "read_frames", counting)
     rows = labelled_rows(tmp_path)
