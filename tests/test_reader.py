@@ -55,6 +55,19 @@ def test_bgr_is_what_opencv_reads_and_conversions_are_cached(dj_videos):
     assert np.array_equal(frame.gray(), cv2.cvtColor(frame.bgr(), cv2.COLOR_BGR2GRAY))
 
 
+def test_a_frames_pixels_do_not_depend_on_which_conversion_was_asked_first(corpus_videos):
+    # For 10-bit video swscale's rgb24 and bgr24 conversions differ; rgb() used to be bgr() reversed when an op
+    # had asked for bgr() first, so the embedding and the JPEGs of a frame changed with op order and cache state.
+    path = str(corpus_videos / "torchcodec__h265_10bits.mp4")
+    rgb_first = decode_plan(path, uniform(2))
+    bgr_first = decode_plan(path, uniform(2))
+    for a, b in zip(rgb_first, bgr_first):
+        rgb, bgr = a.rgb(), b.bgr()
+        assert np.array_equal(b.rgb(), rgb) and np.array_equal(a.bgr(), bgr)
+        assert np.array_equal(rgb, a.frame.to_ndarray(format="rgb24"))
+    assert not np.array_equal(rgb_first[0].rgb(), rgb_first[0].bgr()[..., ::-1])  # the case this guards
+
+
 @pytest.mark.parametrize(
     "name, shape",
     [("decord__video_0.mov", (320, 568)), ("decord__video_90.mov", (568, 320)),

@@ -68,7 +68,10 @@ class DecodedFrame:
     """One decoded frame served to consumers; pixel conversions are made on demand and cached.
 
     `frame` is the av.VideoFrame as coded; rgb(), bgr() and gray() are in display orientation (the stream's
-    rotation metadata applied, as players and OpenCV show it).
+    rotation metadata applied, as players and OpenCV show it). rgb() and bgr() are each swscale's own
+    conversion of the frame, never derived from the other: for 10-bit sources the rgb24 and bgr24 paths differ
+    (by up to 91 levels on torchcodec__h265_10bits.mp4), so deriving one from whichever an op asked for first
+    made a frame's pixels depend on op order and on the stats cache (np 1 and np 2 wrote different JPEGs).
     """
 
     __slots__ = ("index", "time", "key", "frame", "rotation", "_rgb", "_bgr", "_gray", "__weakref__")
@@ -89,19 +92,13 @@ class DecodedFrame:
     def rgb(self) -> np.ndarray:
         """HxWx3 uint8 RGB."""
         if self._rgb is None:
-            if self._bgr is not None:
-                self._rgb = np.ascontiguousarray(self._bgr[..., ::-1])
-            else:
-                self._rgb = self._display(self.frame.to_ndarray(format="rgb24"))
+            self._rgb = self._display(self.frame.to_ndarray(format="rgb24"))
         return self._rgb
 
     def bgr(self) -> np.ndarray:
         """HxWx3 uint8 BGR, pixel-identical to what cv2.VideoCapture returns (same swscale conversion)."""
         if self._bgr is None:
-            if self._rgb is not None:
-                self._bgr = np.ascontiguousarray(self._rgb[..., ::-1])
-            else:
-                self._bgr = self._display(self.frame.to_ndarray(format="bgr24"))
+            self._bgr = self._display(self.frame.to_ndarray(format="bgr24"))
         return self._bgr
 
     def gray(self) -> np.ndarray:
