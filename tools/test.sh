@@ -12,4 +12,16 @@ pip install -e ".[dev]"
 pip install --no-deps "scenedetect==0.7.2" && pip install platformdirs
 # The readers' venv is optional: where it cannot be built, tests/test_formats_readers.py skips with a reason.
 bash tools/reader_env.sh || echo "reader venv not built; the real-reader tests will skip"
-python -m pytest -q "$@"
+if [ $# -gt 0 ]; then
+    exec python -m pytest -q "$@"
+fi
+# The suite in two parts, each timed: the unit and per-op tests, then the slow ones (whole-corpus runs, marked
+# `slow`). Both always run; the script fails if either does.
+status=0
+start=$SECONDS
+python -m pytest -q -m "not slow" --durations=10 || status=$?
+fast=$((SECONDS - start))
+python -m pytest -q -m slow --durations=10 || status=$?
+slow=$((SECONDS - start - fast))
+echo "suite time: ${fast} s for the tests not marked slow, ${slow} s for the slow ones"
+exit $status
