@@ -13,7 +13,7 @@ import sys
 
 import pytest
 from conftest import REPO
-from datasets import List, Value
+from datasets import Features, List, Value
 from helpers import read_jsonl, video_samples, write_jsonl, write_recipe
 
 import djlite
@@ -297,6 +297,56 @@ def test_error_policies_keep_and_raise(local_ray, tmp_path, clips):
     with pytest.raises(Exception, match="cannot open") as info:
         djlite.run(recipe, on_error="raise", executor_type="ray", export_path=str(tmp_path / "x" / "res.jsonl"))
     assert clips["broken"] in str(info.value)
+
+
+def test_errored_rows_of_blocks_with_different_column_orders_reach_the_errors_file(local_ray, tmp_path, clips):
+    # Issue 19.6: every op ran, then the errors file died in pa.concat_tables ("Schema at index 1 was
+    # different"). A sample that errored in the resize mapper carries its keys in another order than a clip
+    # of the split mapper; a block whose first row is a clip had its columns in the clip's order. 16 rows on
+    # 2 CPUs make blocks of 2: [broken, moving] starts with an errored sample, [moving, broken] with a clip.
+    rows = video_samples([clips[name] for name in ("broken", "moving", "moving", "broken")] * 4)
+    for i, row in enumerate(rows):
+        row["id"] = i
+    dataset = write_jsonl(tmp_path / "data.jsonl", rows)
+    process = [
+        {"video_resize_resolution_mapper": {"max_width": 10000}},
+        {"video_split_by_duration_mapper": {"split_duration": 1, "keep_original_sample": False}},
+        {"video_resolution_filter": {"min_width": 16}},
+    ]
+    local, on_ray = run_both(tmp_path, dataset, process)
+    assert outputs(on_ray) == outputs(local)
+    errors = read_jsonl(on_ray.errors_path)
+    assert [row["id"] for row in errors] == [str(i) for i in range(16) if i % 4 in (0, 3)]  # in dataset order
+    assert on_ray.summary["errored"] == 8 and on_ray.summary["kept"] > 8 and on_ray.summary["balanced"]
+
+
+def test_blocks_of_differing_schemas_concatenate_in_one_order():
+    import pyarrow as pa
+
+    from djlite.executors.ray.blocks import concat_blocks, rows_to_table
+
+    features = Features({"a": Value("int64"), "s": {"x": Value("string"), "y": Value("int32")}, "t": Value("string")})
+    blocks = [
+        pa.table({"t": ["one"], "a": [1], "s": [{"x": "p", "y": 1}]}),  # another order
+        pa.table({"a": [2], "s": [{"y": 2, "x": "q"}]}),  # a column missing, a struct's fields in another order
+        pa.table({"s": pa.nulls(1), "a": [3], "t": pa.nulls(1), "extra": [True]}),  # null-typed; one not declared
+        pa.table({}),  # an empty block without columns, as Ray may hand over
+    ]
+    table = concat_blocks(blocks, features)
+    assert table.column_names == ["a", "s", "t", "extra"]
+    assert table.schema.field("s").type == features.arrow_schema.field("s").type
+    assert table.to_pylist() == [
+        {"a": 1, "s": {"x": "p", "y": 1}, "t": "one", "extra": None},
+        {"a": 2, "s": {"x": "q", "y": 2}, "t": None, "extra": None},
+        {"a": 3, "s": None, "t": None, "extra": True},
+    ]
+    untyped = concat_blocks([pa.table({"b": pa.nulls(1)}), pa.table({"c": [1.5], "b": ["z"]})])
+    assert untyped.column_names == ["b", "c"] and untyped["b"].to_pylist() == [None, "z"]
+    # Rows with keys in another order than the first row's: the features' order, every row's values.
+    encoded = rows_to_table([{"t": "u", "a": 1, "s": None}, {"s": {"y": 5, "x": "v"}, "a": 2, "t": None}], features)
+    assert encoded.column_names == ["a", "s", "t"]
+    assert encoded.to_pylist()[1] == {"a": 2, "s": {"x": "v", "y": 5}, "t": None}
+    assert rows_to_table([], features).column_names == ["a", "s", "t"]
 
 
 def test_stats_only_run_equals_local(local_ray, tmp_path, corpus_videos):

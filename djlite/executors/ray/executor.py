@@ -34,6 +34,7 @@ from djlite.dataset import datasets_caching, load_recipe_dataset
 from djlite.errors import SampleError
 from djlite.executors.ray.blocks import (
     ROW_INDEX,
+    concat_blocks,
     renumber_rows,
     rows_per_block,
     rows_where,
@@ -174,13 +175,12 @@ def ray_data_settings(ray):
 def gather_in_order(kept, features) -> datasets.Dataset:
     """The kept rows on the driver, in dataset order (metadata and spool pointers only, no pixels)."""
     import numpy as np
-    import pyarrow as pa
 
     tables = list(kept.iter_batches(batch_format="pyarrow", batch_size=None))
     columns = without(features, [ROW_INDEX])
     if not tables:
         return datasets.Dataset.from_dict({k: [] for k in columns}, features=columns)
-    table = pa.concat_tables(tables)
+    table = concat_blocks(tables, features)
     table = table.take(np.argsort(table[ROW_INDEX].to_numpy(), kind="stable"))
     return to_hf_dataset(table, columns)
 

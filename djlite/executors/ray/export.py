@@ -19,7 +19,7 @@ import shutil
 import numpy as np
 import pyarrow as pa
 
-from djlite.executors.ray.blocks import ROW_INDEX, to_hf_dataset, without
+from djlite.executors.ray.blocks import ROW_INDEX, concat_blocks, to_hf_dataset, without
 from djlite.exporter import atomic_path, export_errors, export_result, hidden_columns, shard_paths, stats_path
 
 COPY_CHUNK = 1 << 20
@@ -140,7 +140,7 @@ def export_errors_on_ray(errored: list, features_of: list, load_errors: list[dic
     for dataset, features in zip(errored, features_of):
         tables = list(dataset.iter_batches(batch_format="pyarrow", batch_size=None))
         if tables:
-            table = pa.concat_tables(tables)
+            table = concat_blocks(tables, features)
             table = table.take(np.argsort(table[ROW_INDEX].to_numpy(), kind="stable"))
             parts.append(to_hf_dataset(table, without(features, [ROW_INDEX])))
     return export_errors(parts, load_errors, export_path)
