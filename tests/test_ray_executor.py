@@ -5,8 +5,10 @@ cluster for one test) and skip when `ray` is not installed; the recipe-level tes
 """
 
 import dataclasses
+import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -347,6 +349,87 @@ def test_blocks_of_differing_schemas_concatenate_in_one_order():
     assert encoded.column_names == ["a", "s", "t"]
     assert encoded.to_pylist()[1] == {"a": 2, "s": {"x": "v", "y": 5}, "t": None}
     assert rows_to_table([], features).column_names == ["a", "s", "t"]
+
+
+PLANTS_A_FILE_OP = """
+from djlite.executors.ray.export import parts_folder
+from djlite.ops.base import Mapper
+from djlite.registry import register_op
+
+
+@register_op("test_plants_a_file_where_the_export_parts_go")
+class PlantsAFile(Mapper):
+    \"\"\"Keeps every sample; from a worker, puts a file where the driver's export parts folder will go.\"\"\"
+
+    def __init__(self, export_path: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self.target = parts_folder(export_path)  # made in the driver (the recipe is loaded there): its pid
+
+    def process(self, sample, context=None):
+        open(self.target, "a").close()
+        return sample
+"""
+
+
+def dj_process_with(recipe, plugins: dict[str, str], tmp_path, **env) -> subprocess.CompletedProcess:
+    """dj-process in a fresh interpreter, as a user runs it, with `plugins` (module name: source) imported first
+    (ops of their own; Ray's workers import them from PYTHONPATH) and `env` added to the environment."""
+    folder = tmp_path / "plugins"
+    folder.mkdir(exist_ok=True)
+    for name, source in plugins.items():
+        (folder / f"{name}.py").write_text(source)
+    imports = "".join(f"import {name}; " for name in plugins)
+    code = f"import sys; {imports}from djlite.cli.process import main; sys.exit(main(['--config', {str(recipe)!r}]))"
+    paths = [str(folder), str(REPO), os.environ.get("PYTHONPATH", "")]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p), **env}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, timeout=600)
+
+
+def test_a_failure_at_export_ends_with_one_line_and_exit_status_1(ray_module, tmp_path, clips):
+    # Issue 19.6: the run died in the export with a pyarrow traceback after every op had run. Any failure while
+    # writing the files (here: the parts folder cannot be made) is one line, logged, exit status 1.
+    dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"], clips["broken"]]))
+    export = tmp_path / "out" / "res.jsonl"
+    export.parent.mkdir()
+    export.write_text('{"text": "an earlier run"}\n')
+    process = [
+        {"video_duration_filter": {}},
+        {"test_plants_a_file_where_the_export_parts_go": {"export_path": str(export)}},
+    ]
+    recipe = write_recipe(tmp_path / "r.yaml", dataset, process, executor_type="ray", work_dir=str(tmp_path / "work"))
+    done = dj_process_with(recipe, {"plants_a_file": PLANTS_A_FILE_OP}, tmp_path)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("dj-process: error")]
+    assert len(errors) == 1, done.stderr[-3000:]
+    assert re.fullmatch(
+        rf"dj-process: error: export to {re.escape(str(export))} failed: FileExistsError: \[Errno 17\] File exists: "
+        rf"'{re.escape(str(export.parent))}/\.res\.jsonl\.parts-\d+'",
+        errors[0],
+    ), errors[0]
+    assert export.read_text() == '{"text": "an earlier run"}\n'  # the earlier outputs are as they were
+    assert not (tmp_path / "out" / "res_errors.jsonl").exists()
+    (log,) = (tmp_path / "work" / "log").glob("dj-process_*.txt")
+    text = log.read_text()
+    assert errors[0].removeprefix("dj-process: error: ") in text and "Traceback" in text  # the cause, for a report
+
+
+def test_export_failures_name_the_workers_own_exception(ray_module):
+    from ray.exceptions import RayTaskError
+
+    from djlite.errors import ExportError
+    from djlite.executors.ray.export import export_failures
+
+    def in_a_worker(error):
+        return RayTaskError("write_part", "Traceback (most recent call last): ...", error).as_instanceof_cause()
+
+    with pytest.raises(ExportError) as info, export_failures("/data/out/res.jsonl"):
+        raise in_a_worker(ValueError("a bad value\nmore lines"))
+    assert str(info.value) == "export to /data/out/res.jsonl failed: ValueError: a bad value"
+    # A full disk in a worker is the plain OSError, which the CLI reports as `cannot write <file>: ...`.
+    with pytest.raises(OSError) as info, export_failures("/data/out/res.jsonl"):
+        raise in_a_worker(OSError(errno.ENOSPC, "No space left on device", "/data/out/part-0.jsonl"))
+    assert type(info.value) is OSError and info.value.filename == "/data/out/part-0.jsonl"
 
 
 def test_stats_only_run_equals_local(local_ray, tmp_path, corpus_videos):
