@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from conftest import REPO
@@ -430,6 +431,77 @@ def test_export_failures_name_the_workers_own_exception(ray_module):
     with pytest.raises(OSError) as info, export_failures("/data/out/res.jsonl"):
         raise in_a_worker(OSError(errno.ENOSPC, "No space left on device", "/data/out/part-0.jsonl"))
     assert type(info.value) is OSError and info.value.filename == "/data/out/part-0.jsonl"
+
+
+OTHER_RAY = """
+import sys
+
+import ray
+
+ray.init(num_cpus=5, include_dashboard=False, logging_level="warning", _temp_dir=sys.argv[1])
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()  # up until the test closes stdin
+ray.shutdown()
+"""
+
+
+def test_without_ray_address_a_run_starts_its_own_ray_beside_another(ray_module, tmp_path, clips):
+    # Issue 19.7: with another Ray instance up (found through RAY_ADDRESS, or /tmp/ray/ray_current_cluster after a
+    # `ray start`), ray.init(num_cpus=...) refused: "When connecting to an existing cluster, num_cpus and num_gpus
+    # must not be provided". The other instance: 5 CPUs, its own temp dir (short: Ray's socket paths are limited),
+    # in a process of this test's, stopped by closing its stdin; nobody else's Ray is touched.
+    temp_dir = tempfile.mkdtemp(prefix="djray-", dir="/tmp")
+    other = subprocess.Popen(
+        [sys.executable, "-c", OTHER_RAY, temp_dir], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        address = other.stdout.readline().strip()
+        assert address and other.poll() is None, "the other Ray instance is up"
+        dataset = write_jsonl(
+            tmp_path / "data.jsonl", video_samples([clips["moving"], clips["broken"], clips["short"]])
+        )
+        process = [{"video_duration_filter": {"min_duration": 1}}]
+        recipe = write_recipe(tmp_path / "r.yaml", dataset, process, executor_type="ray", np=1)
+        done = dj_process_with(recipe, {}, tmp_path, RAY_ADDRESS=address)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "Traceback" not in done.stderr, done.stderr[-3000:]
+        assert f"Ray: {os.cpu_count()} CPUs in the cluster" in done.stderr  # its own instance, not the other's 5
+        assert f"RAY_ADDRESS={address} is set but ray_address is not" in done.stderr
+        assert other.poll() is None, "the other instance is still up"
+        local = djlite.run(str(recipe), executor_type="default", export_path=str(tmp_path / "local" / "res.jsonl"))
+        on_ray = tmp_path / "out"
+        assert read_jsonl(on_ray / "res.jsonl") == read_jsonl(local.result_paths[0])
+        assert read_jsonl(on_ray / "res_stats.jsonl") == read_jsonl(local.stats_path)
+        assert read_jsonl(on_ray / "res_errors.jsonl") == read_jsonl(local.errors_path)
+        summary = json.loads((on_ray / "op_summary.json").read_text())
+        assert [dict(op, seconds=0) for op in summary["ops"]] == [dict(op, seconds=0) for op in local.summary["ops"]]
+        assert summary["kept"] == 1 and summary["filtered"] == 1 and summary["errored"] == 1
+    finally:
+        other.stdin.close()
+        try:
+            other.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            other.kill()
+            other.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_a_stale_ray_current_cluster_file_does_not_stop_a_run(ray_module, tmp_path, clips):
+    # Issue 19.7, the other way in: `ray start` records its address in <tmp>/ray/ray_current_cluster, and a bare
+    # ray.init() joins that address (here: nothing listens there any more) and refuses num_cpus. TMPDIR points Ray
+    # at a temp dir of this test's, so the machine's /tmp/ray is not touched.
+    temp_dir = tempfile.mkdtemp(prefix="djray-", dir="/tmp")
+    try:
+        os.makedirs(os.path.join(temp_dir, "ray"))
+        with open(os.path.join(temp_dir, "ray", "ray_current_cluster"), "w") as f:
+            f.write("127.0.0.1:9")
+        dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"]]))
+        recipe = write_recipe(tmp_path / "r.yaml", dataset, [{"video_duration_filter": {}}], executor_type="ray")
+        done = dj_process_with(recipe, {}, tmp_path, TMPDIR=temp_dir, RAY_ADDRESS="")
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+        assert len(read_jsonl(tmp_path / "out" / "res.jsonl")) == 1
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_stats_only_run_equals_local(local_ray, tmp_path, corpus_videos):
