@@ -100,7 +100,7 @@ def ray_module():
 def local_ray(ray_module):
     """A local Ray instance with 2 CPUs, started once and shared by this module's tests."""
     if not ray_module.is_initialized():
-        ray_module.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+        ray_module.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
     return ray_module
 
 
