@@ -1,7 +1,8 @@
-"""The two kinds of failure djlite distinguishes.
+"""The kinds of failure djlite distinguishes.
 
 A RecipeError is the user's to fix before any data is read: the run stops with exit status 2 and a
-one-line message. A SampleError belongs to one sample: the runner records it and carries on.
+one-line message. A SampleError belongs to one sample: the runner records it and carries on. An ExportError
+comes after the work: the run's files could not be written; exit status 1 and a one-line message.
 """
 
 
@@ -21,4 +22,10 @@ class OpBugError(RuntimeError):
     """An op failed in a way bad data does not explain (an AttributeError in its code, an undeclared stat).
 
     The run stops, with the traceback: turning a bug into one error record per sample would look like bad data.
+    """
+
+
+class ExportError(Exception):
+    """Every op ran, but the run's files could not be written. The message is one line naming the export path and
+    the cause; the cause's traceback goes to the log file. Earlier outputs stay as they were (djlite/output_set.py).
     """

@@ -155,7 +155,7 @@ def test_selectors_on_ray_equal_local(tmp_path):
     local = djlite.run(recipe, export_path=str(tmp_path / "local" / "res.jsonl"))
     try:
         if not ray.is_initialized():
-            ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+            ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
         on_ray = djlite.run(recipe, executor_type="ray", export_path=str(tmp_path / "ray" / "res.jsonl"))
     finally:
         ray.shutdown()

@@ -5,15 +5,18 @@ cluster for one test) and skip when `ray` is not installed; the recipe-level tes
 """
 
 import dataclasses
+import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from conftest import REPO
-from datasets import List, Value
+from datasets import Features, List, Value
 from helpers import read_jsonl, video_samples, write_jsonl, write_recipe
 
 import djlite
@@ -97,7 +100,7 @@ def ray_module():
 def local_ray(ray_module):
     """A local Ray instance with 2 CPUs, started once and shared by this module's tests."""
     if not ray_module.is_initialized():
-        ray_module.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+        ray_module.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
     return ray_module
 
 
@@ -297,6 +300,208 @@ def test_error_policies_keep_and_raise(local_ray, tmp_path, clips):
     with pytest.raises(Exception, match="cannot open") as info:
         djlite.run(recipe, on_error="raise", executor_type="ray", export_path=str(tmp_path / "x" / "res.jsonl"))
     assert clips["broken"] in str(info.value)
+
+
+def test_errored_rows_of_blocks_with_different_column_orders_reach_the_errors_file(local_ray, tmp_path, clips):
+    # Issue 19.6: every op ran, then the errors file died in pa.concat_tables ("Schema at index 1 was
+    # different"). A sample that errored in the resize mapper carries its keys in another order than a clip
+    # of the split mapper; a block whose first row is a clip had its columns in the clip's order. 16 rows on
+    # 2 CPUs make blocks of 2: [broken, moving] starts with an errored sample, [moving, broken] with a clip.
+    rows = video_samples([clips[name] for name in ("broken", "moving", "moving", "broken")] * 4)
+    for i, row in enumerate(rows):
+        row["id"] = i
+    dataset = write_jsonl(tmp_path / "data.jsonl", rows)
+    process = [
+        {"video_resize_resolution_mapper": {"max_width": 10000}},
+        {"video_split_by_duration_mapper": {"split_duration": 1, "keep_original_sample": False}},
+        {"video_resolution_filter": {"min_width": 16}},
+    ]
+    local, on_ray = run_both(tmp_path, dataset, process)
+    assert outputs(on_ray) == outputs(local)
+    errors = read_jsonl(on_ray.errors_path)
+    assert [row["id"] for row in errors] == [str(i) for i in range(16) if i % 4 in (0, 3)]  # in dataset order
+    assert on_ray.summary["errored"] == 8 and on_ray.summary["kept"] > 8 and on_ray.summary["balanced"]
+
+
+def test_blocks_of_differing_schemas_concatenate_in_one_order():
+    import pyarrow as pa
+
+    from djlite.executors.ray.blocks import concat_blocks, rows_to_table
+
+    features = Features({"a": Value("int64"), "s": {"x": Value("string"), "y": Value("int32")}, "t": Value("string")})
+    blocks = [
+        pa.table({"t": ["one"], "a": [1], "s": [{"x": "p", "y": 1}]}),  # another order
+        pa.table({"a": [2], "s": [{"y": 2, "x": "q"}]}),  # a column missing, a struct's fields in another order
+        pa.table({"s": pa.nulls(1), "a": [3], "t": pa.nulls(1), "extra": [True]}),  # null-typed; one not declared
+        pa.table({}),  # an empty block without columns, as Ray may hand over
+    ]
+    table = concat_blocks(blocks, features)
+    assert table.column_names == ["a", "s", "t", "extra"]
+    assert table.schema.field("s").type == features.arrow_schema.field("s").type
+    assert table.to_pylist() == [
+        {"a": 1, "s": {"x": "p", "y": 1}, "t": "one", "extra": None},
+        {"a": 2, "s": {"x": "q", "y": 2}, "t": None, "extra": None},
+        {"a": 3, "s": None, "t": None, "extra": True},
+    ]
+    untyped = concat_blocks([pa.table({"b": pa.nulls(1)}), pa.table({"c": [1.5], "b": ["z"]})])
+    assert untyped.column_names == ["b", "c"] and untyped["b"].to_pylist() == [None, "z"]
+    # Rows with keys in another order than the first row's: the features' order, every row's values.
+    encoded = rows_to_table([{"t": "u", "a": 1, "s": None}, {"s": {"y": 5, "x": "v"}, "a": 2, "t": None}], features)
+    assert encoded.column_names == ["a", "s", "t"]
+    assert encoded.to_pylist()[1] == {"a": 2, "s": {"x": "v", "y": 5}, "t": None}
+    assert rows_to_table([], features).column_names == ["a", "s", "t"]
+
+
+PLANTS_A_FILE_OP = """
+from djlite.executors.ray.export import parts_folder
+from djlite.ops.base import Mapper
+from djlite.registry import register_op
+
+
+@register_op("test_plants_a_file_where_the_export_parts_go")
+class PlantsAFile(Mapper):
+    \"\"\"Keeps every sample; from a worker, puts a file where the driver's export parts folder will go.\"\"\"
+
+    def __init__(self, export_path: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self.target = parts_folder(export_path)  # made in the driver (the recipe is loaded there): its pid
+
+    def process(self, sample, context=None):
+        open(self.target, "a").close()
+        return sample
+"""
+
+
+def dj_process_with(recipe, plugins: dict[str, str], tmp_path, **env) -> subprocess.CompletedProcess:
+    """dj-process in a fresh interpreter, as a user runs it, with `plugins` (module name: source) imported first
+    (ops of their own; Ray's workers import them from PYTHONPATH) and `env` added to the environment."""
+    folder = tmp_path / "plugins"
+    folder.mkdir(exist_ok=True)
+    for name, source in plugins.items():
+        (folder / f"{name}.py").write_text(source)
+    imports = "".join(f"import {name}; " for name in plugins)
+    code = f"import sys; {imports}from djlite.cli.process import main; sys.exit(main(['--config', {str(recipe)!r}]))"
+    paths = [str(folder), str(REPO), os.environ.get("PYTHONPATH", "")]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p), **env}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, timeout=600)
+
+
+def test_a_failure_at_export_ends_with_one_line_and_exit_status_1(ray_module, tmp_path, clips):
+    # Issue 19.6: the run died in the export with a pyarrow traceback after every op had run. Any failure while
+    # writing the files (here: the parts folder cannot be made) is one line, logged, exit status 1.
+    dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"], clips["broken"]]))
+    export = tmp_path / "out" / "res.jsonl"
+    export.parent.mkdir()
+    export.write_text('{"text": "an earlier run"}\n')
+    process = [
+        {"video_duration_filter": {}},
+        {"test_plants_a_file_where_the_export_parts_go": {"export_path": str(export)}},
+    ]
+    recipe = write_recipe(tmp_path / "r.yaml", dataset, process, executor_type="ray", work_dir=str(tmp_path / "work"))
+    done = dj_process_with(recipe, {"plants_a_file": PLANTS_A_FILE_OP}, tmp_path)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("dj-process: error")]
+    assert len(errors) == 1, done.stderr[-3000:]
+    assert re.fullmatch(
+        rf"dj-process: error: export to {re.escape(str(export))} failed: FileExistsError: \[Errno 17\] File exists: "
+        rf"'{re.escape(str(export.parent))}/\.res\.jsonl\.parts-\d+'",
+        errors[0],
+    ), errors[0]
+    assert export.read_text() == '{"text": "an earlier run"}\n'  # the earlier outputs are as they were
+    assert not (tmp_path / "out" / "res_errors.jsonl").exists()
+    (log,) = (tmp_path / "work" / "log").glob("dj-process_*.txt")
+    text = log.read_text()
+    assert errors[0].removeprefix("dj-process: error: ") in text and "Traceback" in text  # the cause, for a report
+
+
+def test_export_failures_name_the_workers_own_exception(ray_module):
+    from ray.exceptions import RayTaskError
+
+    from djlite.errors import ExportError
+    from djlite.executors.ray.export import export_failures
+
+    def in_a_worker(error):
+        return RayTaskError("write_part", "Traceback (most recent call last): ...", error).as_instanceof_cause()
+
+    with pytest.raises(ExportError) as info, export_failures("/data/out/res.jsonl"):
+        raise in_a_worker(ValueError("a bad value\nmore lines"))
+    assert str(info.value) == "export to /data/out/res.jsonl failed: ValueError: a bad value"
+    # A full disk in a worker is the plain OSError, which the CLI reports as `cannot write <file>: ...`.
+    with pytest.raises(OSError) as info, export_failures("/data/out/res.jsonl"):
+        raise in_a_worker(OSError(errno.ENOSPC, "No space left on device", "/data/out/part-0.jsonl"))
+    assert type(info.value) is OSError and info.value.filename == "/data/out/part-0.jsonl"
+
+
+OTHER_RAY = """
+import sys
+
+import ray
+
+ray.init(num_cpus=5, include_dashboard=False, logging_level="warning", _temp_dir=sys.argv[1])
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()  # up until the test closes stdin
+ray.shutdown()
+"""
+
+
+def test_without_ray_address_a_run_starts_its_own_ray_beside_another(ray_module, tmp_path, clips):
+    # Issue 19.7: with another Ray instance up (found through RAY_ADDRESS, or /tmp/ray/ray_current_cluster after a
+    # `ray start`), ray.init(num_cpus=...) refused: "When connecting to an existing cluster, num_cpus and num_gpus
+    # must not be provided". The other instance: 5 CPUs, its own temp dir (short: Ray's socket paths are limited),
+    # in a process of this test's, stopped by closing its stdin; nobody else's Ray is touched.
+    temp_dir = tempfile.mkdtemp(prefix="djray-", dir="/tmp")
+    other = subprocess.Popen(
+        [sys.executable, "-c", OTHER_RAY, temp_dir], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        address = other.stdout.readline().strip()
+        assert address and other.poll() is None, "the other Ray instance is up"
+        dataset = write_jsonl(
+            tmp_path / "data.jsonl", video_samples([clips["moving"], clips["broken"], clips["short"]])
+        )
+        process = [{"video_duration_filter": {"min_duration": 1}}]
+        recipe = write_recipe(tmp_path / "r.yaml", dataset, process, executor_type="ray", np=1)
+        done = dj_process_with(recipe, {}, tmp_path, RAY_ADDRESS=address)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "Traceback" not in done.stderr, done.stderr[-3000:]
+        assert f"Ray: {os.cpu_count()} CPUs in the cluster" in done.stderr  # its own instance, not the other's 5
+        assert f"RAY_ADDRESS={address} is set but ray_address is not" in done.stderr
+        assert other.poll() is None, "the other instance is still up"
+        local = djlite.run(str(recipe), executor_type="default", export_path=str(tmp_path / "local" / "res.jsonl"))
+        on_ray = tmp_path / "out"
+        assert read_jsonl(on_ray / "res.jsonl") == read_jsonl(local.result_paths[0])
+        assert read_jsonl(on_ray / "res_stats.jsonl") == read_jsonl(local.stats_path)
+        assert read_jsonl(on_ray / "res_errors.jsonl") == read_jsonl(local.errors_path)
+        summary = json.loads((on_ray / "op_summary.json").read_text())
+        assert [dict(op, seconds=0) for op in summary["ops"]] == [dict(op, seconds=0) for op in local.summary["ops"]]
+        assert summary["kept"] == 1 and summary["filtered"] == 1 and summary["errored"] == 1
+    finally:
+        other.stdin.close()
+        try:
+            other.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            other.kill()
+            other.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_a_stale_ray_current_cluster_file_does_not_stop_a_run(ray_module, tmp_path, clips):
+    # Issue 19.7, the other way in: `ray start` records its address in <tmp>/ray/ray_current_cluster, and a bare
+    # ray.init() joins that address (here: nothing listens there any more) and refuses num_cpus. TMPDIR points Ray
+    # at a temp dir of this test's, so the machine's /tmp/ray is not touched.
+    temp_dir = tempfile.mkdtemp(prefix="djray-", dir="/tmp")
+    try:
+        os.makedirs(os.path.join(temp_dir, "ray"))
+        with open(os.path.join(temp_dir, "ray", "ray_current_cluster"), "w") as f:
+            f.write("127.0.0.1:9")
+        dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"]]))
+        recipe = write_recipe(tmp_path / "r.yaml", dataset, [{"video_duration_filter": {}}], executor_type="ray")
+        done = dj_process_with(recipe, {}, tmp_path, TMPDIR=temp_dir, RAY_ADDRESS="")
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+        assert len(read_jsonl(tmp_path / "out" / "res.jsonl")) == 1
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_stats_only_run_equals_local(local_ray, tmp_path, corpus_videos):

@@ -67,7 +67,7 @@ def run_once(name: str, dataset: Path, scratch: Path, ops: list[dict]) -> dict:
         import ray
 
         start = time.perf_counter()
-        ray.init(num_cpus=cpus, include_dashboard=False, logging_level="warning")
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level="warning")
         startup = time.perf_counter() - start
     try:
         start = time.perf_counter()

@@ -32,9 +32,10 @@ def run_command(command: str, body, argv: list[str]) -> int:
 
     2: a RecipeError (bad recipe, nothing read). 130: Ctrl-C; files being written are left unfinished under
     temporary names that are removed, so no output looks complete when it is not. 1: the disk is full or
-    read-only, or a file cannot be written (old outputs stay as they were).
+    read-only, or a file cannot be written, or the export failed otherwise (an ExportError; old outputs stay
+    as they were).
     """
-    from djlite.errors import RecipeError
+    from djlite.errors import ExportError, RecipeError
 
     if not {"-h", "--help", "--version"} & set(argv):
         configure_logging(None, command)
@@ -55,6 +56,9 @@ def run_command(command: str, body, argv: list[str]) -> int:
     except RecipeError as e:
         print(f"{command}: error: {e}", file=sys.stderr)
         return 2
+    except ExportError as e:
+        print(f"{command}: error: {e}", file=sys.stderr)
+        return 1
     except BaseException as e:
         # Interrupted: whatever the unwinding raised on top (a pool's TimeoutError...), the answer is one line.
         if not (interrupted or isinstance(e, KeyboardInterrupt)):

@@ -38,8 +38,43 @@ def split_table(table: pa.Table, block_rows: int) -> list[pa.Table]:
 
 
 def rows_to_table(rows: list[dict], features: datasets.Features) -> pa.Table:
-    """Encode sample dicts exactly as `Dataset.map` does for the local runner: same features, same Arrow types."""
-    return datasets.Dataset.from_list(rows, features=features).data.table
+    """Encode sample dicts exactly as `Dataset.map` does for the local runner: same features, same Arrow types.
+
+    The columns come in the order of `features`, whatever the order of the first row's keys (`from_list` would
+    take that one: an errored sample and a clip made from another carry their keys in different orders).
+    """
+    keys = [*features, *(k for k in (rows[0] if rows else ()) if k not in features)]
+    return datasets.Dataset.from_dict({k: [row.get(k) for row in rows] for k in keys}, features=features).data.table
+
+
+def unified_schema(schemas: list[pa.Schema], features: datasets.Features | None = None) -> pa.Schema:
+    """One schema for tables whose columns differ in order, presence or type (null beside typed).
+
+    The columns of `features` come first, in its order and with its Arrow types; any other column follows, its
+    type unified by name across the tables (`pa.unify_schemas`, permissive: null promotes to the other type).
+    """
+    declared = list(features.arrow_schema) if features is not None else []
+    names = {field.name for field in declared}
+    others = [pa.schema([field for field in schema if field.name not in names]) for schema in schemas]
+    rest = list(pa.unify_schemas(others, promote_options="permissive")) if others else []
+    return pa.schema(declared + rest)
+
+
+def concat_blocks(tables: list[pa.Table], features: datasets.Features | None = None) -> pa.Table:
+    """Blocks as one table in `unified_schema`: each block's columns selected in one order, a missing column
+    added as nulls, a column cast to the unified type. Blocks of one stage can differ in all three (a block
+    whose first row is an errored sample versus one whose first row is a clip; an empty block Ray hands over
+    without columns), and `pa.concat_tables` accepts none of it."""
+    schema = unified_schema([table.schema for table in tables], features)
+
+    def column(table: pa.Table, field: pa.Field):
+        if field.name not in table.column_names:
+            return pa.nulls(len(table), field.type)
+        values = table[field.name]
+        return values if values.type == field.type else values.cast(field.type)
+
+    aligned = [pa.Table.from_arrays([column(t, f) for f in schema], schema=schema) for t in tables]
+    return pa.concat_tables(aligned) if aligned else schema.empty_table()
 
 
 def to_hf_dataset(table: pa.Table, features: datasets.Features) -> datasets.Dataset:

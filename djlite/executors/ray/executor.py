@@ -34,6 +34,7 @@ from djlite.dataset import datasets_caching, load_recipe_dataset
 from djlite.errors import SampleError
 from djlite.executors.ray.blocks import (
     ROW_INDEX,
+    concat_blocks,
     renumber_rows,
     rows_per_block,
     rows_where,
@@ -42,7 +43,7 @@ from djlite.executors.ray.blocks import (
     with_row_index,
     without,
 )
-from djlite.executors.ray.export import export_errors_on_ray, export_on_ray
+from djlite.executors.ray.export import export_errors_on_ray, export_failures, export_on_ray
 from djlite.executors.ray.selection import apply_selection_on_ray
 from djlite.executors.ray.session import cluster_cpus, ray_session, require_ray
 from djlite.executors.ray.stage import collect_marks, map_stage
@@ -174,13 +175,12 @@ def ray_data_settings(ray):
 def gather_in_order(kept, features) -> datasets.Dataset:
     """The kept rows on the driver, in dataset order (metadata and spool pointers only, no pixels)."""
     import numpy as np
-    import pyarrow as pa
 
     tables = list(kept.iter_batches(batch_format="pyarrow", batch_size=None))
     columns = without(features, [ROW_INDEX])
     if not tables:
         return datasets.Dataset.from_dict({k: [] for k in columns}, features=columns)
-    table = pa.concat_tables(tables)
+    table = concat_blocks(tables, features)
     table = table.take(np.argsort(table[ROW_INDEX].to_numpy(), kind="stable"))
     return to_hf_dataset(table, columns)
 
@@ -211,23 +211,24 @@ def run_on_ray(recipe, stats_only: bool = False):
         executor = RayExecutor(ray, recipe.on_error, stats_only, stats_cache=cache)
         logger.info(f"Ray: {executor.cpus} CPUs in the cluster")
         kept, features = executor.run(dataset, ops)
-        if layout is not None:
-            # Training layouts are written on the driver from the spool the workers filled (one machine).
-            kept_rows = gather_in_order(kept, features)
-            result_paths, kept_count = export_layout_result(kept_rows, layout, recipe, spool_dir), len(kept_rows)
-        else:
-            result_paths, kept_count = export_on_ray(
-                ray,
-                kept,
-                features,
-                recipe.export_path,
-                fmt,
-                recipe.export_shard_size,
-                recipe.keep_stats_in_res_ds,
-                recipe.keep_hashes_in_res_ds,
-            )
-        errored, errored_features = [d for d, _ in executor.errored], [f for _, f in executor.errored]
-        errors_path = export_errors_on_ray(errored, errored_features, load_errors, recipe.export_path)
+        with export_failures(recipe.export_path):
+            if layout is not None:
+                # Training layouts are written on the driver from the spool the workers filled (one machine).
+                kept_rows = gather_in_order(kept, features)
+                result_paths, kept_count = export_layout_result(kept_rows, layout, recipe, spool_dir), len(kept_rows)
+            else:
+                result_paths, kept_count = export_on_ray(
+                    ray,
+                    kept,
+                    features,
+                    recipe.export_path,
+                    fmt,
+                    recipe.export_shard_size,
+                    recipe.keep_stats_in_res_ds,
+                    recipe.keep_hashes_in_res_ds,
+                )
+            errored, errored_features = [d for d, _ in executor.errored], [f for _, f in executor.errored]
+            errors_path = export_errors_on_ray(errored, errored_features, load_errors, recipe.export_path)
     outcome = RunOutcome(
         input_count=len(dataset),
         load_errors=list(load_errors),

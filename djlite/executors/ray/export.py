@@ -11,18 +11,55 @@ assembles them in dataset order, copying bytes without parsing rows:
   - `<base>_stats.jsonl`: the parts' stats files concatenated, same order as the result.
 The errors file is small (errored samples only) and is written on the driver by the local exporter.
 Workers write to the export folder, so on a multi-node cluster it must be on storage every node sees.
+A failure while exporting (on the driver or in a worker) ends the run with one line (`export_failures`).
 """
 
 import os
 import shutil
+from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
+from loguru import logger
 
-from djlite.executors.ray.blocks import ROW_INDEX, to_hf_dataset, without
+from djlite.errors import ExportError, RecipeError
+from djlite.executors.ray.blocks import ROW_INDEX, concat_blocks, to_hf_dataset, without
 from djlite.exporter import atomic_path, export_errors, export_result, hidden_columns, shard_paths, stats_path
 
 COPY_CHUNK = 1 << 20
+
+
+def export_failure_cause(error: BaseException) -> BaseException:
+    """The exception behind `error`: a worker's own exception rather than Ray's wrapper around it (RayTaskError,
+    Ray Data's UserCodeException)."""
+    while type(error).__module__.startswith("ray."):
+        cause = getattr(error, "cause", None) or error.__cause__
+        if not isinstance(cause, BaseException):
+            break
+        error = cause
+    return error
+
+
+@contextmanager
+def export_failures(export_path: str):
+    """Turn a failure while writing the run's files into an ExportError: one line naming the export path and the
+    cause (logged; its traceback goes to the log file only), exit status 1, instead of a traceback after every op
+    ran. A full or read-only disk stays the OSError that the CLI reports as `cannot write ...`."""
+    from djlite.cli.logging import WRITE_ERRNOS
+
+    try:
+        yield
+    except (RecipeError, ExportError):
+        raise
+    except Exception as e:
+        cause = export_failure_cause(e)
+        if isinstance(cause, OSError) and cause.errno in WRITE_ERRNOS:
+            raise cause from None
+        text = str(cause).strip().splitlines()
+        message = f"export to {export_path} failed: {type(cause).__name__}" + (f": {text[0]}" if text else "")
+        logger.opt(exception=e).debug(message)
+        logger.error(message)
+        raise ExportError(message) from e
 
 
 def write_part(block: pa.Table, features, path: str, fmt: str, keep_stats: bool, keep_hashes: bool) -> int:
@@ -97,12 +134,17 @@ def concat_parquet(parts: list[str], path: str) -> None:
 CONCAT = {"jsonl": concat_jsonl, "json": concat_json, "parquet": concat_parquet}
 
 
+def parts_folder(export_path: str) -> str:
+    """The hidden folder beside the export path where this driver's workers write their parts."""
+    folder, name = os.path.split(export_path)
+    return os.path.join(folder, f".{name}.parts-{os.getpid()}")
+
+
 def export_on_ray(
     ray, dataset, features, export_path: str, fmt: str, shard_size: int, keep_stats: bool, keep_hashes: bool
 ) -> tuple[list[str], int]:
     """Write the kept samples and their stats file; return the result paths and the number of rows written."""
-    folder, name = os.path.split(export_path)
-    parts_dir = os.path.join(folder, f".{name}.parts-{os.getpid()}")
+    parts_dir = parts_folder(export_path)
     os.makedirs(parts_dir, exist_ok=True)
     try:
         dataset = dataset.materialize()
@@ -140,7 +182,7 @@ def export_errors_on_ray(errored: list, features_of: list, load_errors: list[dic
     for dataset, features in zip(errored, features_of):
         tables = list(dataset.iter_batches(batch_format="pyarrow", batch_size=None))
         if tables:
-            table = pa.concat_tables(tables)
+            table = concat_blocks(tables, features)
             table = table.take(np.argsort(table[ROW_INDEX].to_numpy(), kind="stable"))
             parts.append(to_hf_dataset(table, without(features, [ROW_INDEX])))
     return export_errors(parts, load_errors, export_path)

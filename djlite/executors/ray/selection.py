@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from djlite.core.selection import check_selection, features_after, narrow_table, write_selection_stats
-from djlite.executors.ray.blocks import ROW_INDEX
+from djlite.executors.ray.blocks import ROW_INDEX, concat_blocks
 from djlite.fields import Fields
 
 RANK = "__djlite_rank__"
@@ -28,16 +28,10 @@ def gathered_columns(op, features: datasets.Features) -> list[str]:
 def select_on_driver(dataset, op, features: datasets.Features, show_num: int = 0):
     """(row indices of the input in dataset order, the op's Selection over them)."""
     columns = gathered_columns(op, features)
-    parts = [
-        batch
-        for batch in dataset.select_columns(columns).iter_batches(batch_format="pyarrow", batch_size=None)
-        if len(batch)
-    ]
-    if parts:
-        table = pa.concat_tables(parts)
-        table = table.take(np.argsort(table[ROW_INDEX].to_numpy(), kind="stable"))
-    else:
-        table = datasets.Features({c: features[c] for c in columns}).arrow_schema.empty_table()
+    batches = dataset.select_columns(columns).iter_batches(batch_format="pyarrow", batch_size=None)
+    gathered = datasets.Features({c: features[c] for c in columns})
+    table = concat_blocks([batch for batch in batches if len(batch)], gathered)
+    table = table.take(np.argsort(table[ROW_INDEX].to_numpy(), kind="stable"))
     selection = op.select(narrow_table(table, op.input_columns), show_num=show_num)
     check_selection(op, selection, len(table))
     return table[ROW_INDEX].to_numpy().astype(np.int64), selection

@@ -4,6 +4,8 @@ import os
 import socket
 from contextlib import contextmanager
 
+from loguru import logger
+
 from djlite.errors import RecipeError
 
 RAY_MISSING = "executor_type: ray needs Ray, which is not installed: pip install 'djlite[ray]'"
@@ -24,8 +26,12 @@ def ray_session(address: str | None = None, num_cpus: int | None = None):
     """Yield `ray`, initialised for this run.
 
     A Ray instance this process already started (a test, a notebook, tools/bench_scale.py) is used as it is and
-    left running. Otherwise: no address starts a local instance with `num_cpus` (default: every CPU here) and
-    shuts it down afterwards; `auto` or `host:port` joins a running cluster and disconnects afterwards.
+    left running. Otherwise: no address starts a private local instance with `num_cpus` (default: every CPU
+    here) and shuts it down afterwards; `auto` or `host:port` joins a running cluster and disconnects afterwards.
+
+    The private instance is `address="local"`: a bare ray.init() would join whatever Ray it finds (RAY_ADDRESS,
+    or the last `ray start` on this machine, recorded in /tmp/ray/ray_current_cluster, even one long gone) and
+    then refuse `num_cpus`. Ray reads RAY_ADDRESS only for no address or `auto`, so it cannot redirect this one.
     """
     ray = require_ray()
     if ray.is_initialized():
@@ -38,7 +44,12 @@ def ray_session(address: str | None = None, num_cpus: int | None = None):
         if address:
             ray.init(address=address, **options)
         else:
-            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **options)
+            if os.environ.get("RAY_ADDRESS"):
+                logger.info(
+                    f"RAY_ADDRESS={os.environ['RAY_ADDRESS']} is set but ray_address is not: this run starts its "
+                    f"own Ray on this machine; set ray_address: auto to run on that cluster"
+                )
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **options)
     except ConnectionError as e:
         raise RecipeError(f"ray_address {address!r}: cannot join a Ray cluster: {str(e).splitlines()[0]}") from None
     try:
