@@ -15,9 +15,11 @@ from djlite.executors.local import Runner
 from djlite.exporter import (
     export_errors,
     export_result,
+    resolved_recipe_path,
     result_dataset,
     result_files,
     stats_path,
+    summary_path,
     write_json,
     write_yaml,
 )
@@ -150,7 +152,9 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
     with export_lock(recipe.export_path):
         recover(recipe.export_path)
         remove_stale_temporaries(os.path.dirname(recipe.export_path), recipe.work_dir)
-        with output_set(recipe.export_path, recipe.work_dir, previous=result_files(recipe.export_path)):
+        run_files = [f(recipe.export_path, recipe.own_work_dir) for f in (summary_path, resolved_recipe_path)]
+        previous = result_files(recipe.export_path)
+        with output_set(recipe.export_path, recipe.work_dir, previous=previous, files=run_files):
             result = _run_recipe(recipe, stats_only)
     written_stats = stats_path(recipe.export_path)  # known only now that the set is committed
     result.stats_path = written_stats if os.path.exists(written_stats) else None
@@ -173,9 +177,9 @@ def _run_recipe(recipe: Recipe, stats_only: bool) -> RunResult:
         remove_stale_filtered(recipe.export_path)
     summary = outcome.summary()
     summary["seconds"] = round(time.perf_counter() - started, 3)
-    summary_path = os.path.join(recipe.work_dir, "op_summary.json")
-    write_json(summary, summary_path)
-    write_yaml(recipe.resolved(), os.path.join(recipe.work_dir, "recipe_resolved.yaml"))
+    summary_file = summary_path(recipe.export_path, recipe.own_work_dir)
+    write_json(summary, summary_file)
+    write_yaml(recipe.resolved(), resolved_recipe_path(recipe.export_path, recipe.own_work_dir))
     logger.info(
         f"input={summary['input']} kept={summary['kept']} filtered={summary['filtered']} "
         f"errored={summary['errored']} seconds={summary['seconds']}"
@@ -196,5 +200,5 @@ def _run_recipe(recipe: Recipe, stats_only: bool) -> RunResult:
         result_paths=result_paths,
         stats_path=None,
         errors_path=err_path,
-        summary_path=summary_path,
+        summary_path=summary_file,
     )

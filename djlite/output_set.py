@@ -132,14 +132,15 @@ def recover(export_path: str) -> None:
             os.remove(journal)
 
 
-def run_outputs(export_path: str, work_dir: str):
+def run_outputs(export_path: str, work_dir: str, files=()):
     """Whether a path is one of a run's outputs: beside the export path and named after it (result, shards,
-    _stats, _errors, _filtered), or the summary, resolved recipe and trace in the work folder. Scratch files
-    written while the run goes on (a cleaned copy of the dataset) are not, and are renamed at once."""
+    _stats, _errors, _filtered, and by default the summary and resolved recipe), one of `files` (the summary
+    and resolved recipe in a work_dir of their own), or the trace in the work folder. Scratch files written
+    while the run goes on (a cleaned copy of the dataset) are not, and are renamed at once."""
     export_dir = os.path.dirname(os.path.abspath(export_path))
     stem = os.path.basename(export_path).split(".", 1)[0]
     work_dir = os.path.abspath(work_dir)
-    summary_files = {os.path.join(work_dir, n) for n in ("op_summary.json", "recipe_resolved.yaml")}
+    summary_files = {os.path.abspath(f) for f in files}
 
     def member(path: str) -> bool:
         path = os.path.abspath(path)
@@ -151,9 +152,9 @@ def run_outputs(export_path: str, work_dir: str):
 
 
 @contextmanager
-def output_set(export_path: str, work_dir: str | None = None, previous=()):
+def output_set(export_path: str, work_dir: str | None = None, previous=(), files=()):
     """Every `atomic_path` of the run's outputs inside the block is committed together when the block completes."""
-    members = run_outputs(export_path, work_dir or os.path.dirname(os.path.abspath(export_path)))
+    members = run_outputs(export_path, work_dir or os.path.dirname(os.path.abspath(export_path)), files)
     outputs = OutputSet(journal_path(export_path), members)
     token = _active.set(outputs)
     try:

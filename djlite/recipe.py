@@ -97,7 +97,11 @@ class Recipe:
         default_factory=dict, metadata=_help("options of a training layout (fps, jpeg_quality, labels_csv, ...)")
     )
     work_dir: str | None = field(
-        default=None, metadata=_help("logs, op_summary.json and recipe_resolved.yaml (default: export_path's folder)")
+        default=None,
+        metadata=_help(
+            "logs and, in a folder of its own, op_summary.json and recipe_resolved.yaml (default: export_path's "
+            "folder, where they are <export base>_op_summary.json and <export base>_recipe_resolved.yaml)"
+        ),
     )
     np: int = field(default=4, metadata=_help("worker processes, capped at the CPU count as in Data-Juicer"))
     text_keys: str | list[str] = field(default="text", metadata=_help("the text column (the first one if a list)"))
@@ -152,9 +156,24 @@ class Recipe:
     def text_key(self) -> str:
         return self.text_keys if isinstance(self.text_keys, str) else self.text_keys[0]
 
+    @property
+    def own_work_dir(self) -> str | None:
+        """work_dir when it is a folder of its own; None when it is export_path's folder (the default).
+
+        The one rule for what a work_dir that follows the export means: the resolved recipe leaves it null
+        (re-run with another export_path, it follows that one), and the run's summary and resolved recipe are
+        named after the export (djlite.exporter.summary_path), so runs exporting to one folder keep their own.
+        """
+        if self.work_dir is None:
+            return None
+        work_dir = os.path.abspath(self.work_dir)
+        return None if work_dir == os.path.dirname(os.path.abspath(self.export_path)) else work_dir
+
     def resolved(self) -> dict:
-        """The recipe with every op parameter filled in, as saved next to the outputs and --print_config shows."""
+        """The recipe with every op parameter filled in, as saved next to the outputs and --print_config shows;
+        a work_dir that is only the export's folder stays null, as it was given."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("ops", "source")}
+        out["work_dir"] = self.own_work_dir
         out["process"] = [{op.name: op.config} for op in self.ops]
         return _plain(out)
 

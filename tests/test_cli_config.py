@@ -1,16 +1,19 @@
 """The jsonargparse configuration layer: --help, repeatable --config, --print_config, --help-op, --version,
 YAML 1.2 scalars, the alias bound, Data-Juicer op names and keys, Ctrl-C."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
 from helpers import dj_process, read_jsonl, video_samples, write_jsonl, write_recipe
 
+import djlite
 from djlite import __version__
 from djlite.errors import RecipeError
 from djlite.recipe import GLOBAL_KEYS, load_recipe
@@ -70,7 +73,7 @@ def test_print_config_is_the_resolved_recipe_and_runs_to_the_same_outputs(tmp_pa
     assert second.returncode == 0, second.stderr
     assert read_jsonl(tmp_path / "out1" / "res.jsonl") == read_jsonl(tmp_path / "out2" / "res.jsonl")
     assert read_jsonl(tmp_path / "out1" / "res_stats.jsonl") == read_jsonl(tmp_path / "out2" / "res_stats.jsonl")
-    resolved = yaml.safe_load((tmp_path / "out1" / "recipe_resolved.yaml").read_text())
+    resolved = yaml.safe_load((tmp_path / "out1" / "res_recipe_resolved.yaml").read_text())
     assert resolved["process"] == printed["process"]
 
 
@@ -193,3 +196,47 @@ def test_help_op_without_a_name_or_with_an_unknown_one_is_one_line():
     done = dj_process("--help-op=video_duraton_filter")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "did you mean 'video_duration_filter'?" in done.stderr
+
+
+def test_printed_recipe_rerun_elsewhere_keeps_the_first_runs_summary(tmp_path, clips):
+    """Issue 19 item 11: --print_config wrote an absolute work_dir, so the printed recipe run with another
+    --export_path wrote its op_summary.json and recipe_resolved.yaml over the first run's."""
+    data = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"], clips["short"]]))
+    recipe = write_recipe(
+        tmp_path / "r.yaml", data, [{"video_duration_filter": {"min_duration": 1.5}}], export_path="out1/res.jsonl"
+    )
+    done = dj_process("--config", str(recipe), "--print_config", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    printed = yaml.safe_load(done.stdout)
+    assert printed["work_dir"] is None  # derived from export_path, so it follows a new one
+    saved = tmp_path / "printed.yaml"
+    saved.write_text(done.stdout)
+    first = dj_process("--config", str(saved), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    out1 = tmp_path / "out1"
+    before = {p.name: p.read_bytes() for p in out1.iterdir() if p.is_file()}
+    assert {"res_op_summary.json", "res_recipe_resolved.yaml"} <= set(before)
+    # Another export in another folder, and another export name in the same folder.
+    for export in ("out2/res.jsonl", "out1/other.jsonl"):
+        again = dj_process("--config", str(saved), "--export_path", export, "--video_duration_filter.min_duration",
+                           "0", cwd=tmp_path)  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        base = tmp_path / export.removesuffix(".jsonl")
+        assert json.loads(Path(f"{base}_op_summary.json").read_text())["kept"] == 2
+        resolved = yaml.safe_load(Path(f"{base}_recipe_resolved.yaml").read_text())
+        assert resolved["export_path"] == str(tmp_path / export) and resolved["work_dir"] is None
+    assert {name: (out1 / name).read_bytes() for name in before} == before
+    assert json.loads((out1 / "res_op_summary.json").read_text())["kept"] == 1
+    assert not (tmp_path / "out2" / "op_summary.json").exists()
+
+
+def test_a_work_dir_of_its_own_holds_op_summary_json(tmp_path, clips):
+    data = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"]]))
+    recipe = write_recipe(tmp_path / "r.yaml", data, [{"video_duration_filter": {}}], work_dir=str(tmp_path / "work"))
+    done = dj_process("--config", str(recipe), "--print_config")
+    assert yaml.safe_load(done.stdout)["work_dir"] == str(tmp_path / "work")  # given, so printed
+    result = djlite.run(str(recipe))
+    assert result.summary_path == str(tmp_path / "work" / "op_summary.json")
+    assert json.loads((tmp_path / "work" / "op_summary.json").read_text())["kept"] == 1
+    assert (tmp_path / "work" / "recipe_resolved.yaml").is_file()
+    assert not list((tmp_path / "out").glob("*op_summary.json"))

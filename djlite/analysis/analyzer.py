@@ -3,8 +3,8 @@
 The stats pass runs the recipe through the normal runner with `stats_only=True` (same caching, np and
 error isolation as dj-process; filters compute stats and drop nothing). Its files go to
 `<work_dir>/analysis/`, never over a dj-process run's own files: `<export base>.jsonl` (every analysed
-sample), `<export base>_stats.jsonl`, `<export base>_errors.jsonl`, `op_summary.json`. The analysis then
-reads those files back, exactly as `dj-analyze --stats` does, so both give the same tables.
+sample), `<export base>_stats.jsonl`, `<export base>_errors.jsonl`, `<export base>_op_summary.json`. The
+analysis then reads those files back, exactly as `dj-analyze --stats` does, so both give the same tables.
 
 Where djlite differs from Data-Juicer's analyzer: mappers that come before a filter run too, because in
 dj-process the filter sees their output (Data-Juicer runs only filters and tagging ops); deduplicators are
