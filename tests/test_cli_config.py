@@ -240,3 +240,83 @@ def test_a_work_dir_of_its_own_holds_op_summary_json(tmp_path, clips):
     assert json.loads((tmp_path / "work" / "op_summary.json").read_text())["kept"] == 1
     assert (tmp_path / "work" / "recipe_resolved.yaml").is_file()
     assert not list((tmp_path / "out").glob("*op_summary.json"))
+
+
+@pytest.fixture
+def layout_recipe(tmp_path, dataset):
+    """A MediaSequence recipe with export options, as a user's training recipe looks."""
+    (tmp_path / "labels.csv").write_text("clip,label\na.mp4,dog\n")
+    return write_recipe(
+        tmp_path / "r.yaml",
+        dataset,
+        [],
+        export_path=str(tmp_path / "out" / "clips.tfrecord"),
+        export_type="mediasequence",
+        export_extra_args={"labels_csv": str(tmp_path / "labels.csv"), "fps": 4},
+    )
+
+
+def test_export_path_on_the_command_line_wins_over_the_recipes_export_type(tmp_path, layout_recipe):
+    """Issue 19 item 12: the recipe's export_type silently won over a later --export_path's extension."""
+    from djlite.formats.export import layout_name
+
+    done = dj_process(
+        "--config", str(layout_recipe), "--export_path", "v/clips.tfrecords", "--print_config", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    printed = yaml.safe_load(done.stdout)
+    assert printed["export_type"] is None and layout_name(printed["export_path"], None) == "video2tfrecord"
+    (line,) = [line for line in done.stderr.splitlines() if "wins" in line]
+    assert "v/clips.tfrecords (command line)" in line and f"mediasequence ({layout_recipe})" in line
+    assert "writes video2tfrecord" in line
+    # Given after the path, export_type wins, and the log says so.
+    later = dj_process("--config", str(layout_recipe), "--export_path", "v/c.tar", "--export_type", "video2tfrecord",
+                       "--print_config", cwd=tmp_path)  # fmt: skip
+    assert yaml.safe_load(later.stdout)["export_type"] == "video2tfrecord"
+    assert "export_type video2tfrecord (command line) comes after export_path v/c.tar" in later.stderr
+    # An extension that agrees (or none) is no conflict: nothing is logged, the recipe's export_type stays.
+    agree = dj_process(
+        "--config", str(layout_recipe), "--export_path", "v/other.tfrecord", "--print_config", cwd=tmp_path
+    )
+    assert yaml.safe_load(agree.stdout)["export_type"] == "mediasequence" and "wins" not in agree.stderr
+    # From Python, an export_path override is later than the recipe file too.
+    assert djlite.load_recipe(str(layout_recipe), {"export_path": str(tmp_path / "x.tar")}).export_type is None
+
+
+def test_a_table_export_path_on_the_command_line_writes_that_table(tmp_path, dataset):
+    recipe = write_recipe(tmp_path / "r.yaml", dataset, [], export_path="out/res.parquet", export_type="parquet")
+    done = dj_process("--config", str(recipe), "--export_path", "out/res.jsonl", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert read_jsonl(tmp_path / "out" / "res.jsonl")[0]["text"] == "x"  # JSON lines, not parquet bytes
+
+
+def test_export_extra_args_from_the_command_line_are_merged_key_by_key(tmp_path, layout_recipe):
+    """Issue 19 item 13: --export_extra_args '{...}' replaced the recipe's whole dict (labels_csv vanished)."""
+    labels = str(tmp_path / "labels.csv")
+    done = dj_process("--config", str(layout_recipe), "--export_extra_args", '{"jpeg_quality": 90}', "--print_config")
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout)["export_extra_args"] == {"labels_csv": labels, "fps": 4, "jpeg_quality": 90}
+    one = dj_process("--config", str(layout_recipe), "--export_extra_args.fps", "2", "--print_config")
+    assert yaml.safe_load(one.stdout)["export_extra_args"] == {"labels_csv": labels, "fps": 2}
+    more = tmp_path / "more.yaml"
+    more.write_text("export_extra_args:\n  jpeg_quality: 70\n")
+    merged = dj_process("--config", str(layout_recipe), "--config", str(more), "--print_config")
+    assert yaml.safe_load(merged.stdout)["export_extra_args"] == {"labels_csv": labels, "fps": 4, "jpeg_quality": 70}
+    from_python = djlite.load_recipe(str(layout_recipe), overrides={"export_extra_args": {"fps": 8}})
+    assert from_python.export_extra_args == {"labels_csv": labels, "fps": 8}
+    assert "merged into the recipe's key by key" in " ".join(dj_process("--help").stdout.split())
+
+
+def test_python_op_overrides_as_a_mapping(tmp_path, dataset):
+    """Issue 19 item 16: djlite.run(..., video_duration_filter={"min_duration": 2}) is merged into that op's params."""
+    process = [{"video_duration_filter": {"max_duration": 30}}, {"video_resolution_filter": {"min_width": 8}}]
+    recipe = write_recipe(tmp_path / "r.yaml", dataset, process)
+    loaded = djlite.load_recipe(str(recipe), overrides={"video_duration_filter": {"min_duration": 2}, "np": 2})
+    duration = loaded.ops[0].config
+    assert (duration["min_duration"], duration["max_duration"], loaded.np) == (2, 30, 2)
+    assert loaded.ops[1].config["min_width"] == 8
+    with pytest.raises(RecipeError) as info:
+        djlite.run(str(recipe), video_duraton_filter={"min_duration": 2})
+    message = str(info.value)
+    assert "no step uses op 'video_duraton_filter'" in message and "did you mean 'video_duration_filter'" in message
+    assert "\n" not in message
