@@ -11,6 +11,7 @@ from loguru import logger
 
 from djlite.core.accounting import RunOutcome
 from djlite.dataset import dataset_files, datasets_caching, load_recipe_dataset
+from djlite.errors import RecipeError
 from djlite.executors.local import Runner
 from djlite.exporter import (
     export_errors,
@@ -137,8 +138,18 @@ def _export_errors_and_traces(recipe: Recipe, outcome: RunOutcome) -> tuple[str]
 
 
 def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> RunResult:
-    """Load, process and export; returns the kept dataset, the accounting and the paths written."""
+    """Load, process and export; returns the kept dataset, the accounting and the paths written.
+
+    `overrides`, over a recipe file or dict: global keys (`np=2`, `export_extra_args={"fps": 12}`, merged key by
+    key), an op's parameters as a mapping (`video_duration_filter={"min_duration": 2}`, merged into every step
+    of that op) or one at a time (`**{"video_duration_filter.min_duration": 2}`, `**{"process.0.min_duration": 2}`).
+    """
     if isinstance(config, Recipe):
+        if overrides:
+            raise RecipeError(
+                f"overrides {', '.join(overrides)} go with a recipe file or dict; for a built Recipe, change its "
+                "fields (dataclasses.replace)"
+            )
         recipe = config
     elif isinstance(config, dict):
         recipe = load_recipe(data=config, overrides=overrides)

@@ -320,3 +320,5 @@ def test_python_op_overrides_as_a_mapping(tmp_path, dataset):
     message = str(info.value)
     assert "no step uses op 'video_duraton_filter'" in message and "did you mean 'video_duration_filter'" in message
     assert "\n" not in message
+    with pytest.raises(RecipeError, match="overrides np go with a recipe file or dict"):
+        djlite.run(loaded, np=1)  # a built Recipe: an override would be silently ignored
