@@ -512,3 +512,19 @@ def test_demo_kept_count_says_the_deduplicators_are_not_counted(tmp_path):
     assert whatif["video_aspect_ratio_filter"] == "min_ratio=9/21, max_ratio=21/9"
     kept = run(str(REPO / "recipes" / "demo.yaml"), export_path=str(tmp_path / "run" / "demo.jsonl"), np=1)
     assert kept.summary["kept"] == 2  # what dj-process keeps, with the deduplicators
+
+
+def test_stats_mode_finds_the_runs_summary_under_its_export_name(clips, tmp_path):
+    """The summary is <export base>_op_summary.json now (issue 19 item 11): dj-analyze --stats still reads from it
+    how many filtered samples its tables miss, and two runs in one folder each get their own count."""
+    from djlite.analysis.stats_file import load_run_records
+
+    dataset = write_jsonl(tmp_path / "d.jsonl", [{"text": n, "videos": [clips[n]]} for n in ("moving", "short")])
+    counts = {}
+    for name, min_duration in (("strict", 1.0), ("loose", 0.0)):
+        recipe = write_recipe(tmp_path / f"{name}.yaml", dataset, tmp_path / "out" / f"{name}.jsonl",
+                              [{"video_duration_filter": {"min_duration": min_duration}}])  # fmt: skip
+        result = run(str(recipe))
+        assert result.summary_path == str(tmp_path / "out" / f"{name}_op_summary.json")
+        counts[name] = (result.summary["filtered"], load_run_records(result.stats_path).filtered_missing)
+    assert counts == {"strict": (1, 1), "loose": (0, 0)}
