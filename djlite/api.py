@@ -11,13 +11,16 @@ from loguru import logger
 
 from djlite.core.accounting import RunOutcome
 from djlite.dataset import dataset_files, datasets_caching, load_recipe_dataset
+from djlite.errors import RecipeError
 from djlite.executors.local import Runner
 from djlite.exporter import (
     export_errors,
     export_result,
+    resolved_recipe_path,
     result_dataset,
     result_files,
     stats_path,
+    summary_path,
     write_json,
     write_yaml,
 )
@@ -135,8 +138,18 @@ def _export_errors_and_traces(recipe: Recipe, outcome: RunOutcome) -> tuple[str]
 
 
 def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> RunResult:
-    """Load, process and export; returns the kept dataset, the accounting and the paths written."""
+    """Load, process and export; returns the kept dataset, the accounting and the paths written.
+
+    `overrides`, over a recipe file or dict: global keys (`np=2`, `export_extra_args={"fps": 12}`, merged key by
+    key), an op's parameters as a mapping (`video_duration_filter={"min_duration": 2}`, merged into every step
+    of that op) or one at a time (`**{"video_duration_filter.min_duration": 2}`, `**{"process.0.min_duration": 2}`).
+    """
     if isinstance(config, Recipe):
+        if overrides:
+            raise RecipeError(
+                f"overrides {', '.join(overrides)} go with a recipe file or dict; for a built Recipe, change its "
+                "fields (dataclasses.replace)"
+            )
         recipe = config
     elif isinstance(config, dict):
         recipe = load_recipe(data=config, overrides=overrides)
@@ -150,7 +163,9 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
     with export_lock(recipe.export_path):
         recover(recipe.export_path)
         remove_stale_temporaries(os.path.dirname(recipe.export_path), recipe.work_dir)
-        with output_set(recipe.export_path, recipe.work_dir, previous=result_files(recipe.export_path)):
+        run_files = [f(recipe.export_path, recipe.own_work_dir) for f in (summary_path, resolved_recipe_path)]
+        previous = result_files(recipe.export_path)
+        with output_set(recipe.export_path, recipe.work_dir, previous=previous, files=run_files):
             result = _run_recipe(recipe, stats_only)
     written_stats = stats_path(recipe.export_path)  # known only now that the set is committed
     result.stats_path = written_stats if os.path.exists(written_stats) else None
@@ -173,9 +188,9 @@ def _run_recipe(recipe: Recipe, stats_only: bool) -> RunResult:
         remove_stale_filtered(recipe.export_path)
     summary = outcome.summary()
     summary["seconds"] = round(time.perf_counter() - started, 3)
-    summary_path = os.path.join(recipe.work_dir, "op_summary.json")
-    write_json(summary, summary_path)
-    write_yaml(recipe.resolved(), os.path.join(recipe.work_dir, "recipe_resolved.yaml"))
+    summary_file = summary_path(recipe.export_path, recipe.own_work_dir)
+    write_json(summary, summary_file)
+    write_yaml(recipe.resolved(), resolved_recipe_path(recipe.export_path, recipe.own_work_dir))
     logger.info(
         f"input={summary['input']} kept={summary['kept']} filtered={summary['filtered']} "
         f"errored={summary['errored']} seconds={summary['seconds']}"
@@ -196,5 +211,5 @@ def _run_recipe(recipe: Recipe, stats_only: bool) -> RunResult:
         result_paths=result_paths,
         stats_path=None,
         errors_path=err_path,
-        summary_path=summary_path,
+        summary_path=summary_file,
     )

@@ -4,8 +4,10 @@ run never leaves a file that looks finished.
     <export>.jsonl | .json | .parquet   kept samples (or <base>-<i>-of-<n>.<ext> shards)
     <base>_stats.jsonl                  {"__dj__stats__": ...} per kept sample, same order
     <base>_errors.jsonl                 every sample dropped by an error, whole, with "__dj__errors__"
-    <work_dir>/op_summary.json          input = kept + filtered + errored, per op and overall
-    <work_dir>/recipe_resolved.yaml     the recipe with every op parameter filled in
+    <base>_op_summary.json              input = kept + filtered + errored, per op and overall
+    <base>_recipe_resolved.yaml         the recipe with every op parameter filled in
+(the last two are <work_dir>/op_summary.json and <work_dir>/recipe_resolved.yaml when the recipe's work_dir is
+a folder of its own, as in Data-Juicer; see summary_path)
 """
 
 import json
@@ -48,6 +50,27 @@ def stats_path(export_path: str) -> str:
 
 def errors_path(export_path: str) -> str:
     return export_base(export_path) + "_errors.jsonl"
+
+
+SUMMARY_NAME = "op_summary.json"
+RESOLVED_RECIPE_NAME = "recipe_resolved.yaml"
+
+
+def _run_file(export_path: str, own_work_dir: str | None, name: str) -> str:
+    if own_work_dir:
+        return os.path.join(own_work_dir, name)
+    return f"{export_base(export_path)}_{name}"
+
+
+def summary_path(export_path: str, own_work_dir: str | None = None) -> str:
+    """The run's op_summary.json: in a work_dir of its own (`Recipe.own_work_dir`) as in Data-Juicer; else beside
+    the export and named after it, so that two runs exporting to one folder never replace each other's."""
+    return _run_file(export_path, own_work_dir, SUMMARY_NAME)
+
+
+def resolved_recipe_path(export_path: str, own_work_dir: str | None = None) -> str:
+    """The run's recipe_resolved.yaml, placed and named as summary_path places the summary."""
+    return _run_file(export_path, own_work_dir, RESOLVED_RECIPE_NAME)
 
 
 def _dumps(row: dict) -> str:

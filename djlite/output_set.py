@@ -1,7 +1,9 @@
 """A run's output files as one set: exclusive temporaries, one commit for all of them, a lock on the export path.
 
-- Temporaries are created with mkstemp (O_CREAT|O_EXCL: a planted file or symlink at the name is never
-  opened, let alone followed) and carry the writer's pid: `.<name>.tmp-djlite-<pid>-<random>`.
+- Temporaries are created exclusively (O_CREAT|O_EXCL, as mkstemp does: a planted file or symlink at the name
+  is never opened, let alone followed) and carry the writer's pid: `.<name>.tmp-djlite-<pid>-<random>`.
+  Unlike mkstemp's 0600, their mode is the user's umask's (0644 under umask 022; the kernel applies it, and a
+  default ACL of the folder), so a trainer running as another user can read the outputs.
 - Inside `output_set(...)`, `atomic_path` (djlite/exporter.py) defers each rename: the files are all written
   first, then a journal listing every rename (and the files of the previous set that the new set replaces,
   such as surplus shards) is written atomically, then the renames are done and the journal is removed. A
@@ -18,8 +20,8 @@ import fcntl
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -42,13 +44,30 @@ class ExportPathBusyError(RecipeError):
     """Another run holds the export path's lock."""
 
 
+_EXCLUSIVE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_NAME_TRIES = 100
+
+
+def create_exclusive(folder: str, prefix: str, suffix: str = "") -> str:
+    """A new, empty file `<folder>/<prefix><random><suffix>`: mkstemp's exclusive creation, but with the mode
+    that the user's umask gives (mode 0666 asked for, so the kernel applies the umask), not 0600. Every file a
+    run writes starts here."""
+    for _ in range(_NAME_TRIES):
+        path = os.path.join(folder, f"{prefix}{secrets.token_hex(4)}{suffix}")
+        try:
+            fd = os.open(path, _EXCLUSIVE_FLAGS, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return path
+    raise FileExistsError(errno.EEXIST, f"no free temporary name after {_NAME_TRIES} tries", f"{folder}/{prefix}*")
+
+
 def exclusive_temp(path: str) -> str:
-    """A new, empty file beside `path`, created exclusively and never through a link."""
+    """A new, empty file beside `path`, created exclusively and never through a link (see create_exclusive)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}{TMP_MARK}{os.getpid()}-", dir=folder)
-    os.close(fd)
-    return tmp
+    return create_exclusive(folder, f".{os.path.basename(path)}{TMP_MARK}{os.getpid()}-")
 
 
 def active_set() -> "OutputSet | None":
@@ -132,14 +151,15 @@ def recover(export_path: str) -> None:
             os.remove(journal)
 
 
-def run_outputs(export_path: str, work_dir: str):
+def run_outputs(export_path: str, work_dir: str, files=()):
     """Whether a path is one of a run's outputs: beside the export path and named after it (result, shards,
-    _stats, _errors, _filtered), or the summary, resolved recipe and trace in the work folder. Scratch files
-    written while the run goes on (a cleaned copy of the dataset) are not, and are renamed at once."""
+    _stats, _errors, _filtered, and by default the summary and resolved recipe), one of `files` (the summary
+    and resolved recipe in a work_dir of their own), or the trace in the work folder. Scratch files written
+    while the run goes on (a cleaned copy of the dataset) are not, and are renamed at once."""
     export_dir = os.path.dirname(os.path.abspath(export_path))
     stem = os.path.basename(export_path).split(".", 1)[0]
     work_dir = os.path.abspath(work_dir)
-    summary_files = {os.path.join(work_dir, n) for n in ("op_summary.json", "recipe_resolved.yaml")}
+    summary_files = {os.path.abspath(f) for f in files}
 
     def member(path: str) -> bool:
         path = os.path.abspath(path)
@@ -151,9 +171,9 @@ def run_outputs(export_path: str, work_dir: str):
 
 
 @contextmanager
-def output_set(export_path: str, work_dir: str | None = None, previous=()):
+def output_set(export_path: str, work_dir: str | None = None, previous=(), files=()):
     """Every `atomic_path` of the run's outputs inside the block is committed together when the block completes."""
-    members = run_outputs(export_path, work_dir or os.path.dirname(os.path.abspath(export_path)))
+    members = run_outputs(export_path, work_dir or os.path.dirname(os.path.abspath(export_path)), files)
     outputs = OutputSet(journal_path(export_path), members)
     token = _active.set(outputs)
     try:

@@ -1,8 +1,8 @@
 """Checks on where a run writes, made before any data is read.
 
 - An output that is an input is refused (RecipeError, exit 2): the export path, its _stats/_errors/_filtered
-  files or the work_dir's op_summary.json equal to a dataset file, or anywhere inside a folder dataset (the
-  next run would read the results back as samples).
+  files or the run's op summary / resolved recipe equal to a dataset file, or anywhere inside a folder
+  dataset (the next run would read the results back as samples).
 - A folder that cannot be written (read-only file system, no permission) or a disk with no room is found
   before the work, with one line, instead of after it with a traceback.
 - Existing outputs are replaced, as in Data-Juicer (no --overwrite flag); the log names each one first, so
@@ -23,15 +23,15 @@ MIN_FREE_BYTES = 1 << 20
 
 def output_files(recipe) -> list[str]:
     """Every file a run writes, by path (result shards aside)."""
-    from djlite.exporter import errors_path, export_base, stats_path
+    from djlite.exporter import errors_path, export_base, resolved_recipe_path, stats_path, summary_path
 
     return [
         recipe.export_path,
         stats_path(recipe.export_path),
         errors_path(recipe.export_path),
         export_base(recipe.export_path) + "_filtered.jsonl",  # djlite.trace.filtered_path, without its imports
-        os.path.join(recipe.work_dir, "op_summary.json"),
-        os.path.join(recipe.work_dir, "recipe_resolved.yaml"),
+        summary_path(recipe.export_path, recipe.own_work_dir),
+        resolved_recipe_path(recipe.export_path, recipe.own_work_dir),
     ]
 
 

@@ -90,14 +90,28 @@ class Recipe:
         default="./outputs/hello_world/hello_world.jsonl",
         metadata=_help("the kept samples (.jsonl, .json or .parquet); _stats.jsonl and _errors.jsonl go beside it"),
     )
-    export_type: str | None = field(default=None, metadata=_help("export format when export_path has no suffix"))
+    export_type: str | None = field(
+        default=None,
+        metadata=_help(
+            "export format (default: export_path's extension); where the two disagree, the one given later wins "
+            "(--export_path on the command line over a recipe's export_type), and the log names both"
+        ),
+    )
     export_shard_size: int = field(default=0, metadata=_help("bytes per result shard; 0 writes one file"))
     # Options of a training layout (export_type mediasequence / video2tfrecord / webdataset): djlite/formats/export.py
     export_extra_args: dict = field(
-        default_factory=dict, metadata=_help("options of a training layout (fps, jpeg_quality, labels_csv, ...)")
+        default_factory=dict,
+        metadata=_help(
+            "options of a training layout (fps, jpeg_quality, labels_csv, ...); a later --config or "
+            "--export_extra_args '{...}' is merged into the recipe's key by key, --export_extra_args.fps 12 sets one"
+        ),
     )
     work_dir: str | None = field(
-        default=None, metadata=_help("logs, op_summary.json and recipe_resolved.yaml (default: export_path's folder)")
+        default=None,
+        metadata=_help(
+            "logs and, in a folder of its own, op_summary.json and recipe_resolved.yaml (default: export_path's "
+            "folder, where they are <export base>_op_summary.json and <export base>_recipe_resolved.yaml)"
+        ),
     )
     np: int = field(default=4, metadata=_help("worker processes, capped at the CPU count as in Data-Juicer"))
     text_keys: str | list[str] = field(default="text", metadata=_help("the text column (the first one if a list)"))
@@ -152,9 +166,24 @@ class Recipe:
     def text_key(self) -> str:
         return self.text_keys if isinstance(self.text_keys, str) else self.text_keys[0]
 
+    @property
+    def own_work_dir(self) -> str | None:
+        """work_dir when it is a folder of its own; None when it is export_path's folder (the default).
+
+        The one rule for what a work_dir that follows the export means: the resolved recipe leaves it null
+        (re-run with another export_path, it follows that one), and the run's summary and resolved recipe are
+        named after the export (djlite.exporter.summary_path), so runs exporting to one folder keep their own.
+        """
+        if self.work_dir is None:
+            return None
+        work_dir = os.path.abspath(self.work_dir)
+        return None if work_dir == os.path.dirname(os.path.abspath(self.export_path)) else work_dir
+
     def resolved(self) -> dict:
-        """The recipe with every op parameter filled in, as saved next to the outputs and --print_config shows."""
+        """The recipe with every op parameter filled in, as saved next to the outputs and --print_config shows;
+        a work_dir that is only the export's folder stays null, as it was given."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("ops", "source")}
+        out["work_dir"] = self.own_work_dir
         out["process"] = [{op.name: op.config} for op in self.ops]
         return _plain(out)
 
@@ -409,28 +438,93 @@ def parse_overrides(argv: list[str]) -> dict[str, Any]:
     return overrides
 
 
-def _apply_overrides(data: dict, overrides: dict, where: str) -> None:
+# Global keys holding a mapping: a later recipe file, a command-line value or a Python override is merged into
+# them key by key, as op parameters are, instead of replacing the whole mapping.
+MERGED_KEYS = ("export_extra_args",)
+
+
+def merge_layers(layers: list[tuple[str, dict]]) -> dict:
+    """Recipe keys from several sources in order (recipe files, the command line, Python overrides), each
+    `(where, keys)`: the later value wins, MERGED_KEYS key by key; see _settle_export_type for export_type vs
+    export_path."""
+    merged: dict = {}
+    last = {"export_path": (-1, ""), "export_type": (-1, "")}  # the layer that gave each, and its name
+    for i, (where, layer) in enumerate(layers):
+        for key, value in layer.items():
+            if key in MERGED_KEYS and isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+            if key in last:
+                last[key] = (i, where)
+    _settle_export_type(merged, last["export_path"], last["export_type"])
+    return merged
+
+
+def _settle_export_type(merged: dict, path_from: tuple[int, str], type_from: tuple[int, str]) -> None:
+    """An export_path whose extension names another format than export_type: the later of the two wins, and the
+    log names both. Given together (in one recipe file), export_type wins, as it always did."""
+    path, export_type = merged.get("export_path"), merged.get("export_type")
+    if not isinstance(path, str) or not isinstance(export_type, str):
+        return
+    from djlite.formats.export import format_of_suffix, suffix_of_format
+
+    suffix = os.path.splitext(path)[1]
+    named = format_of_suffix(suffix)
+    if named is None or suffix_of_format(export_type) in (None, suffix):
+        return  # no extension, one djlite does not know, an unknown export_type (refused later), or they agree
+    from loguru import logger  # not at module level: `dj-process --help` stays fast
+
+    path_where, type_where = path_from[1], type_from[1]
+    if path_from[0] > type_from[0]:
+        merged["export_type"] = None
+        logger.info(
+            f"export_path {path} ({path_where}) comes after export_type {export_type} ({type_where}) and its "
+            f"extension names {named}: the later one wins, so this run writes {named}"
+        )
+    else:
+        later = "is given with" if path_from[0] == type_from[0] else "comes after"
+        logger.warning(
+            f"export_type {export_type} ({type_where}) {later} export_path {path} ({path_where}) and wins over "
+            f"its {suffix} extension ({named})"
+        )
+
+
+def _is_op_override(key: str, value) -> bool:
+    """`djlite.run(..., video_duration_filter={"min_duration": 2})`: an op's parameters, not a global key."""
+    return "." in key or (isinstance(value, dict) and key not in GLOBAL_KEYS and key not in IGNORED_DJ_KEYS)
+
+
+def _apply_op_overrides(data: dict, overrides: dict, where: str) -> None:
+    """Op overrides (`op.param`, `process.I.param`, `op: {params}`) and `export_extra_args.KEY` into `data`."""
     process = data.get("process") or []
     for key, value in overrides.items():
-        if "." not in key:
-            data[key] = value
+        if "." not in key:  # a mapping of the op's parameters, merged key by key
+            _override_steps(process, key, value, key, where)
             continue
         target, param = key.rsplit(".", 1)
-        if target.startswith("process."):
-            index = target.split(".", 1)[1]
-            if not index.isdigit() or int(index) >= len(process):
-                raise RecipeError(f"{where}: override --{key}: the recipe has no step {index} (it has {len(process)})")
-            steps = [process[int(index)]]
+        if target in MERGED_KEYS:  # --export_extra_args.fps 12
+            current = data.get(target)
+            data[target] = {**(current if isinstance(current, dict) else {}), param: value}
         else:
-            steps = [s for s in process if isinstance(s, dict) and target in s]
-            if not steps:
-                names = [next(iter(s)) for s in process if isinstance(s, dict) and s]
-                raise RecipeError(
-                    f"{where}: override --{key}: no step uses op {target!r}{_did_you_mean(target, names)}"
-                )
-        for step in steps:
-            name = next(iter(step))
-            step[name] = dict(step[name] or {}, **{param: value})
+            _override_steps(process, target, {param: value}, f"--{key}", where)
+
+
+def _override_steps(process: list, target: str, params: dict, given: str, where: str) -> None:
+    """Merge `params` into every step using op `target` (or into step I for `process.I`)."""
+    if target.startswith("process."):
+        index = target.split(".", 1)[1]
+        if not index.isdigit() or int(index) >= len(process):
+            raise RecipeError(f"{where}: override {given}: the recipe has no step {index} (it has {len(process)})")
+        steps = [process[int(index)]]
+    else:
+        steps = [s for s in process if isinstance(s, dict) and target in s]
+        if not steps:
+            names = [next(iter(s)) for s in process if isinstance(s, dict) and s]
+            raise RecipeError(f"{where}: override {given}: no step uses op {target!r}{_did_you_mean(target, names)}")
+    for step in steps:
+        name = next(iter(step))
+        step[name] = {**(step[name] or {}), **params}
 
 
 # ---- the recipe ----------------------------------------------------------------------------------------
@@ -475,11 +569,12 @@ def load_recipe(path: str | list[str] | None = None, overrides: dict | None = No
     """Read (and merge, for several files), override and validate a recipe; build its ops. Reads no dataset rows."""
     paths = [path] if isinstance(path, str) else list(path or [])
     where = ", ".join(paths) or "recipe"
-    merged = dict(data or {})
-    for p in paths:
-        merged.update(read_recipe_file(p))
-    if overrides:
-        _apply_overrides(merged, overrides, where)
+    layers = [("recipe", dict(data or {}))] + [(p, read_recipe_file(p)) for p in paths]
+    overrides = overrides or {}
+    op_overrides = {key: value for key, value in overrides.items() if _is_op_override(key, value)}
+    layers.append(("overrides", {key: value for key, value in overrides.items() if key not in op_overrides}))
+    merged = merge_layers(layers)
+    _apply_op_overrides(merged, op_overrides, where)
     base_dirs = [os.path.dirname(os.path.abspath(p)) for p in reversed(paths)] or [os.getcwd()]
     return recipe_from_data(merged, where, base_dirs)
 
@@ -495,7 +590,36 @@ def parse_cli(parser, argv: list[str]):
         namespace = parser.parse_args(rest)
     except Exception as e:  # noqa: BLE001
         raise _one_line(e, ", ".join(given) or "command line", {}, typing.get_type_hints(Recipe)) from None
+    # jsonargparse lets a later --export_extra_args (or --config) replace the whole mapping, and knows nothing of
+    # export_path vs export_type: the same layers, in command-line order, merged as load_recipe merges them.
+    merged = merge_layers(_command_line_layers(rest))
+    for key in MERGED_KEYS:
+        if key in merged:
+            namespace[key] = merged[key]
+    if "export_type" in merged and merged["export_type"] is None:
+        namespace["export_type"] = None
     return namespace, op_overrides
+
+
+def _command_line_layers(rest: list[str]) -> list[tuple[str, dict]]:
+    """(where, keys) in command-line order: each --config file, and each export key given as an option."""
+    options = ("export_path", "export_type", *MERGED_KEYS)
+    layers = []
+    i = 0
+    while i < len(rest):
+        key, has_value, value = rest[i][2:].partition("=") if rest[i].startswith("--") else ("", "", "")
+        i += 1
+        if key not in ("config", *options):
+            continue
+        if not has_value:
+            if i >= len(rest):
+                break
+            value, i = rest[i], i + 1
+        if key == "config":
+            layers.append((value, read_recipe_file(value)))
+        else:
+            layers.append(("command line", {key: _yaml_value(value, key)}))
+    return layers
 
 
 def recipe_from_namespace(namespace, op_overrides: dict) -> Recipe:
@@ -503,7 +627,7 @@ def recipe_from_namespace(namespace, op_overrides: dict) -> Recipe:
     data = {k: namespace[k] for k in GLOBAL_KEYS if k in namespace}
     data.update({k: namespace[k] for k in IGNORED_DJ_KEYS if namespace.get(k) is not None})
     where = ", ".join(configs) or "command line"
-    _apply_overrides(data, op_overrides, where)
+    _apply_op_overrides(data, op_overrides, where)
     base_dirs = [os.path.dirname(os.path.abspath(p)) for p in reversed(configs)] or [os.getcwd()]
     return recipe_from_data(data, where, base_dirs)
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from djlite.analysis.thresholds import bound_params
+from djlite.analysis.thresholds import bound_params, threshold_text
 from djlite.api import run
 from djlite.cli.analyze import main
 from djlite.fields import Fields
@@ -480,3 +480,51 @@ def test_thumbnails_of_damaged_files_are_frames_or_errors(bad_videos):
     for name in ("derived__video_only_no_decodable_frames.mp4", "derived__audio_only.mp4", "derived__zero_bytes.mp4"):
         with pytest.raises(VideoError, match=name):
             middle_frame(str(bad_videos / name))
+
+
+def test_thresholds_column_shows_every_bound_that_acts():
+    """Issue 19 item 15: a bound equal to the op's default (the demo's min_score 0.25, max_ratio 21/9) was left
+    out of the thresholds column although the recipe sets it and it drops samples."""
+    motion = build_op("video_motion_score_filter", {"min_score": 0.25})
+    assert threshold_text(motion) == "min_score=0.25"  # max_score is unbounded (sys.float_info.max)
+    assert threshold_text(build_op("video_motion_score_filter", {})) == "min_score=0.25"  # the default acts too
+    ratio = build_op("video_aspect_ratio_filter", {"min_ratio": "9/21", "max_ratio": "21/9"})
+    assert threshold_text(ratio) == "min_ratio=9/21, max_ratio=21/9"  # as the recipe wrote them
+    duration = build_op("video_duration_filter", {"min_duration": 1})
+    assert threshold_text(duration) == "min_duration=1"
+
+
+def test_demo_kept_count_says_the_deduplicators_are_not_counted(tmp_path):
+    """Issue 19 item 15: "kept by the recipe: 3" counted without the deduplicators; dj-process keeps 2."""
+    from conftest import REPO
+
+    from djlite.analysis.analyzer import analyze_recipe
+    from djlite.recipe import load_recipe
+
+    recipe = load_recipe(str(REPO / "recipes" / "demo.yaml"), {"work_dir": str(tmp_path), "np": 1})
+    result = analyze_recipe(recipe, thumbnails=False)
+    label = "kept by the filters (deduplicators not counted: video_deduplicator, video_near_deduplicator)"
+    assert result.kept_label == label and result.kept_in_sequence == 3
+    report = (tmp_path / "analysis" / "report.html").read_text()
+    assert label in report and "kept by the recipe" not in report
+    whatif = {row["op"]: row["thresholds"] for row in read_csv(tmp_path / "analysis" / "whatif.csv")}
+    assert whatif["video_motion_score_filter"] == "min_score=0.25"
+    assert whatif["video_aspect_ratio_filter"] == "min_ratio=9/21, max_ratio=21/9"
+    kept = run(str(REPO / "recipes" / "demo.yaml"), export_path=str(tmp_path / "run" / "demo.jsonl"), np=1)
+    assert kept.summary["kept"] == 2  # what dj-process keeps, with the deduplicators
+
+
+def test_stats_mode_finds_the_runs_summary_under_its_export_name(clips, tmp_path):
+    """The summary is <export base>_op_summary.json now (issue 19 item 11): dj-analyze --stats still reads from it
+    how many filtered samples its tables miss, and two runs in one folder each get their own count."""
+    from djlite.analysis.stats_file import load_run_records
+
+    dataset = write_jsonl(tmp_path / "d.jsonl", [{"text": n, "videos": [clips[n]]} for n in ("moving", "short")])
+    counts = {}
+    for name, min_duration in (("strict", 1.0), ("loose", 0.0)):
+        recipe = write_recipe(tmp_path / f"{name}.yaml", dataset, tmp_path / "out" / f"{name}.jsonl",
+                              [{"video_duration_filter": {"min_duration": min_duration}}])  # fmt: skip
+        result = run(str(recipe))
+        assert result.summary_path == str(tmp_path / "out" / f"{name}_op_summary.json")
+        counts[name] = (result.summary["filtered"], load_run_records(result.stats_path).filtered_missing)
+    assert counts == {"strict": (1, 1), "loose": (0, 0)}

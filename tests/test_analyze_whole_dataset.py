@@ -86,7 +86,7 @@ def test_stats_pass_writes_stats_of_every_sample(clips, tmp_path):
     assert main(["--config", str(recipe)]) == 0
     analysis = tmp_path / "out" / "analysis"
     stats = read_jsonl(analysis / "res_stats.jsonl")
-    summary = json.loads((analysis / "op_summary.json").read_text())
+    summary = json.loads((analysis / "res_op_summary.json").read_text())
     assert len(stats) == summary["input"] - summary["errored"] == 4 and summary["filtered"] == 0
     assert all("video_motion_score" in row[Fields.stats] for row in stats)  # none stopped at the duration step
     assert not (analysis / "res_filtered.jsonl").exists() and not (analysis / "trace").exists()

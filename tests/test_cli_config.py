@@ -1,16 +1,19 @@
 """The jsonargparse configuration layer: --help, repeatable --config, --print_config, --help-op, --version,
 YAML 1.2 scalars, the alias bound, Data-Juicer op names and keys, Ctrl-C."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
 from helpers import dj_process, read_jsonl, video_samples, write_jsonl, write_recipe
 
+import djlite
 from djlite import __version__
 from djlite.errors import RecipeError
 from djlite.recipe import GLOBAL_KEYS, load_recipe
@@ -70,7 +73,7 @@ def test_print_config_is_the_resolved_recipe_and_runs_to_the_same_outputs(tmp_pa
     assert second.returncode == 0, second.stderr
     assert read_jsonl(tmp_path / "out1" / "res.jsonl") == read_jsonl(tmp_path / "out2" / "res.jsonl")
     assert read_jsonl(tmp_path / "out1" / "res_stats.jsonl") == read_jsonl(tmp_path / "out2" / "res_stats.jsonl")
-    resolved = yaml.safe_load((tmp_path / "out1" / "recipe_resolved.yaml").read_text())
+    resolved = yaml.safe_load((tmp_path / "out1" / "res_recipe_resolved.yaml").read_text())
     assert resolved["process"] == printed["process"]
 
 
@@ -193,3 +196,129 @@ def test_help_op_without_a_name_or_with_an_unknown_one_is_one_line():
     done = dj_process("--help-op=video_duraton_filter")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "did you mean 'video_duration_filter'?" in done.stderr
+
+
+def test_printed_recipe_rerun_elsewhere_keeps_the_first_runs_summary(tmp_path, clips):
+    """Issue 19 item 11: --print_config wrote an absolute work_dir, so the printed recipe run with another
+    --export_path wrote its op_summary.json and recipe_resolved.yaml over the first run's."""
+    data = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"], clips["short"]]))
+    recipe = write_recipe(
+        tmp_path / "r.yaml", data, [{"video_duration_filter": {"min_duration": 1.5}}], export_path="out1/res.jsonl"
+    )
+    done = dj_process("--config", str(recipe), "--print_config", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    printed = yaml.safe_load(done.stdout)
+    assert printed["work_dir"] is None  # derived from export_path, so it follows a new one
+    saved = tmp_path / "printed.yaml"
+    saved.write_text(done.stdout)
+    first = dj_process("--config", str(saved), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    out1 = tmp_path / "out1"
+    before = {p.name: p.read_bytes() for p in out1.iterdir() if p.is_file()}
+    assert {"res_op_summary.json", "res_recipe_resolved.yaml"} <= set(before)
+    # Another export in another folder, and another export name in the same folder.
+    for export in ("out2/res.jsonl", "out1/other.jsonl"):
+        again = dj_process("--config", str(saved), "--export_path", export, "--video_duration_filter.min_duration",
+                           "0", cwd=tmp_path)  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        base = tmp_path / export.removesuffix(".jsonl")
+        assert json.loads(Path(f"{base}_op_summary.json").read_text())["kept"] == 2
+        resolved = yaml.safe_load(Path(f"{base}_recipe_resolved.yaml").read_text())
+        assert resolved["export_path"] == str(tmp_path / export) and resolved["work_dir"] is None
+    assert {name: (out1 / name).read_bytes() for name in before} == before
+    assert json.loads((out1 / "res_op_summary.json").read_text())["kept"] == 1
+    assert not (tmp_path / "out2" / "op_summary.json").exists()
+
+
+def test_a_work_dir_of_its_own_holds_op_summary_json(tmp_path, clips):
+    data = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"]]))
+    recipe = write_recipe(tmp_path / "r.yaml", data, [{"video_duration_filter": {}}], work_dir=str(tmp_path / "work"))
+    done = dj_process("--config", str(recipe), "--print_config")
+    assert yaml.safe_load(done.stdout)["work_dir"] == str(tmp_path / "work")  # given, so printed
+    result = djlite.run(str(recipe))
+    assert result.summary_path == str(tmp_path / "work" / "op_summary.json")
+    assert json.loads((tmp_path / "work" / "op_summary.json").read_text())["kept"] == 1
+    assert (tmp_path / "work" / "recipe_resolved.yaml").is_file()
+    assert not list((tmp_path / "out").glob("*op_summary.json"))
+
+
+@pytest.fixture
+def layout_recipe(tmp_path, dataset):
+    """A MediaSequence recipe with export options, as a user's training recipe looks."""
+    (tmp_path / "labels.csv").write_text("clip,label\na.mp4,dog\n")
+    return write_recipe(
+        tmp_path / "r.yaml",
+        dataset,
+        [],
+        export_path=str(tmp_path / "out" / "clips.tfrecord"),
+        export_type="mediasequence",
+        export_extra_args={"labels_csv": str(tmp_path / "labels.csv"), "fps": 4},
+    )
+
+
+def test_export_path_on_the_command_line_wins_over_the_recipes_export_type(tmp_path, layout_recipe):
+    """Issue 19 item 12: the recipe's export_type silently won over a later --export_path's extension."""
+    from djlite.formats.export import layout_name
+
+    done = dj_process(
+        "--config", str(layout_recipe), "--export_path", "v/clips.tfrecords", "--print_config", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    printed = yaml.safe_load(done.stdout)
+    assert printed["export_type"] is None and layout_name(printed["export_path"], None) == "video2tfrecord"
+    (line,) = [line for line in done.stderr.splitlines() if "wins" in line]
+    assert "v/clips.tfrecords (command line)" in line and f"mediasequence ({layout_recipe})" in line
+    assert "writes video2tfrecord" in line
+    # Given after the path, export_type wins, and the log says so.
+    later = dj_process("--config", str(layout_recipe), "--export_path", "v/c.tar", "--export_type", "video2tfrecord",
+                       "--print_config", cwd=tmp_path)  # fmt: skip
+    assert yaml.safe_load(later.stdout)["export_type"] == "video2tfrecord"
+    assert "export_type video2tfrecord (command line) comes after export_path v/c.tar" in later.stderr
+    # An extension that agrees (or none) is no conflict: nothing is logged, the recipe's export_type stays.
+    agree = dj_process(
+        "--config", str(layout_recipe), "--export_path", "v/other.tfrecord", "--print_config", cwd=tmp_path
+    )
+    assert yaml.safe_load(agree.stdout)["export_type"] == "mediasequence" and "wins" not in agree.stderr
+    # From Python, an export_path override is later than the recipe file too.
+    assert djlite.load_recipe(str(layout_recipe), {"export_path": str(tmp_path / "x.tar")}).export_type is None
+
+
+def test_a_table_export_path_on_the_command_line_writes_that_table(tmp_path, dataset):
+    recipe = write_recipe(tmp_path / "r.yaml", dataset, [], export_path="out/res.parquet", export_type="parquet")
+    done = dj_process("--config", str(recipe), "--export_path", "out/res.jsonl", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert read_jsonl(tmp_path / "out" / "res.jsonl")[0]["text"] == "x"  # JSON lines, not parquet bytes
+
+
+def test_export_extra_args_from_the_command_line_are_merged_key_by_key(tmp_path, layout_recipe):
+    """Issue 19 item 13: --export_extra_args '{...}' replaced the recipe's whole dict (labels_csv vanished)."""
+    labels = str(tmp_path / "labels.csv")
+    done = dj_process("--config", str(layout_recipe), "--export_extra_args", '{"jpeg_quality": 90}', "--print_config")
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout)["export_extra_args"] == {"labels_csv": labels, "fps": 4, "jpeg_quality": 90}
+    one = dj_process("--config", str(layout_recipe), "--export_extra_args.fps", "2", "--print_config")
+    assert yaml.safe_load(one.stdout)["export_extra_args"] == {"labels_csv": labels, "fps": 2}
+    more = tmp_path / "more.yaml"
+    more.write_text("export_extra_args:\n  jpeg_quality: 70\n")
+    merged = dj_process("--config", str(layout_recipe), "--config", str(more), "--print_config")
+    assert yaml.safe_load(merged.stdout)["export_extra_args"] == {"labels_csv": labels, "fps": 4, "jpeg_quality": 70}
+    from_python = djlite.load_recipe(str(layout_recipe), overrides={"export_extra_args": {"fps": 8}})
+    assert from_python.export_extra_args == {"labels_csv": labels, "fps": 8}
+    assert "merged into the recipe's key by key" in " ".join(dj_process("--help").stdout.split())
+
+
+def test_python_op_overrides_as_a_mapping(tmp_path, dataset):
+    """Issue 19 item 16: djlite.run(..., video_duration_filter={"min_duration": 2}) is merged into that op's params."""
+    process = [{"video_duration_filter": {"max_duration": 30}}, {"video_resolution_filter": {"min_width": 8}}]
+    recipe = write_recipe(tmp_path / "r.yaml", dataset, process)
+    loaded = djlite.load_recipe(str(recipe), overrides={"video_duration_filter": {"min_duration": 2}, "np": 2})
+    duration = loaded.ops[0].config
+    assert (duration["min_duration"], duration["max_duration"], loaded.np) == (2, 30, 2)
+    assert loaded.ops[1].config["min_width"] == 8
+    with pytest.raises(RecipeError) as info:
+        djlite.run(str(recipe), video_duraton_filter={"min_duration": 2})
+    message = str(info.value)
+    assert "no step uses op 'video_duraton_filter'" in message and "did you mean 'video_duration_filter'" in message
+    assert "\n" not in message
+    with pytest.raises(RecipeError, match="overrides np go with a recipe file or dict"):
+        djlite.run(loaded, np=1)  # a built Recipe: an override would be silently ignored

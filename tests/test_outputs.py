@@ -4,7 +4,9 @@ shows: no internal column."""
 import json
 import os
 import shutil
+import stat
 import subprocess
+import sys
 import uuid
 
 import pytest
@@ -164,3 +166,29 @@ def test_keep_hashes_in_res_ds_keeps_the_hash_columns(tmp_path, clips, suffix):
     assert hashes <= dj_columns(exported) and Fields.stats in dj_columns(exported)
     assert Fields.errors not in dj_columns(exported)
     assert hashes <= set(result.dataset.column_names) and Fields.errors not in result.dataset.column_names
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_outputs_follow_the_umask(tmp_path, clips, umask):
+    """Issue 19 item 14: every output was created 0600 (mkstemp) whatever the umask, so a trainer running as
+    another user could not read the results. Clips, frames, trace files, logs and folders included."""
+    dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"], clips["short"]]))
+    process = [
+        {"video_split_by_duration_mapper": {"split_duration": 1}},
+        {"video_duration_filter": {"min_duration": 0.9}},
+        {"video_extract_frames_mapper": {"frame_sampling_method": "uniform", "frame_num": 1}},
+    ]
+    recipe = write_recipe(tmp_path / "r.yaml", dataset, process, export_filtered=True, open_tracer=True, np=2)
+    done = subprocess.run(
+        [sys.executable, "-m", "djlite.cli.process", "--config", str(recipe)],
+        capture_output=True, text=True, umask=umask,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "out"
+    files = {p.relative_to(out).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in out.rglob("*") if p.is_file()}
+    folders = {p.relative_to(out).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in out.rglob("*") if p.is_dir()}
+    kinds = {name.rsplit(".", 1)[-1] for name in files}
+    assert {"jsonl", "json", "yaml", "txt", "mp4", "jpg"} <= kinds, sorted(files)  # every kind of output ran
+    assert any(name.startswith("trace/") for name in files) and "res_filtered.jsonl" in files
+    assert files == dict.fromkeys(files, 0o666 & ~umask)
+    assert folders == dict.fromkeys(folders, 0o777 & ~umask)

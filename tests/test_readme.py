@@ -28,3 +28,24 @@ def test_ci_runs_the_readme_test_command():
     assert test_command in (REPO / ".ci" / "run").read_text()
     # The script runs the suite itself, not a subset.
     assert "python -m pytest -q" in (REPO / test_command.split()[0]).read_text()
+
+
+def test_readme_says_what_the_diverse_selection_recipe_runs():
+    """Issue 19 item 16: the README said the recipe runs on the shared corpus with 20 picks; it runs on the demo
+    clips with 3 (the corpus run with 20 is tests/test_select_corpus.py's override)."""
+    import yaml
+
+    recipe = yaml.safe_load((REPO / "recipes" / "diverse_selection.yaml").read_text())
+    readme = (REPO / "README.md").read_text()
+    intro = " ".join(readme.split("## Diverse selection", 1)[1].split("```", 1)[0].split())
+    select_num = recipe["process"][-1]["diversity_selector"]["select_num"]
+    assert f"keeps the {select_num} most diverse" in intro
+    assert recipe["dataset_path"].split("/")[0] in intro  # demo_data
+
+
+def test_readme_points_at_nothing_outside_the_repository():
+    """The house rules live in ../shared/DESIGN.md, which a user of the package does not have."""
+    readme = (REPO / "README.md").read_text()
+    assert "DESIGN.md" not in readme
+    for link in re.findall(r"\]\(([^)#]+)\)", readme):
+        assert link.startswith(("http://", "https://")) or (REPO / link).exists(), link

@@ -42,14 +42,15 @@ def test_demo_as_in_the_readme(tmp_path):
     done = dj_process("--config", str(REPO / "recipes" / "demo.yaml"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     out = tmp_path / "outputs" / "demo"
-    for name in ["demo.jsonl", "demo_stats.jsonl", "demo_errors.jsonl", "op_summary.json", "recipe_resolved.yaml"]:
+    names = ["demo.jsonl", "demo_stats.jsonl", "demo_errors.jsonl", "demo_op_summary.json", "demo_recipe_resolved.yaml"]
+    for name in names:
         assert (out / name).is_file(), name
     assert list((out / "log").glob("dj-process_*.txt"))
     kept_ids = [row["id"] for row in read_jsonl(out / "demo.jsonl")]
     # short: too short; text: burned-in text; static: no motion; moving_reencoded: near-duplicate of moving.
     assert kept_ids == ["moving", "caption_only"]
     assert [row["id"] for row in read_jsonl(out / "demo_errors.jsonl")] == ["broken"]
-    summary = __import__("json").loads((out / "op_summary.json").read_text())
+    summary = __import__("json").loads((out / "demo_op_summary.json").read_text())
     dropped = {op["op"]: op["filtered"] for op in summary["ops"]}
     assert dropped == {
         "video_duration_filter": 1,

@@ -306,7 +306,8 @@ def test_planted_symlinks_at_temporary_names_are_never_followed(tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
     # The names djlite used to write through: .<name>.tmp<pid> beside every output.
-    for name in ("res.jsonl", "res_stats.jsonl", "res_errors.jsonl", "op_summary.json", "recipe_resolved.yaml"):
+    names = ("res.jsonl", "res_stats.jsonl", "res_errors.jsonl", "res_op_summary.json", "res_recipe_resolved.yaml")
+    for name in names:
         (out / f".{name}.tmp{os.getpid()}").symlink_to(victim)
     djlite.run(str(recipe))
     assert victim.read_text() == "precious\n"

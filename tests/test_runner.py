@@ -15,7 +15,7 @@ GOOD = ["video1.mp4", "video2.mp4", "video3.mp4", "video4.mp4", "video10.mp4"]
 
 
 def summary_of(out_dir):
-    return json.loads((out_dir / "op_summary.json").read_text())
+    return json.loads((out_dir / "res_op_summary.json").read_text())
 
 
 def test_bad_files_plus_good_ones_nothing_lost(tmp_path, bad_videos, dj_videos):

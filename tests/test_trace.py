@@ -45,7 +45,7 @@ def test_demo_filtered_file_accounts_for_every_filtered_sample(tmp_path):
     done = dj_process("--config", str(REPO / "recipes" / "demo.yaml"), "--export_filtered", "true", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     out = tmp_path / "outputs" / "demo"
-    summary = json.loads((out / "op_summary.json").read_text())
+    summary = json.loads((out / "demo_op_summary.json").read_text())
     assert summary["filtered"] > 0
     _, filtered, _ = assert_line_by_line(REPO / "recipes" / "demo_data" / "demo.jsonl", out, summary, "demo")
     by_video = {row["videos"][0].rsplit("/", 1)[1]: row[FILTERED] for row in filtered}

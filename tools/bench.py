@@ -399,7 +399,7 @@ def bench_embed(args) -> dict:
             if run.returncode != 0:
                 print(f"  dj-process np={np_workers} failed ({run.returncode}):\n{run.stderr_tail}")
                 continue
-            summaries = sorted(workdir.glob(f"np{np_workers}_*/op_summary.json"), key=os.path.getmtime)
+            summaries = sorted(workdir.glob(f"np{np_workers}_*/res_op_summary.json"), key=os.path.getmtime)
             op_seconds = json.loads(summaries[-1].read_text())["ops"][0]["seconds"]
             peaks = ", ".join(f"{mb:.0f}" for mb in run.workers_peak_mb)
             print(f"  (b) dj-process np={np_workers}: {run.seconds:7.2f} s wall ({frames / run.seconds:.1f} frames/s), "
@@ -500,7 +500,7 @@ def bench_threshold(args) -> dict:
         first = process("first", shared)
         line("first run, fresh caches:", first)
         rerun = process("rerun", shared, *NEW_THRESHOLDS)
-        summary = json.loads((work / "rerun" / "op_summary.json").read_text())
+        summary = json.loads((work / "rerun" / "res_op_summary.json").read_text())
         line("every threshold changed, re-run:", rerun,
              f"  (kept {summary['kept']}, filtered {summary['filtered']}, errored {summary['errored']})")  # fmt: skip
         out = {"videos": len(videos), "np": np_workers, "first_seconds": first.seconds,

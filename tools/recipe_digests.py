@@ -7,8 +7,9 @@
 Each recipe of recipes/ runs with `dj-process` from a copy of recipes/ at a fixed folder (`--root`, default
 /tmp/djlite-recipe-digests, emptied first), so the absolute paths written into the outputs are the same
 from run to run, and with a fresh stats cache and datasets cache. What is hashed: every file under the copy's
-outputs/ folder, except the run's log (it holds times) and op_summary.json, whose `seconds` fields are zeroed
-before hashing (the rest of it, the accounting, must stay the same). Produced clips and frames are hashed too.
+outputs/ folder, except the run's log (it holds times) and the op summaries (`<export base>_op_summary.json`,
+or `op_summary.json` in a work_dir of its own), whose `seconds` fields are zeroed before hashing (the rest of
+them, the accounting, must stay the same). Produced clips and frames are hashed too.
 """
 
 import argparse
@@ -32,7 +33,7 @@ def _zero_seconds(value):
 
 
 def digest(path: Path) -> str:
-    if path.name == "op_summary.json":
+    if path.name.endswith("op_summary.json"):
         data = _zero_seconds(json.loads(path.read_text()))
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
     return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -3,8 +3,8 @@
 The stats pass runs the recipe through the normal runner with `stats_only=True` (same caching, np and
 error isolation as dj-process; filters compute stats and drop nothing). Its files go to
 `<work_dir>/analysis/`, never over a dj-process run's own files: `<export base>.jsonl` (every analysed
-sample), `<export base>_stats.jsonl`, `<export base>_errors.jsonl`, `op_summary.json`. The analysis then
-reads those files back, exactly as `dj-analyze --stats` does, so both give the same tables.
+sample), `<export base>_stats.jsonl`, `<export base>_errors.jsonl`, `<export base>_op_summary.json`. The
+analysis then reads those files back, exactly as `dj-analyze --stats` does, so both give the same tables.
 
 Where djlite differs from Data-Juicer's analyzer: mappers that come before a filter run too, because in
 dj-process the filter sees their output (Data-Juicer runs only filters and tagging ops); deduplicators are
@@ -37,7 +37,7 @@ from djlite.analysis.whatif import WHATIF_COLUMNS, StepCounts, what_if, whatif_r
 from djlite.errors import RecipeError, VideoError
 from djlite.exporter import atomic_path
 from djlite.fields import Fields
-from djlite.ops.base import Deduplicator, Filter
+from djlite.ops.base import DatasetStep, Deduplicator, Filter
 
 ANALYSIS_DIR = "analysis"
 ERRORS_SHOWN = 30
@@ -51,10 +51,23 @@ class AnalysisResult:
     steps: list[StepCounts]
     files: dict[str, str] = field(default_factory=dict)  # what was written: name -> path
 
+    kept_label: str = "kept by the recipe"  # what kept_in_sequence counts (see kept_label below)
+
     @property
     def kept_in_sequence(self) -> int | None:
-        """How many samples the recipe keeps, when the recipe is known."""
+        """How many samples the recipe's filters keep, when the recipe is known (`kept_label` says which steps)."""
         return self.steps[-1].seq_kept if self.steps else None
+
+
+def kept_label(ops: list) -> str:
+    """What the kept count of the what-if sequence covers. Deduplicators and selectors decide across samples:
+    dj-analyze does not run them, so where the recipe has some, its count is the filters' (dj-process's can be
+    lower), and the label names them."""
+    uncounted = [op for op in ops if isinstance(op, DatasetStep)]
+    if not uncounted:
+        return "kept by the recipe"
+    kinds = "deduplicators" if all(isinstance(op, Deduplicator) for op in uncounted) else "dataset-level steps"
+    return f"kept by the filters ({kinds} not counted: {', '.join(dict.fromkeys(op.name for op in uncounted))})"
 
 
 def stats_pass_ops(ops: list) -> list[tuple[int, object]]:
@@ -194,7 +207,7 @@ def analyze_records(
     table = [summarize(values[name]) for name in names]
     steps = _sequence(ops, records, recipe.on_error) if recipe is not None else []
     bounds = recipe_bounds(selected)
-    result = AnalysisResult(out_dir=out_dir, records=records, overall=table, steps=steps)
+    result = AnalysisResult(out_dir=out_dir, records=records, overall=table, steps=steps, kept_label=kept_label(ops))
 
     files = result.files
     files["overall.csv"] = os.path.join(out_dir, "overall.csv")
@@ -231,7 +244,7 @@ def analyze_records(
         )
     counts = {"analysed samples": len(records.rows), "errored samples": records.errored_count}
     if steps:
-        counts["kept by the recipe"] = steps[-1].seq_kept
+        counts[result.kept_label] = steps[-1].seq_kept
         counts["removed by filters"] = sum(s.seq_filtered for s in steps)
     for op in (run_summary or {}).get("ops", []):
         if op.get("created") or op.get("consumed"):

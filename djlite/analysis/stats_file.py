@@ -10,7 +10,7 @@ The stats file has no video paths. Its rows are in the order of the result file 
 A dj-process stats file holds the kept samples only. When the run wrote `<export base>_filtered.jsonl`
 (`export_filtered: true`), its samples are analysed too (with the stats computed up to the filter that removed
 them), so the tables are about the whole dataset; without it, the report says how many filtered samples the
-tables miss (from the run's op_summary.json beside the stats file).
+tables miss (from the run's <export base>_op_summary.json beside the stats file).
 """
 
 import json
@@ -81,9 +81,18 @@ def read_filtered_file(path: str) -> list[dict]:
     return rows
 
 
+def summary_path_for(stats_path: str) -> str:
+    """The run's summary beside its stats file: <export base>_op_summary.json (djlite.exporter.summary_path), or
+    the folder's op_summary.json, where djlite versions that named it so wrote it."""
+    from djlite.exporter import SUMMARY_NAME
+
+    named = f"{_base_of(stats_path)}_{SUMMARY_NAME}"
+    return named if os.path.exists(named) else os.path.join(os.path.dirname(os.path.abspath(stats_path)), SUMMARY_NAME)
+
+
 def _filtered_by_run(stats_path: str) -> int:
-    """How many samples the run that wrote the stats file filtered, from op_summary.json beside it (0 if unknown)."""
-    summary = os.path.join(os.path.dirname(os.path.abspath(stats_path)), "op_summary.json")
+    """How many samples the run that wrote the stats file filtered, from its summary (0 if unknown)."""
+    summary = summary_path_for(stats_path)
     try:
         with open(summary, encoding="utf-8") as f:
             return int(json.load(f).get("filtered") or 0)

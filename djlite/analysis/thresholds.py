@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from djlite.ops.base import Filter
-from djlite.params import signature_params
 
 # Flags of the Filter base that look like bounds by name but are not.
 NOT_BOUNDS = {"min_closed_interval", "max_closed_interval"}
@@ -120,16 +119,20 @@ def recipe_bounds(steps: list[tuple[int, object]]) -> dict[str, list[Bound]]:
 
 
 def threshold_text(op) -> str:
-    """The bounds a recipe step sets, as `min_duration=2, max_duration=20`: defaults and unbounded sides left out."""
+    """Every bound a recipe step acts with, as `min_duration=2, max_ratio=21/9`: set in the recipe or left at its
+    default alike (a default such as min_score 0.25 drops samples too); only unbounded sides are left out. A
+    bound the recipe gave as text (a ratio) is shown as given."""
     if not isinstance(op, Filter):
         return ""
-    defaults = {name: p.default for name, p in signature_params(type(op)).items()}
-    parts = []
+    config = op.config
+    shown = {}  # param -> text; a parameter bounding several stats is shown once
     for low_param, high_param in bound_params(op).values():
         for param in (low_param, high_param):
             value = _param_value(op, param)
-            if param and value is not None and value != _number(defaults.get(param)):
-                parts.append(f"{param}={value:g}")
+            if param and value is not None:
+                given = config.get(param)
+                shown[param] = f"{param}={given if isinstance(given, str) else format(value, 'g')}"
+    parts = list(shown.values())
     if op.reversed_range:
         parts.append("reversed_range")
     if op.any_or_all == "all":

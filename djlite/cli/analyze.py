@@ -109,7 +109,7 @@ def _run(argv: list[str]) -> int:
     if result.kept_in_sequence is not None:
         records = result.records
         logger.info(
-            f"the recipe would keep {result.kept_in_sequence} of {len(records.rows) + len(records.errored)} samples"
+            f"{result.kept_label}: {result.kept_in_sequence} of {len(records.rows) + len(records.errored)} samples"
             f" ({records.errored_count} errored)"
         )
     return 0

@@ -7,6 +7,7 @@ DESCRIPTION = "Run a Data-Juicer compatible recipe over a video dataset."
 EPILOG = """op overrides:
   --OP_NAME.PARAM VALUE    a parameter of every step using that op, e.g. --video_duration_filter.min_duration 3
   --process.I.PARAM VALUE  a parameter of step I only (0-based)
+  --export_extra_args.KEY VALUE  one export option; --export_extra_args '{...}' is merged key by key too
 values are read as YAML 1.2: 3, 2.5, true, null, [1, 2]; 4:3 stays a string.
 exit status: 0 done, 1 failed, 2 recipe error (nothing read), 130 interrupted (Ctrl-C)."""
 

@@ -92,7 +92,7 @@ class SampleStage:
             if not is_sample_error(error):
                 logger.warning("".join(traceback.format_exception(error)).rstrip())
         elif shown == LOGGED_ERRORS_PER_OP:
-            logger.warning(f"step {step} {op.name}: more errors; see the errors file and op_summary.json")
+            logger.warning(f"step {step} {op.name}: more errors; see the errors file and the op summary")
         self._logged[step] = shown + 1
         return {"op": op.name, "step": step, "error": message}
 

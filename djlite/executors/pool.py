@@ -22,7 +22,6 @@ import math
 import multiprocessing
 import os
 import signal
-import tempfile
 import threading
 import time
 import traceback
@@ -34,6 +33,7 @@ from datasets.arrow_writer import ArrowWriter
 from loguru import logger
 
 from djlite.fields import Fields
+from djlite.output_set import create_exclusive
 
 MAX_CHUNK_ROWS = 100
 CHUNKS_PER_STAGE = 64
@@ -79,8 +79,7 @@ def write_chunk(dataset, stage, features, folder: str, index: int, span, crashed
     """Run the stage over rows [start, stop) and write them to the chunk's file, atomically."""
     start, stop = span
     crashed = crashed or {}
-    fd, tmp = tempfile.mkstemp(prefix=f".chunk-{index:06d}-", suffix=".tmp", dir=folder)
-    os.close(fd)
+    tmp = create_exclusive(folder, f".chunk-{index:06d}-", ".tmp")
     try:
         writer = ArrowWriter(features=features, path=tmp)
         try:

@@ -493,6 +493,23 @@ def _register_yt8m() -> None:
         LAYOUTS["yt8m"] = Yt8mLayout
 
 
+TABLE_FORMATS = ("jsonl", "json", "parquet")
+
+
+def format_of_suffix(suffix: str) -> str | None:
+    """The format an export path's extension names (jsonl, json, parquet or a layout), or None."""
+    return suffix[1:] if suffix[1:] in TABLE_FORMATS else SUFFIX_LAYOUTS.get(suffix)
+
+
+def suffix_of_format(export_type: str) -> str | None:
+    """The extension the files of an export_type take (.tfrecord for mediasequence and yt8m), or None."""
+    _register_yt8m()
+    if export_type in TABLE_FORMATS:
+        return f".{export_type}"
+    layout = LAYOUTS.get(export_type)
+    return layout.suffix if layout else None
+
+
 def layout_name(export_path: str, export_type: str | None) -> str | None:
     """The training layout an export names, or None for a table format (jsonl, json, parquet)."""
     _register_yt8m()

@@ -29,7 +29,6 @@ temporaries of writers that are gone (never those of a live one).
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -39,7 +38,7 @@ from av.video.reformatter import ColorRange
 from loguru import logger
 
 from djlite.errors import SampleError
-from djlite.output_set import TMP_MARK, remove_stale_temporaries
+from djlite.output_set import TMP_MARK, create_exclusive, remove_stale_temporaries
 from djlite.video.probe import VideoInfo, first_video_stream, open_container, probe_video
 from djlite.video.reader import FrameClock, seekable_container, uses_counted_clock
 from djlite.video.sampling import EPSILON
@@ -128,9 +127,7 @@ def temporary_for(target: str) -> str:
     folder = os.path.dirname(os.path.abspath(target))
     os.makedirs(folder, exist_ok=True)
     name, ext = os.path.splitext(os.path.basename(target))
-    fd, temp = tempfile.mkstemp(prefix=f".{name}{TMP_MARK}{os.getpid()}-", suffix=ext, dir=folder)
-    os.close(fd)
-    return temp
+    return create_exclusive(folder, f".{name}{TMP_MARK}{os.getpid()}-", ext)
 
 
 _cleaned_folders: set[tuple[int, str]] = set()
