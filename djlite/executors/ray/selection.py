@@ -4,8 +4,9 @@ The row index and the columns the op reads (`input_columns`; `__dj__stats__` whe
 else, are gathered to the driver and sorted into dataset order; `djlite.core.selection.narrow_table` makes
 the op's table exactly as locally; the op's pure `select` runs once there. Its Selection then goes back to
 the blocks: each block writes the per-row stats (`write_selection_stats`, the local executor's function) and
-keeps the rows of `selection.kept` by row index; a selector's pick order is restored with a sort. Memory on
-the driver: those columns only (a few kB per sample for a near-duplicate signature of a long video).
+keeps the rows of `selection.kept` by row index; a selector's pick order becomes the new row index (0..k-1 in
+pick order) and is restored with a sort, so later steps and the export see the rows in the local runner's order.
+Memory on the driver: those columns only (a few kB per sample for a near-duplicate signature of a long video).
 """
 
 import datasets
@@ -15,8 +16,6 @@ import pyarrow as pa
 from djlite.core.selection import check_selection, features_after, narrow_table, write_selection_stats
 from djlite.executors.ray.blocks import ROW_INDEX, concat_blocks
 from djlite.fields import Fields
-
-RANK = "__djlite_rank__"
 
 
 def gathered_columns(op, features: datasets.Features) -> list[str]:
@@ -49,7 +48,11 @@ def apply_to_block(batch: pa.Table, row_indices, selection, features, kept_rows,
     present = (kept_rows[at_clipped] == rows) if len(kept_rows) else np.zeros(len(rows), bool)
     batch = batch.filter(pa.array(present))
     if ranks is not None:
-        batch = batch.append_column(RANK, pa.array(ranks[at_clipped[present]], pa.int64()))
+        # A selector's pick order becomes the dataset order: every later step (a deduplicator's first
+        # occurrence, the driver's gather of a training export) sorts by the row index, as the local runner's
+        # rows are in pick order after the selector.
+        position = batch.schema.get_field_index(ROW_INDEX)
+        batch = batch.set_column(position, ROW_INDEX, pa.array(ranks[at_clipped[present]], pa.int64()))
     return batch
 
 
@@ -81,5 +84,5 @@ def apply_selection_on_ray(dataset, op, features: datasets.Features, drop: bool 
         batch_size=None,
     )
     if reordered:
-        out = out.sort(RANK).drop_columns([RANK])
+        out = out.sort(ROW_INDEX)
     return out, after, len(row_indices) - len(kept) if drop else 0
