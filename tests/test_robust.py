@@ -53,8 +53,8 @@ _unregister_robust_ops()
 
 @pytest.fixture(autouse=True, scope="module")
 def test_ops_registered():
-    """The test ops are registered while this module's tests run, and only then (the README's op reference
-    and other tests see djlite's own ops)."""
+    """The test ops are registered while this module's tests run, and only then (the op reference in
+    docs/ops.md and other tests see djlite's own ops)."""
     from djlite.registry import OPERATORS
 
     OPERATORS.update(_robust_ops())

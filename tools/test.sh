@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 pip install -e ".[dev]"
 # PySceneDetect is the reference the scene-split tests compare cuts with (and the Adaptive/Threshold detectors'
 # backend). Its wheel asks for opencv-python, a second cv2 beside the headless build djlite uses, so it goes in
-# without its dependencies (the README's advice for users too); platformdirs is the one it imports.
+# without its dependencies (docs/clips-and-selection.md's advice for users too); platformdirs is the one it imports.
 pip install --no-deps "scenedetect==0.7.2" && pip install platformdirs
 # The readers' venv is optional: where it cannot be built, tests/test_formats_readers.py skips with a reason.
 bash tools/reader_env.sh || echo "reader venv not built; the real-reader tests will skip"

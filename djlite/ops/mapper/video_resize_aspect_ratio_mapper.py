@@ -20,7 +20,7 @@ class VideoResizeAspectRatioMapper(VideoResizeMapper):
 
     `increase` grows the short side (width for a too-narrow video, height for a too-wide one), `decrease`
     shrinks the long side; both keep even sizes, as Data-Juicer's `rescale` does. The video is re-encoded
-    (H.264) with PyAV instead of ffmpeg's scale filter; files go where the clips' do (README, "Clips").
+    (H.264) with PyAV instead of ffmpeg's scale filter; files go where the clips' do (docs/clips-and-selection.md).
     """
 
     def __init__(self, min_ratio: str = "9/21", max_ratio: str = "21/9", strategy: str = "increase", **kwargs):

@@ -14,8 +14,8 @@ class VideoResizeResolutionMapper(VideoResizeMapper):
     Data-Juicer's computation, step for step: scale into the bounds with the original aspect; round each side
     to a multiple of `force_divisible_by` (2 with `force_original_aspect_ratio: disable`) inside its bounds;
     with `increase` / `decrease`, grow / shrink one side back to the original aspect and round again. The video
-    is re-encoded (H.264) with PyAV instead of ffmpeg's scale filter; files go where the clips' do (README,
-    "Clips").
+    is re-encoded (H.264) with PyAV instead of ffmpeg's scale filter; files go where the clips' do
+    (docs/clips-and-selection.md).
     """
 
     def __init__(

@@ -12,7 +12,7 @@ class VideoSplitByDurationMapper(VideoSplitMapper):
     encoded with a fixed GOP that divides the duration) and re-encodes otherwise; `copy` moves each cut back to
     the keyframe at or before it (clips then differ in length; lossless, and a few percent of a re-encode's
     time: `python tools/bench.py --only clips`); `reencode` cuts on the exact frame. Clip samples and files:
-    README, "Clips". Data-Juicer always re-encodes, keeps all clips of a sample in one new sample, and names
+    docs/clips-and-selection.md. Data-Juicer always re-encodes, keeps all clips of a sample in one new sample, and names
     files with a pid and timestamp, so its re-runs write new files.
     """
 

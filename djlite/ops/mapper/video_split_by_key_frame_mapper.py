@@ -9,7 +9,7 @@ class VideoSplitByKeyFrameMapper(VideoSplitMapper):
 
     Every cut is on a keyframe, so the default cut_mode `auto` copies packets (lossless; only reading each clip
     back decodes); Data-Juicer re-encodes each piece. The keyframes come from a demux-only pass (nothing decoded).
-    Clip samples and files: README, "Clips".
+    Clip samples and files: docs/clips-and-selection.md.
     """
 
     def split_params(self) -> dict:
