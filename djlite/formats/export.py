@@ -22,6 +22,7 @@ import tarfile
 import uuid
 
 from djlite.errors import RecipeError
+from djlite.files import commit_file, exclusive_temp
 from djlite.formats.example import (
     Blob,
     SpooledBytes,
@@ -42,7 +43,6 @@ from djlite.formats.mediasequence import (
 )
 from djlite.formats.spool import EXPORT_FRAMES, ExportFrames, SpoolSettings, plan_from_options
 from djlite.formats.tfrecord import ShardedTFRecordWriter, TFRecordFileWriter, normalize_compression
-from djlite.output_set import commit_file, exclusive_temp
 
 LABEL_OPTIONS = {"labels_csv": None, "csv_key": None, "csv_label": None, "label_map": None}
 FRAME_OPTIONS = {

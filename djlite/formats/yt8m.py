@@ -357,7 +357,7 @@ def main(argv=None) -> int:
     import json
     import sys
 
-    from djlite.exporter import atomic_path
+    from djlite.files import atomic_path
 
     parser = argparse.ArgumentParser(description="Bring YouTube-8M TFRecord shards into a djlite jsonl dataset.")
     parser.add_argument("shards", nargs="+")
