@@ -408,6 +408,7 @@ class DatasetStep(OP):
 
     def process(self, dataset, show_num: int = 0):
         """Data-Juicer's signature: (the dataset after this step, up to show_num traced duplicate groups)."""
+        # upward: Data-Juicer's op.process(dataset) applies the step with the executors' own code, not a copy of it
         from djlite.core.selection import apply_selection_locally
 
         if len(dataset) == 0:
