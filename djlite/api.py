@@ -24,8 +24,9 @@ from djlite.exporter import (
     write_json,
     write_yaml,
 )
+from djlite.files import remove_stale_temporaries
 from djlite.formats.export import export_layout_result, make_layout, with_export_frames
-from djlite.output_set import export_lock, output_set, recover, remove_stale_temporaries
+from djlite.output_set import export_lock, output_set, recover
 from djlite.outputs import prepare_outputs
 from djlite.recipe import Recipe, load_recipe
 from djlite.stats_cache import StatsCache

@@ -5,6 +5,13 @@ one-line message. A SampleError belongs to one sample: the runner records it and
 comes after the work: the run's files could not be written; exit status 1 and a one-line message.
 """
 
+import errno
+
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG})
+"""OSError numbers that mean a file cannot be written (a full or read-only disk, no permission, a quota or size
+limit): the user's to fix, so the CLI says `cannot write <file>` in one line, and an export failure stays such
+an OSError instead of becoming an ExportError."""
+
 
 class RecipeError(Exception):
     """A recipe, parameter or dataset path that cannot work. The message is one line naming the value."""

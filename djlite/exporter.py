@@ -14,30 +14,15 @@ import json
 import math
 import os
 import re
-from contextlib import contextmanager
 
 import datasets
 import jsonlines
 import yaml
 
 from djlite.fields import HASH_COLUMNS, INTERNAL_COLUMNS, Fields
-from djlite.output_set import commit_file, exclusive_temp
+from djlite.files import atomic_path
 
 BATCH_ROWS = 1000
-
-
-@contextmanager
-def atomic_path(path: str):
-    """Yield a temporary path beside `path` (created exclusively, see djlite/output_set.py); rename it to `path`
-    only if the block completes, or, inside `output_set(...)`, when the whole set is committed."""
-    tmp = exclusive_temp(path)
-    try:
-        yield tmp
-        commit_file(tmp, path)
-        tmp = None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def export_base(export_path: str) -> str:

@@ -1,10 +1,8 @@
 """A run's output files as one set: exclusive temporaries, one commit for all of them, a lock on the export path.
 
-- Temporaries are created exclusively (O_CREAT|O_EXCL, as mkstemp does: a planted file or symlink at the name
-  is never opened, let alone followed) and carry the writer's pid: `.<name>.tmp-djlite-<pid>-<random>`.
-  Unlike mkstemp's 0600, their mode is the user's umask's (0644 under umask 022; the kernel applies it, and a
-  default ACL of the folder), so a trainer running as another user can read the outputs.
-- Inside `output_set(...)`, `atomic_path` (djlite/exporter.py) defers each rename: the files are all written
+- Temporaries come from djlite/files.py: created exclusively, never through a link, with the user's umask,
+  named `.<name>.tmp-djlite-<pid>-<random>`.
+- Inside `output_set(...)`, `atomic_path` (djlite/files.py) defers each rename: the files are all written
   first, then a journal listing every rename (and the files of the previous set that the new set replaces,
   such as surplus shards) is written atomically, then the renames are done and the journal is removed. A
   run killed before the journal exists leaves the old set whole; killed after, the next run on the export
@@ -12,76 +10,22 @@
   the next run has begun, and never a half-written file.
 - `export_lock` takes an exclusive flock on `.<export name>.lock` beside the export path for the whole run:
   a second run on the same path refuses at once with one line instead of interleaving its files.
-- `remove_stale_temporaries` removes temporaries (and scratch folders) left by runs whose process is gone.
 """
 
 import errno
 import fcntl
 import json
 import os
-import re
-import secrets
-import shutil
 from contextlib import contextmanager
-from contextvars import ContextVar
 
 from loguru import logger
 
 from djlite.errors import RecipeError
-
-TMP_MARK = ".tmp-djlite-"
-# Our temporaries, those of earlier djlite versions (`.<name>.tmp<pid>`), and np>1 scratch folders.
-STALE_PATTERNS = (
-    re.compile(r"^\..+\.tmp-djlite-(\d+)-"),
-    re.compile(r"^\..+\.tmp(\d+)$"),
-    re.compile(r"^\.djlite-chunks-(\d+)-"),
-)
-
-_active: ContextVar["OutputSet | None"] = ContextVar("djlite_output_set", default=None)
+from djlite.files import deferring_commits, exclusive_temp
 
 
 class ExportPathBusyError(RecipeError):
     """Another run holds the export path's lock."""
-
-
-_EXCLUSIVE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_NAME_TRIES = 100
-
-
-def create_exclusive(folder: str, prefix: str, suffix: str = "") -> str:
-    """A new, empty file `<folder>/<prefix><random><suffix>`: mkstemp's exclusive creation, but with the mode
-    that the user's umask gives (mode 0666 asked for, so the kernel applies the umask), not 0600. Every file a
-    run writes starts here."""
-    for _ in range(_NAME_TRIES):
-        path = os.path.join(folder, f"{prefix}{secrets.token_hex(4)}{suffix}")
-        try:
-            fd = os.open(path, _EXCLUSIVE_FLAGS, 0o666)
-        except FileExistsError:
-            continue
-        os.close(fd)
-        return path
-    raise FileExistsError(errno.EEXIST, f"no free temporary name after {_NAME_TRIES} tries", f"{folder}/{prefix}*")
-
-
-def exclusive_temp(path: str) -> str:
-    """A new, empty file beside `path`, created exclusively and never through a link (see create_exclusive)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    return create_exclusive(folder, f".{os.path.basename(path)}{TMP_MARK}{os.getpid()}-")
-
-
-def active_set() -> "OutputSet | None":
-    return _active.get()
-
-
-def commit_file(tmp: str, final: str) -> None:
-    """Rename a finished temporary to its final path now, or, inside `output_set(...)` when `final` belongs to
-    the set, when the whole set is committed. Every writer of a run's outputs ends here."""
-    outputs = active_set()
-    if outputs is not None and outputs.members(final):
-        outputs.add(tmp, final)
-    else:
-        os.replace(tmp, final)
 
 
 class OutputSet:
@@ -175,45 +119,13 @@ def output_set(export_path: str, work_dir: str | None = None, previous=(), files
     """Every `atomic_path` of the run's outputs inside the block is committed together when the block completes."""
     members = run_outputs(export_path, work_dir or os.path.dirname(os.path.abspath(export_path)), files)
     outputs = OutputSet(journal_path(export_path), members)
-    token = _active.set(outputs)
     try:
-        yield outputs
-        outputs.replace_previous(previous)
-        outputs.commit()
+        with deferring_commits(outputs):
+            yield outputs
+            outputs.replace_previous(previous)
+            outputs.commit()
     finally:
-        _active.reset(token)
         outputs.discard()
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_temporaries(*folders: str) -> int:
-    """Remove temporaries and scratch folders whose writing process no longer exists; return how many."""
-    removed = 0
-    for folder in {os.path.abspath(f) for f in folders if f and os.path.isdir(f)}:
-        for name in os.listdir(folder):
-            match = next((m for m in (p.match(name) for p in STALE_PATTERNS) if m), None)
-            if not match or _pid_alive(int(match.group(1))):
-                continue
-            path = os.path.join(folder, name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                os.remove(path)
-            removed += 1
-    if removed:
-        logger.info(f"removed {removed} temporary file(s) left by earlier runs that were killed")
-    return removed
 
 
 @contextmanager

@@ -5,8 +5,9 @@ What is cached: each VideoFilter's `video_stats` per video, and video_near_dedup
 the packets, without decoding).
 
 A filter's stats depend on the video and on the parameters that shape the computation (sampling_fps, size,
-the OCR backend...), never on its thresholds (min_*/max_* that bound a stat), `any_or_all`, the interval flags
-or `reversed_range`, which only decide from the stats. So an entry is keyed on:
+the OCR backend...), never on its thresholds (the min_*/max_* that bound a stat), `any_or_all`, the interval
+flags or `reversed_range`, which only decide from the stats; each op declares which of its parameters those are
+(`threshold_params`, djlite/ops/base.py). So an entry is keyed on:
 
 - the op: its name, `stats_version` (bumped when an op's computation changes), djlite's version and the
   stat-affecting parameters (`stat_params`);
@@ -47,25 +48,10 @@ NON_STAT_PARAMS = frozenset(
         "work_dir",
     }
 )
-# Filter flags that decide from the stats.
-DECISION_PARAMS = frozenset({"any_or_all", "min_closed_interval", "max_closed_interval", "reversed_range"})
 
 
 def default_cache_dir() -> str:
     return os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "djlite")
-
-
-def threshold_params(op) -> set[str]:
-    """The parameters that bound a stat (min_score, max_duration...), as dj-analyze draws them.
-
-    Only a parameter matched to one of the op's stats counts: motion's `max_size` (a resize setting) does
-    not bound `video_motion_score`, so it stays in the key. An op may add others in `decision_params`.
-    """
-    from djlite.analysis.thresholds import bound_params
-    from djlite.ops.base import Filter
-
-    names = {p for pair in bound_params(op).values() for p in pair if p} if isinstance(op, Filter) else set()
-    return names | set(getattr(op, "decision_params", ()))
 
 
 def _plain(value):
@@ -81,8 +67,8 @@ def _plain(value):
 
 
 def stat_params(op) -> dict:
-    """The op's parameters that can change its stats: all but thresholds, decision flags and bookkeeping."""
-    left_out = NON_STAT_PARAMS | DECISION_PARAMS | threshold_params(op)
+    """The op's parameters that can change its stats: all but bookkeeping and the op's `threshold_params`."""
+    left_out = NON_STAT_PARAMS | op.threshold_params
     return {k: _plain(v) for k, v in sorted(op.config.items()) if k not in left_out}
 
 

@@ -36,10 +36,13 @@ def filtered_path(export_path: str) -> str:
 def _thresholds(op) -> dict:
     """A filter's bounds and non-default decision flags; a deduplicator's parameters (threshold, keep...)."""
     from djlite.ops.base import Filter
-    from djlite.stats_cache import NON_STAT_PARAMS, threshold_params
+    from djlite.stats_cache import NON_STAT_PARAMS
 
     config = op.config
-    names = threshold_params(op) if isinstance(op, Filter) else set(config) - NON_STAT_PARAMS
+    if isinstance(op, Filter):
+        names = op.threshold_params - set(op.range_flags)  # the flags are shown below, where not the default
+    else:
+        names = set(config) - NON_STAT_PARAMS
     out = {name: config[name] for name in sorted(names) if name in config}
     for flag in ("any_or_all", "reversed_range"):
         if flag in config and config[flag] not in ("any", False):

@@ -249,7 +249,7 @@ def test_a_killed_writers_temporary_is_cleaned_by_the_next_run(tmp_path):
     import subprocess
     import sys
 
-    from djlite.output_set import remove_stale_temporaries
+    from djlite.files import remove_stale_temporaries
 
     code = (
         "import os; from djlite.formats.tfrecord import TFRecordFileWriter; "

@@ -15,11 +15,10 @@ from helpers import read_jsonl, write_jsonl, write_recipe
 
 import djlite
 from djlite.errors import RecipeError
-from djlite.exporter import atomic_path
+from djlite.files import atomic_path, exclusive_temp
 from djlite.output_set import (
     ExportPathBusyError,
     OutputSet,
-    exclusive_temp,
     export_lock,
     journal_path,
     output_set,

@@ -58,6 +58,32 @@ def test_thresholds_and_decision_flags_are_not_part_of_the_key():
     assert op_key(VideoDurationFilter()) != op_key(base)
 
 
+def test_which_parameters_are_thresholds_is_the_ops_declaration_read_alike_by_the_cache_and_dj_analyze():
+    """Issue 20: the cache asked dj-analyze's naming heuristic which parameters bound a stat; an op that declares
+    its bounds itself (here `bound_params` overridden: a `cutoff` no min_/max_ name reveals) got its threshold
+    into the cache key, so changing it recomputed every video. Both now read the op's own declaration."""
+    from djlite.analysis.thresholds import recipe_bounds
+    from djlite.ops.base import Filter
+
+    class BrightnessFilter(Filter):
+        stats_features = {"video_brightness": None}
+
+        def __init__(self, cutoff: float = 0.5, size: int = 64, **kwargs):
+            super().__init__(**kwargs)
+            self.cutoff = cutoff
+            self.size = size
+
+        def bound_params(self):
+            return {"video_brightness": ("cutoff", None)}
+
+    op = BrightnessFilter()
+    assert "cutoff" in op.threshold_params and "size" not in op.threshold_params
+    assert op_key(op) == op_key(BrightnessFilter(cutoff=0.9, reversed_range=True))
+    assert op_key(op) != op_key(BrightnessFilter(size=32))
+    (bound,) = recipe_bounds([(1, BrightnessFilter(cutoff=0.9))])["video_brightness"]
+    assert (bound.low_param, bound.low, bound.high) == ("cutoff", 0.9, None)
+
+
 def test_threshold_change_reuses_every_stat_without_opening_a_video(tmp_path, clips, cache_dir, opened):
     videos = [clips[name] for name in ("moving", "static", "text", "short")]
     dataset = write_jsonl(tmp_path / "data.jsonl", video_samples(videos))

@@ -123,7 +123,7 @@ def test_frames_stream_to_disk_as_they_are_decoded(tmp_path):
     import av
     import numpy as np
 
-    from djlite.ops.mapper.video_extract_frames_mapper import JpegFrames
+    from djlite.video.jpeg import JpegFrames
     from djlite.video.reader import DecodedFrame
     from djlite.video.sampling import all_frames
 

@@ -23,7 +23,14 @@ PACKAGE = ROOT / "djlite"
 LAYERS: list[tuple[str, list[str]]] = [
     (
         "foundation",
-        ["djlite.errors", "djlite.fields", "djlite.jsonl_lines", "djlite.dj_op_names", "djlite.recipe_yaml"],
+        [
+            "djlite.errors",
+            "djlite.fields",
+            "djlite.files",
+            "djlite.jsonl_lines",
+            "djlite.dj_op_names",
+            "djlite.recipe_yaml",
+        ],
     ),
     ("media", ["djlite.video", "djlite.embed", "djlite.ocr", "djlite.dedup", "djlite.select"]),
     ("ops", ["djlite.registry", "djlite.params", "djlite.ops"]),

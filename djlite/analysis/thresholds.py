@@ -1,10 +1,9 @@
 """Which recipe parameters bound which stat, and their values: what the plots draw and the report explains.
 
-Nothing here is specific to an op. A filter may declare `stats_bounds = {stat: (min_param, max_param)}`;
-otherwise parameters named min_X / max_X bound the stat whose key contains X (min_duration ->
-video_duration, min_width -> video_width, min_score -> video_motion_score, min_area_ratio ->
-video_ocr_area_ratio, min_ratio -> video_aspect_ratios). The thresholds are for display only: what a
-sample's fate is, the what-if counts take from the filter's own `process`.
+Nothing here is specific to an op, and nothing here decides which parameters are bounds: each filter says so
+(`Filter.bound_params` in djlite/ops/base.py: its declared `stats_bounds`, or by default min_X / max_X bound
+the stat whose key contains X). The thresholds are for display only: what a sample's fate is, the what-if
+counts take from the filter's own `process`.
 """
 
 import math
@@ -13,9 +12,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from djlite.ops.base import Filter
-
-# Flags of the Filter base that look like bounds by name but are not.
-NOT_BOUNDS = {"min_closed_interval", "max_closed_interval"}
 
 
 @dataclass(frozen=True)
@@ -73,19 +69,8 @@ def _number(value) -> float | None:
 
 
 def bound_params(op: Filter) -> dict[str, tuple[str | None, str | None]]:
-    """{stat: (min_param, max_param)} for the stats this filter writes."""
-    if op.stats_bounds:
-        return dict(op.stats_bounds)
-    params = [p for p in op.config if p not in NOT_BOUNDS]
-    mins = {p[4:]: p for p in params if p.startswith("min_")}
-    maxs = {p[4:]: p for p in params if p.startswith("max_")}
-    out = {}
-    for stat in op.stats_keys:
-        # The longest matching name wins: min_area_ratio, not min_ratio, bounds video_ocr_area_ratio.
-        matches = sorted((s for s in set(mins) | set(maxs) if s in stat), key=len, reverse=True)
-        if matches:
-            out[stat] = (mins.get(matches[0]), maxs.get(matches[0]))
-    return out
+    """{stat: (min_param, max_param)} for the stats this filter writes, as the filter declares them."""
+    return op.bound_params()
 
 
 def _param_value(op: Filter, param: str | None) -> float | None:

@@ -1,12 +1,11 @@
 """Console and file sinks: the only place djlite configures logging."""
 
-import errno
 import os
 import signal
 import sys
 import time
 
-WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
+from djlite.errors import WRITE_ERRNOS
 
 
 def configure_logging(work_dir: str | None, command: str, verbose: bool = False) -> str | None:

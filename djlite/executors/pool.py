@@ -33,7 +33,7 @@ from datasets.arrow_writer import ArrowWriter
 from loguru import logger
 
 from djlite.fields import Fields
-from djlite.output_set import create_exclusive
+from djlite.files import create_exclusive
 
 MAX_CHUNK_ROWS = 100
 CHUNKS_PER_STAGE = 64

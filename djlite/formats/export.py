@@ -22,6 +22,7 @@ import tarfile
 import uuid
 
 from djlite.errors import RecipeError
+from djlite.files import commit_file, exclusive_temp
 from djlite.formats.example import (
     Blob,
     SpooledBytes,
@@ -31,7 +32,8 @@ from djlite.formats.example import (
     int64_feature,
 )
 from djlite.formats.keys import RecordKeys, sample_id, wanted_id
-from djlite.formats.labels import CsvLabels, LabelIndex, annotation, as_label_list, read_label_map, sample_label_strings
+from djlite.formats.labels import LabelIndex, annotation
+from djlite.formats.layout import FRAME_OPTIONS, LABEL_OPTIONS, Layout, label_pairs
 from djlite.formats.mediasequence import (
     PREFIX_PATTERN,
     FloatFeatures,
@@ -40,114 +42,9 @@ from djlite.formats.mediasequence import (
     Segment,
     build_media_sequence,
 )
-from djlite.formats.spool import EXPORT_FRAMES, ExportFrames, SpoolSettings, plan_from_options
-from djlite.formats.tfrecord import ShardedTFRecordWriter, TFRecordFileWriter, normalize_compression
-from djlite.output_set import commit_file, exclusive_temp
-
-LABEL_OPTIONS = {"labels_csv": None, "csv_key": None, "csv_label": None, "label_map": None}
-FRAME_OPTIONS = {
-    "fps": 24.0,  # MediaPipe's demo graph (clipped_images_from_file_at_24fps)
-    "num_frames": None,  # an int (evenly spaced) or "all" instead of the fps grid
-    "jpeg_quality": 80,  # MediaPipe's demo
-    "resize_short_side": None,
-    "resize_fit": None,  # [width, height]: fit inside, aspect kept
-}
-
-
-class Layout:
-    name = ""
-    suffix = ""
-    defaults: dict = {}
-    needs_frames = True
-
-    def __init__(self, options: dict | None, where: str = "export_extra_args"):
-        options = dict(options or {})
-        unknown = sorted(set(options) - set(self.defaults))
-        if unknown:
-            raise RecipeError(
-                f"{where}: unknown option(s) {unknown} for export_type {self.name}; known: {sorted(self.defaults)}"
-            )
-        self.options = {**self.defaults, **options}
-        o = self.options
-        if "jpeg_quality" in o and not (isinstance(o["jpeg_quality"], int) and 1 <= o["jpeg_quality"] <= 100):
-            raise RecipeError(f"{where}: jpeg_quality must be an integer in [1, 100], got {o['jpeg_quality']!r}")
-        if "fps" in o and not (isinstance(o["fps"], (int, float)) and o["fps"] > 0):
-            raise RecipeError(f"{where}: fps must be > 0, got {o['fps']!r}")
-        n = o.get("num_frames")
-        if n is not None and n != "all" and not (isinstance(n, int) and n >= 1):
-            raise RecipeError(f"{where}: num_frames must be a positive integer or 'all', got {n!r}")
-        fit = o.get("resize_fit")
-        if fit is not None and not (isinstance(fit, (list, tuple)) and len(fit) == 2 and all(v > 0 for v in fit)):
-            raise RecipeError(f"{where}: resize_fit must be [width, height], got {fit!r}")
-        if o.get("resize_fit") and o.get("resize_short_side"):
-            raise RecipeError(f"{where}: give resize_short_side or resize_fit, not both")
-        if "compression" in o:
-            try:
-                normalize_compression(o["compression"])
-            except ValueError as e:
-                raise RecipeError(f"{where}: {e}") from None
-        for key in ("labels_csv", "label_map"):
-            if o.get(key) and not os.path.exists(o[key]):
-                raise RecipeError(f"{where}: {key} {o[key]!r} does not exist")
-        self.csv = None
-        self.given_map = None
-
-    # -- per worker / per sample (inside the stage)
-
-    def setup(self) -> None:
-        o = self.options
-        if o.get("labels_csv") and self.csv is None:
-            self.csv = CsvLabels(o["labels_csv"], o.get("csv_key"), o.get("csv_label"))
-        if o.get("label_map") and self.given_map is None:
-            self.given_map = LabelIndex(read_label_map(o["label_map"]))
-
-    def spool_settings(self) -> SpoolSettings:
-        o = self.options
-        return SpoolSettings(
-            plan=plan_from_options(o.get("num_frames"), o.get("fps"), even=self.name == "video2tfrecord"),
-            payload=o.get("payload", "jpeg") if o.get("payload") in ("jpeg", "raw") else "jpeg",
-            jpeg_quality=o.get("jpeg_quality", 80),
-            resize_short_side=o.get("resize_short_side"),
-            resize_fit=tuple(o["resize_fit"]) if o.get("resize_fit") else None,
-            flow=self.flow_mode(),
-            window=(o.get("clip_start"), o.get("clip_end")),
-        )
-
-    def flow_mode(self):
-        return None
-
-    def validate(self, sample: dict, spools: list[dict]) -> None:
-        for spool in spools:
-            if not spool["timestamps"]:
-                raise RecordError(f"no frame of {spool['path']} falls in the export's plan and clip window")
-
-    def clip_labels(self, sample: dict, path: str) -> list:
-        if sample.get("labels") is not None:
-            return as_label_list(annotation(sample, "labels"))
-        if self.csv is not None:
-            return self.csv.lookup(path, sample.get("id")) or []
-        return []
-
-    def label_index(self, rows) -> LabelIndex:
-        if self.given_map is not None:
-            return self.given_map
-        found = set()
-        for row in rows:
-            found |= sample_label_strings(row)
-            for spool in row.get(EXPORT_FRAMES) or [{"path": p} for p in row.get("videos") or []]:
-                found |= {v for v in self.clip_labels(row, spool["path"]) if isinstance(v, str)}
-        return LabelIndex.assign(found)
-
-    # -- the writer (driver)
-
-    def write(self, rows, export_path: str) -> list[str]:
-        raise NotImplementedError
-
-
-def _pairs(labels: list, index: LabelIndex | None) -> list[tuple]:
-    if index is None:
-        return [(v, None) if isinstance(v, str) else (None, int(v)) for v in labels]
-    return [index.pair(v) for v in labels]
+from djlite.formats.spool import EXPORT_FRAMES, ExportFrames
+from djlite.formats.tfrecord import ShardedTFRecordWriter, TFRecordFileWriter
+from djlite.formats.yt8m import Yt8mLayout
 
 
 def _seconds_to_us(value, what: str) -> int:
@@ -216,7 +113,7 @@ class MediaSequenceLayout(Layout):
             if not isinstance(s, dict):
                 raise RecordError(f"a segment must be {{start, end, label}}, got {s!r}")
             label = s.get("label")
-            string, idx = _pairs([label], index)[0] if label is not None else (None, None)
+            string, idx = label_pairs([label], index)[0] if label is not None else (None, None)
             segments.append(Segment(_seconds_to_us(s.get("start"), "segment start"),
                                     _seconds_to_us(s.get("end"), "segment end"), string, idx))  # fmt: skip
         regions = []
@@ -224,7 +121,7 @@ class MediaSequenceLayout(Layout):
             if not isinstance(r, dict):
                 raise RecordError(f"a region must be {{time, bbox, label}}, got {r!r}")
             label = r.get("label")
-            string, idx = _pairs([label], index)[0] if label is not None else (None, None)
+            string, idx = label_pairs([label], index)[0] if label is not None else (None, None)
             bbox = r.get("bbox")
             if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
                 raise RecordError(f"a region's bbox must be [ymin, xmin, ymax, xmax], got {bbox!r}")
@@ -237,7 +134,7 @@ class MediaSequenceLayout(Layout):
             images=images,
             clip_start_us=_seconds_to_us(start, "clip_start") if start is not None else 0,
             clip_end_us=_seconds_to_us(end, "clip_end") if end is not None else spool["duration_us"],
-            clip_labels=_pairs(self.clip_labels(sample, spool["path"]), index),
+            clip_labels=label_pairs(self.clip_labels(sample, spool["path"]), index),
             segments=segments,
             regions=regions,
             flow_timestamps_us=spool["flow_timestamps"] if self.options["flow"] else None,
@@ -337,7 +234,7 @@ class Video2TFRecordLayout(Layout):
             path=bytes_feature(spool["path"]),
             timestamp=int64_feature(spool["timestamps"]),
         )
-        pairs = _pairs(self.clip_labels(sample, spool["path"]), index)
+        pairs = label_pairs(self.clip_labels(sample, spool["path"]), index)
         if pairs and all(s is not None for s, _ in pairs):
             features["label/string"] = bytes_feature([s for s, _ in pairs])
         if pairs and all(i is not None for _, i in pairs):
@@ -480,17 +377,9 @@ LAYOUTS = {
     "tfrecord": MediaSequenceLayout,
     "video2tfrecord": Video2TFRecordLayout,
     "webdataset": WebDatasetLayout,
+    "yt8m": Yt8mLayout,  # records of frame embeddings (djlite/formats/yt8m.py)
 }
 SUFFIX_LAYOUTS = {".tfrecord": "mediasequence", ".tfrecords": "video2tfrecord", ".tar": "webdataset"}
-
-
-def _register_yt8m() -> None:
-    # YouTube-8M records are made of frame embeddings (djlite/formats/yt8m.py, which subclasses Layout, hence the
-    # import on first use rather than at the top).
-    if "yt8m" not in LAYOUTS:
-        from djlite.formats.yt8m import Yt8mLayout
-
-        LAYOUTS["yt8m"] = Yt8mLayout
 
 
 TABLE_FORMATS = ("jsonl", "json", "parquet")
@@ -503,7 +392,6 @@ def format_of_suffix(suffix: str) -> str | None:
 
 def suffix_of_format(export_type: str) -> str | None:
     """The extension the files of an export_type take (.tfrecord for mediasequence and yt8m), or None."""
-    _register_yt8m()
     if export_type in TABLE_FORMATS:
         return f".{export_type}"
     layout = LAYOUTS.get(export_type)
@@ -512,7 +400,6 @@ def suffix_of_format(export_type: str) -> str | None:
 
 def layout_name(export_path: str, export_type: str | None) -> str | None:
     """The training layout an export names, or None for a table format (jsonl, json, parquet)."""
-    _register_yt8m()
     if export_type:
         return "mediasequence" if export_type == "tfrecord" else export_type if export_type in LAYOUTS else None
     return SUFFIX_LAYOUTS.get(os.path.splitext(export_path)[1])

@@ -21,6 +21,7 @@ import json
 import os
 
 from djlite.errors import RecipeError
+from djlite.files import atomic_path
 
 KEY_COLUMNS = ("video", "path", "youtube_id", "id", "video_id")
 LABEL_COLUMNS = ("label", "labels", "label_name")
@@ -132,8 +133,6 @@ class LabelIndex:
         raise ValueError(f"a label must be a string or an integer index, got {label!r}")
 
     def write(self, path: str) -> str:
-        from djlite.exporter import atomic_path
-
         with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
             json.dump(dict(sorted(self.mapping.items(), key=lambda kv: kv[1])), f, indent=1, ensure_ascii=False)
             f.write("\n")

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 import google_crc32c
 import numpy as np
 
-from djlite.output_set import commit_file, exclusive_temp
+from djlite.files import commit_file, exclusive_temp
 
 MASK_DELTA = 0xA282EAD8
 HEADER_BYTES = 12
@@ -126,7 +126,7 @@ class TFRecordFileWriter(_CommitOnExit):
         self.compression = normalize_compression(compression)
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
-        # Named like every run temporary (djlite/output_set.py), so a killed run's is cleaned by the next one.
+        # Named like every run temporary (djlite/files.py), so a killed run's is cleaned by the next one.
         self.tmp_path = exclusive_temp(path)
         self._raw = open(self.tmp_path, "wb")  # noqa: SIM115 - closed by close() / abort()
         if self.compression == "GZIP":

@@ -55,9 +55,9 @@ from djlite.formats.example import (
     float_feature,
     int64_feature,
 )
-from djlite.formats.export import LABEL_OPTIONS, Layout, _pairs
 from djlite.formats.keys import RecordKeys, wanted_id
 from djlite.formats.labels import KEY_COLUMNS
+from djlite.formats.layout import LABEL_OPTIONS, Layout, label_pairs
 from djlite.formats.tfrecord import CorruptRecordError, ShardedTFRecordWriter, TFRecordReader
 
 AUDIO_DIM = 128
@@ -163,7 +163,7 @@ class Yt8mLayout(Layout):
                 continue
             vectors = read_frame_embeddings(ref).vectors
             features = pca.transform(vectors) if pca is not None else vectors
-            labels = [i for _, i in _pairs(self.clip_labels(row, path or ref), index)]
+            labels = [i for _, i in label_pairs(self.clip_labels(row, path or ref), index)]
             if any(i is None for i in labels):
                 raise ValueError(f"{row.get('id') or path}: a label has no integer index; give a label_map")
             video_id = bytes_feature(keys.key(wanted_id(row, path or ref, k, len(refs))))
@@ -357,7 +357,7 @@ def main(argv=None) -> int:
     import json
     import sys
 
-    from djlite.exporter import atomic_path
+    from djlite.files import atomic_path
 
     parser = argparse.ArgumentParser(description="Bring YouTube-8M TFRecord shards into a djlite jsonl dataset.")
     parser.add_argument("shards", nargs="+")

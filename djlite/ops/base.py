@@ -89,6 +89,10 @@ class OP:
     Checked on disk (nothing imported) when the recipe is built, so a missing one fails before any data is read
     with the `pip install 'djlite[extra]'` to run. An instance may narrow it in __init__ (an op whose backend
     is a parameter)."""
+    decision_params: tuple = ()
+    """Parameters that decide from what the op computes and never change it, where no name says so: a
+    deduplicator's `threshold` and `keep`, the duration filter's choice of which stat its bounds apply to. Part
+    of `threshold_params`."""
 
     def __new__(cls, *args, **kwargs):
         obj = super().__new__(cls)
@@ -135,6 +139,14 @@ class OP:
 
     def setup(self) -> None:
         """Load models and other per-process state. Called once per worker before the first sample."""
+
+    @property
+    def threshold_params(self) -> frozenset[str]:
+        """Every parameter that only decides from what the op computes (stats, signatures) and never changes it:
+        the stats cache (djlite.stats_cache) keys a result on the op's other parameters, so a re-run that changes
+        only these reuses it, and the trace and dj-analyze show them. Here the declared `decision_params`; a
+        filter adds its bounds and range flags."""
+        return frozenset(self.decision_params)
 
     # ------------------------------------------------------------------ frames
 
@@ -216,8 +228,12 @@ class Filter(OP):
     """Stat keys this filter writes and the Arrow type of each (a `datasets` feature). Must not be empty (checked
     at registration); a key written but not declared stops the run on the stage's first sample."""
     stats_bounds: dict = {}
-    """For dj-analyze: which parameters bound which stat, {stat_key: (min_param, max_param)}, either may be None.
-    Only needed when the names do not say it: by default min_X / max_X bound the stat whose key contains X."""
+    """Which parameters bound which stat, {stat_key: (min_param, max_param)}, either may be None (dj-analyze draws
+    them; the stats cache leaves them out of a result's key). Only needed when the names do not say it: by
+    default min_X / max_X bound the stat whose key contains X (`bound_params`)."""
+    range_flags: tuple = ("min_closed_interval", "max_closed_interval", "reversed_range", "any_or_all")
+    """The base's flags: how a stat is compared with the bounds. Flags, not bounds, although two are named min_/max_;
+    like the bounds they only decide from the stats."""
     stats_placeholders: dict = {}
     """Values of a stat that stand for "not measured" (the motion score's -1), {stat_key: value}: dj-analyze counts
     them apart instead of averaging them in."""
@@ -241,6 +257,29 @@ class Filter(OP):
     @property
     def stats_keys(self) -> tuple[str, ...]:
         return tuple(self.stats_features)
+
+    def bound_params(self) -> dict[str, tuple[str | None, str | None]]:
+        """{stat: (min_param, max_param)} for the stats this filter writes: the declared `stats_bounds`, or by
+        default the parameters named min_X / max_X, each bounding the stat whose key contains X (min_duration ->
+        video_duration, min_score -> video_motion_score, min_ratio -> video_aspect_ratios). A parameter matched to
+        none of the stats is no bound: the motion filter's `max_size` (a resize setting) stays a stat parameter."""
+        if self.stats_bounds:
+            return dict(self.stats_bounds)
+        params = [p for p in self.config if p not in self.range_flags]
+        mins = {p[4:]: p for p in params if p.startswith("min_")}
+        maxs = {p[4:]: p for p in params if p.startswith("max_")}
+        out = {}
+        for stat in self.stats_keys:
+            # The longest matching name wins: min_area_ratio, not min_ratio, bounds video_ocr_area_ratio.
+            matches = sorted((s for s in set(mins) | set(maxs) if s in stat), key=len, reverse=True)
+            if matches:
+                out[stat] = (mins.get(matches[0]), maxs.get(matches[0]))
+        return out
+
+    @property
+    def threshold_params(self) -> frozenset[str]:
+        bounds = {p for pair in self.bound_params().values() for p in pair if p}
+        return super().threshold_params | bounds | set(self.range_flags)
 
     def has_stats(self, sample) -> bool:
         stats = sample.get(Fields.stats) or {}
@@ -369,6 +408,7 @@ class DatasetStep(OP):
 
     def process(self, dataset, show_num: int = 0):
         """Data-Juicer's signature: (the dataset after this step, up to show_num traced duplicate groups)."""
+        # upward: Data-Juicer's op.process(dataset) applies the step with the executors' own code, not a copy of it
         from djlite.core.selection import apply_selection_locally
 
         if len(dataset) == 0:

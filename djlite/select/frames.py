@@ -5,7 +5,7 @@ batches (model-free thumbnail + histogram backend by default) and keeps only the
 a long video costs memory for its vectors alone (384 float32 per candidate: 5 fps x 1 hour = 13 MB). Its
 result is the pick: `DiverseFramePick` with the chosen timestamps in time order, their pick rank and cover
 radius. `TimesPlan` (djlite.video.sampling) then names exactly those frames for a second, sparse decode (the
-reader seeks to them).
+reader seeks to them): `picked_jpegs`.
 """
 
 from dataclasses import dataclass
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from djlite.select.kcenter import k_center_greedy
-from djlite.video.reader import DecodedFrame, FrameConsumer
+from djlite.video.jpeg import JpegFrames
+from djlite.video.reader import DecodedFrame, FrameConsumer, read_frames
 from djlite.video.sampling import TimesPlan, fps
 
 
@@ -69,45 +70,9 @@ class DiverseCandidates(FrameConsumer):
         )
 
 
-TIMES_SUFFIX = "_timestamps"
-
-
-def diverse_candidates(op, info) -> DiverseCandidates:
-    """The candidate consumer of `video_extract_frames_mapper`'s diverse method (its backend made once per op)."""
-    backend = getattr(op, "_diverse_backend", None)
-    if backend is None:
-        from djlite.embed.backends import make_backend
-
-        backend = make_backend(op.embedding_backend)
-        backend.setup()
-        op._diverse_backend = backend
-    return DiverseCandidates(backend, op.candidate_fps, op.frame_num, op.min_distance)
-
-
-def diverse_jpegs(op, path: str, pick: DiverseFramePick, context) -> list[bytes]:
-    """JPEGs of the picked frames, from a second decode that seeks to their timestamps."""
-    from djlite.ops.mapper.video_extract_frames_mapper import JpegFrames
-    from djlite.video.reader import read_frames
-
-    op.__dict__.setdefault("_diverse_times", {})[path] = pick.times
-    if not pick.times:
-        return []
-    consumer = JpegFrames(TimesPlan(tuple(pick.times)), op.jpeg_quality)
-    read_frames(context.info(path), [consumer])
+def picked_jpegs(info, times: list[float], quality: int) -> list[bytes]:
+    """JPEGs of the frames at `times` (a pick's), from a second decode of the video `info` probed that seeks to
+    them."""
+    consumer = JpegFrames(TimesPlan(tuple(times)), quality)
+    read_frames(info, [consumer])
     return consumer.result()
-
-
-def diverse_times(op, path: str) -> list[float]:
-    """The timestamps of a video's diverse frames: from this run, or from the record of an earlier one."""
-    times = op.__dict__.get("_diverse_times", {}).get(path)
-    if times is not None:
-        return times
-    folder = op.folder(path)
-    if folder is None:
-        return []
-    import json
-    import os
-
-    record = os.path.join(os.path.dirname(folder), ".djlite_frames", os.path.basename(folder) + ".json")
-    with open(record, encoding="utf-8") as f:
-        return json.load(f).get("times", [])

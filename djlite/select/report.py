@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from djlite.exporter import atomic_path
+from djlite.files import atomic_path
 from djlite.select.kcenter import every_nth, random_subset
 from djlite.select.stats import DEFAULT_MEMORY_BYTES, pairwise_distances_upper, sampled_pair_distances, selection_stats
 

@@ -21,7 +21,7 @@ Two ways to cut, chosen per video by the ops' `cut_mode`:
 cut again by re-encoding; a clip that still fails is an error naming why, and its file is removed.
 
 Every file is written to an exclusive temporary beside its target and renamed when complete, named as the
-run's other temporaries are (`.<name>.tmp-djlite-<pid>-<random><ext>`, djlite.output_set), so a killed run
+run's other temporaries are (`.<name>.tmp-djlite-<pid>-<random><ext>`, djlite.files), so a killed run
 leaves no truncated clip under a final name, and the next run that writes into the folder removes the
 temporaries of writers that are gone (never those of a live one).
 """
@@ -38,7 +38,7 @@ from av.video.reformatter import ColorRange
 from loguru import logger
 
 from djlite.errors import SampleError
-from djlite.output_set import TMP_MARK, create_exclusive, remove_stale_temporaries
+from djlite.files import TMP_MARK, create_exclusive, remove_stale_temporaries
 from djlite.video.probe import VideoInfo, first_video_stream, open_container, probe_video
 from djlite.video.reader import FrameClock, seekable_container, uses_counted_clock
 from djlite.video.sampling import EPSILON
@@ -121,7 +121,7 @@ def output_ext(source: str, reencode: bool) -> str:
 
 
 def temporary_for(target: str) -> str:
-    """A new, empty, exclusive temporary beside `target`, named like djlite.output_set's run temporaries (with the
+    """A new, empty, exclusive temporary beside `target`, named like djlite.files' run temporaries (with the
     writer's pid, so `remove_stale_temporaries` can tell a dead writer's) and keeping the extension, from which
     PyAV picks the container."""
     folder = os.path.dirname(os.path.abspath(target))

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 from loguru import logger
 
-from djlite.errors import ExportError, RecipeError
+from djlite.errors import WRITE_ERRNOS, ExportError, RecipeError
 from djlite.executors.ray.blocks import ROW_INDEX, concat_blocks, to_hf_dataset, without
 from djlite.exporter import atomic_path, export_errors, export_result, hidden_columns, shard_paths, stats_path
 
@@ -45,8 +45,6 @@ def export_failures(export_path: str):
     """Turn a failure while writing the run's files into an ExportError: one line naming the export path and the
     cause (logged; its traceback goes to the log file only), exit status 1, instead of a traceback after every op
     ran. A full or read-only disk stays the OSError that the CLI reports as `cannot write ...`."""
-    from djlite.cli.logging import WRITE_ERRNOS
-
     try:
         yield
     except (RecipeError, ExportError):

@@ -4,69 +4,21 @@ import math
 import os
 from typing import Literal
 
-import cv2
 from datasets import List, Value
 
 from djlite.errors import VideoError
+from djlite.files import exclusive_temp, replace_with_bytes
 from djlite.ops.base import Mapper, warn_ignored
-from djlite.output_set import exclusive_temp
 from djlite.registry import register_op
-from djlite.select.frames import TIMES_SUFFIX, diverse_candidates, diverse_jpegs, diverse_times
+from djlite.select.frames import DiverseCandidates, DiverseFramePick, picked_jpegs
 from djlite.video.context import VideoContext
-from djlite.video.reader import DecodedFrame, FrameConsumer
+from djlite.video.jpeg import JpegFrames
 from djlite.video.sampling import EPSILON, all_frames, fps, keyframes, uniform
 
 OP_NAME = "video_extract_frames_mapper"
 PRODUCED_DATA = "__dj__produced_data__"  # Data-Juicer's Fields.multimodal_data_output_dir
 BOOKKEEPING = ".djlite_frames"  # per frame folder: who owns it (.claim) and that it is complete (.json)
-
-
-class JpegFrames(FrameConsumer):
-    """JPEG-encodes the frames of a plan as they are decoded (the pictures themselves are not kept).
-
-    With a `folder`, each JPEG goes to disk as soon as it is encoded and only its name is kept, so memory stays
-    flat however long the video (`all` on a 20-minute clip used to hold every JPEG until the video ended);
-    without one (output_format `bytes`) the bytes are the result and are kept.
-    Frames at or after `until` seconds are not taken (Data-Juicer's segments end before the final partial one).
-    """
-
-    def __init__(self, plan, quality: int, skip: bool = False, until: float | None = None, folder: str | None = None):
-        super().__init__(plan)
-        self.quality = quality
-        self.skip = skip  # the frames are already on disk: take nothing, encode nothing
-        self.until = until
-        self.folder = folder
-        self.jpegs: list[bytes] = []
-        self.names: list[str] = []
-
-    def feed(self, frame: DecodedFrame) -> None:
-        if self.skip or (self.until is not None and frame.time >= self.until - EPSILON):
-            return
-        ok, data = cv2.imencode(".jpg", frame.bgr(), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-        if not ok:
-            raise VideoError(f"JPEG encoding failed for frame {frame.index}")
-        if self.folder is None:
-            self.jpegs.append(data.tobytes())
-            return
-        if not self.names:
-            os.makedirs(self.folder, exist_ok=True)
-        name = f"frame_{len(self.names)}.jpg"
-        _write_atomically(os.path.join(self.folder, name), data.tobytes())
-        self.names.append(name)
-
-    def result(self) -> list:
-        return self.jpegs if self.folder is None else self.names
-
-
-def _write_atomically(path: str, data: bytes) -> None:
-    tmp = exclusive_temp(path)  # never a predictable name a planted symlink could redirect
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+TIMES_SUFFIX = "_timestamps"  # diverse sampling: `<frame_field>_timestamps` holds the picked frames' times
 
 
 def _claim(claim_path: str, key: str) -> bool:
@@ -278,7 +230,7 @@ class VideoExtractFramesMapper(Mapper):
             # Another op of the stage is decoding this video; this one needs nothing from it.
             return JpegFrames(uniform(1), self.jpeg_quality, skip=True)
         if self.diverse:
-            return diverse_candidates(self, info)
+            return self._diverse_candidates()
         folder = self.folder(info.path, claim=True) if self.output_format == "path" else None
         return JpegFrames(self.plan(), self.jpeg_quality, until=self.frames_end(info), folder=folder)
 
@@ -286,9 +238,41 @@ class VideoExtractFramesMapper(Mapper):
     def diverse(self) -> bool:
         return self.frame_sampling_method == "diverse"
 
+    # ------------------------------------------------------------------ diverse sampling
+
+    def _diverse_candidates(self) -> DiverseCandidates:
+        """The candidate consumer of the diverse method (its embedding backend made once per op)."""
+        backend = getattr(self, "_diverse_backend", None)
+        if backend is None:
+            from djlite.embed.backends import make_backend
+
+            backend = make_backend(self.embedding_backend)
+            backend.setup()
+            self._diverse_backend = backend
+        return DiverseCandidates(backend, self.candidate_fps, self.frame_num, self.min_distance)
+
+    def _diverse_jpegs(self, path: str, pick: DiverseFramePick, context: VideoContext) -> list[bytes]:
+        """JPEGs of the picked frames (from a second decode); their times are kept for `_diverse_times`."""
+        self.__dict__.setdefault("_picked_times", {})[path] = pick.times
+        if not pick.times:
+            return []
+        return picked_jpegs(context.info(path), pick.times, self.jpeg_quality)
+
+    def _diverse_times(self, path: str) -> list[float]:
+        """The timestamps of a video's diverse frames: from this run, or from the record of an earlier one."""
+        times = self.__dict__.get("_picked_times", {}).get(path)
+        if times is not None:
+            return times
+        folder = self.folder(path)
+        if folder is None:
+            return []
+        record = os.path.join(os.path.dirname(folder), BOOKKEEPING, os.path.basename(folder) + ".json")
+        with open(record, encoding="utf-8") as f:
+            return json.load(f).get("times", [])
+
     def _jpegs(self, path: str, context: VideoContext) -> list[bytes]:
         result = self.frame_result(path, context)
-        return diverse_jpegs(self, path, result, context) if self.diverse else result
+        return self._diverse_jpegs(path, result, context) if self.diverse else result
 
     def _frames_of(self, path: str, context: VideoContext):
         if self.output_format == "bytes":
@@ -303,15 +287,15 @@ class VideoExtractFramesMapper(Mapper):
             os.makedirs(folder, exist_ok=True)
             names = [f"frame_{i}.jpg" for i in range(len(jpegs))]
             for name, data in zip(names, jpegs):
-                _write_atomically(os.path.join(folder, name), data)
+                replace_with_bytes(os.path.join(folder, name), data)
         else:
             names = self.frame_result(path, context)  # the consumer wrote each frame as it was decoded
             folder = self.folder(path, claim=True)
             os.makedirs(folder, exist_ok=True)
         # Written last: its presence says the folder is complete.
         record = os.path.join(os.path.dirname(folder), BOOKKEEPING, os.path.basename(folder) + ".json")
-        extra = {"times": diverse_times(self, path)} if self.diverse else {}
-        _write_atomically(record, json.dumps({"video": path, "frames": names, **extra}).encode())
+        extra = {"times": self._diverse_times(path)} if self.diverse else {}
+        replace_with_bytes(record, json.dumps({"video": path, "frames": names, **extra}).encode())
         return [os.path.join(folder, name) for name in names]
 
     def process(self, sample, context: VideoContext | None = None):
@@ -319,5 +303,5 @@ class VideoExtractFramesMapper(Mapper):
             return sample
         sample[self.frame_key] = self.per_video(sample, context, self._frames_of)
         if self.diverse:
-            sample[self.frame_key + TIMES_SUFFIX] = [diverse_times(self, path) for path in self.video_paths(sample)]
+            sample[self.frame_key + TIMES_SUFFIX] = [self._diverse_times(path) for path in self.video_paths(sample)]
         return sample
