@@ -301,7 +301,13 @@ def test_a_selectors_pick_order_reaches_a_training_export_on_ray(local_ray, tmp_
     rows = [dict(row, id=f"v{i}") for i, row in enumerate(video_samples([corpus_videos / n for n in names]))]
     dataset = write_jsonl(tmp_path / "data.jsonl", rows)
     process = [
-        {"video_frame_embedding_mapper": {"backend": "thumbnail_histogram", "frame_sampling_method": "uniform", "frame_num": 2}},
+        {
+            "video_frame_embedding_mapper": {
+                "backend": "thumbnail_histogram",
+                "frame_sampling_method": "uniform",
+                "frame_num": 2,
+            }
+        },
         {"diversity_selector": {"select_num": 4}},
     ]
     local, on_ray = run_both(tmp_path, dataset, process, export_path="res.tar")
