@@ -11,6 +11,7 @@ import math
 
 import jsonlines
 
+from djlite.errors import SampleError
 from djlite.fields import INTERNAL_COLUMNS, Fields
 
 # Columns djlite writes. __dj__stats__ may come in (a result file re-run keeps its stats) but only as an object.
@@ -18,8 +19,8 @@ RESERVED_INPUT_KEYS = (Fields.errors, *INTERNAL_COLUMNS)
 LINE_CHARS_KEPT = 10000
 
 
-class LineError(ValueError):
-    pass
+class LineError(SampleError, ValueError):
+    """A dataset line that is not a usable sample: it becomes a load error record (djlite/dataset.py)."""
 
 
 def _no_duplicates(pairs):

@@ -10,6 +10,8 @@ import importlib
 import importlib.util
 import pkgutil
 
+from djlite.errors import OpBugError, RecipeError
+
 OPERATORS: dict[str, type] = {}
 _loaded = False
 
@@ -44,8 +46,6 @@ def known_ops() -> list[str]:
 
 
 def get_op(name: str) -> type:
-    from djlite.errors import RecipeError
-
     load_builtin_ops()
     if name in OPERATORS:
         return OPERATORS[name]
@@ -61,7 +61,7 @@ def get_op(name: str) -> type:
     raise RecipeError(f"unknown op {name!r}: {hint}known ops: {', '.join(known_ops())}")
 
 
-class OpDeclarationError(TypeError):
+class OpDeclarationError(OpBugError, TypeError):
     """An op class that breaks the contract; raised when it is registered."""
 
 
@@ -126,8 +126,6 @@ def missing_requirements(op) -> dict[str, str]:
 
 def check_requirements(op, where: str = "recipe") -> None:
     """RecipeError naming the packages and the `pip install 'djlite[extra]'` when an op's packages are missing."""
-    from djlite.errors import RecipeError
-
     absent = missing_requirements(op)
     if absent:
         extras = ",".join(sorted(set(absent.values())))

@@ -5,7 +5,7 @@ import signal
 import sys
 import time
 
-from djlite.errors import WRITE_ERRNOS
+from djlite.errors import EXIT_STATUS, Action, action_of
 
 
 def configure_logging(work_dir: str | None, command: str, verbose: bool = False) -> str | None:
@@ -29,13 +29,12 @@ def configure_logging(work_dir: str | None, command: str, verbose: bool = False)
 def run_command(command: str, body, argv: list[str]) -> int:
     """Run a CLI body with djlite's exit statuses and one-line messages for the failures a user can act on.
 
-    2: a RecipeError (bad recipe, nothing read). 130: Ctrl-C; files being written are left unfinished under
-    temporary names that are removed, so no output looks complete when it is not. 1: the disk is full or
-    read-only, or a file cannot be written, or the export failed otherwise (an ExportError; old outputs stay
-    as they were).
+    By the taxonomy (djlite/errors.py): 2, a RecipeError (bad recipe, nothing read). 1, a SetupError (the
+    machine: workers that keep dying, an OCR backend that will not load), a file that cannot be written (a full
+    or read-only disk: an OSError by the errors table) or an ExportError (old outputs stay as they were).
+    130: Ctrl-C; files being written are left unfinished under temporary names that are removed, so no output
+    looks complete when it is not. An op bug (and a sample error under `on_error: raise`) keeps its traceback.
     """
-    from djlite.errors import ExportError, RecipeError
-
     if not {"-h", "--help", "--version"} & set(argv):
         configure_logging(None, command)
     main_pid = os.getpid()
@@ -52,21 +51,22 @@ def run_command(command: str, body, argv: list[str]) -> int:
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         return body(argv)
-    except RecipeError as e:
-        print(f"{command}: error: {e}", file=sys.stderr)
-        return 2
-    except ExportError as e:
-        print(f"{command}: error: {e}", file=sys.stderr)
-        return 1
     except BaseException as e:
+        action = action_of(e)
+        if action in (Action.RECIPE, Action.EXPORT):
+            print(f"{command}: error: {e}", file=sys.stderr)
+            return EXIT_STATUS[action]
         # Interrupted: whatever the unwinding raised on top (a pool's TimeoutError...), the answer is one line.
         if not (interrupted or isinstance(e, KeyboardInterrupt)):
             if isinstance(e, BrokenPipeError):  # `dj-process --help-op X | head`: the reader left, not an error
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 return 0
-            if isinstance(e, OSError) and e.errno in WRITE_ERRNOS:
-                return _write_error(command, e)
-            raise
+            if action is Action.ENVIRONMENT:
+                if isinstance(e, OSError):
+                    return _write_error(command, e)
+                print(f"{command}: error: {e}", file=sys.stderr)
+                return EXIT_STATUS[action]
+            raise  # OP_BUG (and SAMPLE under on_error: raise): the traceback
         print(f"{command}: interrupted; no output of this run was completed", file=sys.stderr)
         return 130
     finally:

@@ -5,12 +5,14 @@ work cannot drift between them. Each sample comes out marked: kept, filtered (by
 which step), with the seconds each step spent on it; djlite/core/accounting.py turns the marks into the per-op
 report.
 
-Errors are classified. A sample's own trouble (a file that does not open or decode, bad input values:
-SampleError, OSError, ValueError, EOFError, PyAV and OpenCV errors) is recorded on the sample and the run
-goes on. Any other exception (AttributeError, TypeError, NameError, KeyError... raised by the op's code) is a
-bug in the op: when it happens before the op has handled any sample in this worker, the run stops with an
-OpBugError carrying the traceback; later ones are recorded like sample errors (a bug that shows only on
-rare input), and an op that errored on every sample still fails the run at the end (djlite.api).
+Errors are classified by the taxonomy (djlite/errors.py, `action_of`): a sample's own trouble (SAMPLE: a
+SampleError, or a builtin its table maps there, such as a file that does not open or a value an op cannot use)
+is recorded on the sample and the run goes on. A RECIPE, ENVIRONMENT or EXPORT error (a full disk, a dead
+OCR backend) stops the run as it is. Any other exception (OP_BUG: AttributeError, TypeError, NameError,
+KeyError... raised by the op's code) is a bug in the op: when it happens before the op has handled any sample in
+this worker, the run stops with an OpBugError carrying the traceback; later ones are recorded like sample errors
+(a bug that shows only on rare input), and an op that errored on every sample still fails the run at the end
+(djlite.api).
 """
 
 import os
@@ -23,22 +25,15 @@ from datasets import List, Value
 from loguru import logger
 
 from djlite.core.content import ContentCache
-from djlite.errors import OpBugError, SampleError
+from djlite.errors import Action, OpBugError, action_of
 from djlite.fields import Fields
 from djlite.ops.base import DatasetStep, Deduplicator, FailedClip, Filter, Mapper, OneToManyMapper
 from djlite.video.context import VideoContext
 
 ERROR_FEATURE = List({"op": Value("string"), "step": Value("int32"), "error": Value("string")})
 LOGGED_ERRORS_PER_OP = 5
-SAMPLE_ERROR_TYPES = (SampleError, OSError, ValueError, EOFError)
-SAMPLE_ERROR_MODULES = ("av", "cv2")
-
-
-def is_sample_error(error: BaseException) -> bool:
-    """True for the exceptions bad input raises; False for those that mean a bug in the op."""
-    if isinstance(error, SAMPLE_ERROR_TYPES):
-        return True
-    return type(error).__module__.split(".")[0] in SAMPLE_ERROR_MODULES
+# Raised on as they are: the run stops. OP_BUG stops it only on an op's first sample (below).
+STOPS_THE_RUN = (Action.RECIPE, Action.ENVIRONMENT, Action.EXPORT)
 
 
 class SampleStage:
@@ -89,7 +84,7 @@ class SampleStage:
         if shown < LOGGED_ERRORS_PER_OP:
             videos = (sample.get(op.video_key) or [])[:3]
             logger.warning(f"step {step} {op.name}: {message} (videos: {videos})")
-            if not is_sample_error(error):
+            if action_of(error, on_sample=True) is not Action.SAMPLE:
                 logger.warning("".join(traceback.format_exception(error)).rstrip())
         elif shown == LOGGED_ERRORS_PER_OP:
             logger.warning(f"step {step} {op.name}: more errors; see the errors file and the op summary")
@@ -152,12 +147,11 @@ class SampleStage:
                 try:
                     sample, keep = self._run_op(step, op, sample)
                     self._succeeded.add(step)
-                except OpBugError:
-                    raise
-                except Exception as e:  # noqa: BLE001 - classified below: bug or the sample's own trouble
-                    if self.on_error == "raise":
-                        raise
-                    if not is_sample_error(e) and step not in self._succeeded:
+                except Exception as e:  # noqa: BLE001 - classified below by the taxonomy (djlite/errors.py)
+                    action = action_of(e, on_sample=True)
+                    if self.on_error == "raise" or action in STOPS_THE_RUN or isinstance(e, OpBugError):
+                        raise  # an OpBugError is the op's own code saying it is broken: it stops on any sample
+                    if action is Action.OP_BUG and step not in self._succeeded:
                         raise OpBugError(
                             f"step {step} {op.name} failed with {type(e).__name__} on its first sample, a bug in "
                             f"the op rather than bad data:\n{''.join(traceback.format_exception(e)).rstrip()}"

@@ -32,6 +32,7 @@ import datasets
 from datasets.arrow_writer import ArrowWriter
 from loguru import logger
 
+from djlite.errors import SetupError
 from djlite.fields import Fields
 from djlite.files import create_exclusive
 
@@ -41,7 +42,7 @@ DEFAULT_RETRIES = 2
 PR_SET_PDEATHSIG = 1
 
 
-class WorkerDiedError(RuntimeError):
+class WorkerDiedError(SetupError, RuntimeError):
     """Workers kept dying without finishing any chunk: not one bad sample but a broken environment."""
 
 

@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from djlite.errors import SampleError
+
 KINDS = {"bytes": 1, "float": 2, "int64": 3}
 _KIND_OF_FIELD = {v: k for k, v in KINDS.items()}
 
@@ -302,7 +304,7 @@ def encode_example_chunks(features: dict) -> tuple[int, Iterator[bytes]]:
 # ------------------------------------------------------------------ decoding
 
 
-class DecodeError(ValueError):
+class DecodeError(SampleError, ValueError):
     """Bytes that are not a well-formed Example / SequenceExample: the only error the decoders raise, whatever
     the bytes."""
 

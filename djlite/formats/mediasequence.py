@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from djlite.errors import SampleError
 from djlite.formats.example import Blob, Feature, SpooledBytes, bytes_feature, float_feature, int64_feature
 
 # Context
@@ -80,7 +81,7 @@ def prefixed(prefix: str, key: str) -> str:
     return f"{prefix}/{key}" if prefix else key
 
 
-class RecordError(ValueError):
+class RecordError(SampleError, ValueError):
     """A clip that cannot become a valid record (the sample becomes an error record)."""
 
 

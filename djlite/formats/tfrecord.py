@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 import google_crc32c
 import numpy as np
 
+from djlite.errors import SampleError
 from djlite.files import commit_file, exclusive_temp
 
 MASK_DELTA = 0xA282EAD8
@@ -39,7 +40,7 @@ MAX_READ_RECORD_BYTES = (1 << 31) - 1
 COMPRESSIONS = (None, "GZIP", "ZLIB")
 
 
-class CorruptRecordError(ValueError):
+class CorruptRecordError(SampleError, ValueError):
     """A record whose length or data does not match its CRC, or a file cut inside a record."""
 
 

@@ -44,7 +44,7 @@ from loguru import logger
 from djlite.embed.pca import Pca
 from djlite.embed.quantize import dequantize, quantize
 from djlite.embed.store import read_frame_embeddings, write_frame_embeddings
-from djlite.errors import RecipeError
+from djlite.errors import RecipeError, SampleError
 from djlite.formats.example import (
     DecodeError,
     bytes_feature,
@@ -224,7 +224,7 @@ class Yt8mLayout(Layout):
         return [v for ref, path in zip(refs, videos) if ref for v in self.clip_labels(row, path or ref)]
 
 
-class Yt8mImportError(ValueError):
+class Yt8mImportError(SampleError, ValueError):
     """A record the importer cannot use: one line naming the file, the record's number and its byte offset."""
 
 
@@ -281,7 +281,7 @@ def read_yt8m(paths: list[str], embedding_dir: str, id_key: str | None = None, s
     return found.rows
 
 
-class _BadRecord(ValueError):
+class _BadRecord(SampleError, ValueError):
     """A well-formed protobuf that is not a YouTube-8M record (a missing key, a feature of the wrong type)."""
 
 

@@ -11,6 +11,7 @@ error naming what to install. Backends are imported lazily, so `import djlite.oc
 
 import importlib.util
 
+from djlite.errors import SetupError
 from djlite.ocr.geometry import TextBoxes, area_ratio
 
 BACKENDS = ("rapidocr", "easyocr")
@@ -25,7 +26,7 @@ REQUIREMENTS = {
 }
 
 
-class OCRBackendError(RuntimeError):
+class OCRBackendError(SetupError, RuntimeError):
     """An OCR backend that cannot run here: a package or a model file is missing, or will not import."""
 
 
