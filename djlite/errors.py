@@ -42,10 +42,17 @@ first match; "on a sample" is inside an op working on one sample (djlite/core/st
 | anything else (AttributeError, TypeError,| OP_BUG      | OP_BUG      | bad data does not explain it               |
 | KeyError, NameError, ImportError...)     |             |             |                                            |
 
-OP_BUG inside an op: the run stops with an OpBugError when it happens before the op has handled any sample in
+Why the builtin rows stay: djlite/video/ already wraps what it reads (every video op, run on each file of the
+shared bad-video set, fails with a VideoError or SampleError only), so these rows serve op code and the
+libraries it calls on a sample's values and side files (embedding sidecars, label maps, OpenCV on frames);
+dropping one would turn those sample errors into op bugs that stop the run.
+
+OP_BUG inside an op: an OpBugError raised by djlite or the op itself stops the run wherever it comes; a builtin
+mapped to OP_BUG stops it with an OpBugError when it happens before the op has handled any sample in
 that worker; a later one is recorded like a sample error (a bug that shows only on rare input), and an op that
-errored on every sample fails the run at the end (djlite/core/stage.py, djlite/api.py). A KeyboardInterrupt is
-no error: the CLI stops with exit status 130.
+errored on every sample fails the run at the end (djlite/core/stage.py, djlite/api.py). On Ray, an error that
+stops the run reaches the driver inside Ray's wrapper, with the traceback. A KeyboardInterrupt is no error: the
+CLI stops with exit status 130.
 """
 
 import enum
