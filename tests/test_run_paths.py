@@ -8,8 +8,9 @@ from pathlib import Path
 
 from formats_helpers import labelled_rows, run_export
 
+from djlite.formats.writer import paths_for, writer_for
 from djlite.output_set import output_set
-from djlite.run_paths import RunPaths, StatsFilePaths
+from djlite.run_paths import RunPaths, StatsFilePaths, record_shard_name
 
 REPO = Path(__file__).resolve().parents[1]
 # A string fragment that names one of a run's files: "_stats.jsonl", f"{base}_errors.jsonl", "op_summary.json"...
@@ -108,3 +109,31 @@ def test_a_re_run_with_fewer_webdataset_shards_leaves_none_of_the_previous_set(t
     again = run_export(tmp_path, rows, export, export_extra_args={**extra, "shard_records": 10})
     assert [os.path.basename(p) for p in again.result_paths] == ["w-000000.tar"]
     assert sorted(n for n in os.listdir(tmp_path / "out") if n.endswith(".tar")) == ["w-000000.tar"]
+
+
+def test_every_built_in_writers_result_files_belong_to_the_set(tmp_path):
+    """video2tfrecord's batch files (not named after the export) were renamed at once, outside the set: a run killed
+    between them and the stats file left a mixed set. Every writer's files are now the set's, by its scheme."""
+
+    def shards(export_type, export_name):
+        paths = paths_for(str(tmp_path / export_name), None, writer_for(export_name, export_type))
+        return paths, {
+            "jsonl": paths.table_shards(2)[1],
+            "mediasequence": paths.record_shard(1, 2),
+            "yt8m": record_shard_name(paths.tagged_base("frame"), 0, 1, paths.suffix),
+            "webdataset": paths.tar_shard(1),
+            "video2tfrecord": paths.batch_file(2, 2),
+        }[export_type]
+
+    for export_type, name in [
+        ("jsonl", "r.jsonl"),
+        ("mediasequence", "r.tfrecord"),
+        ("yt8m", "r.tfrecord"),
+        ("webdataset", "r.tar"),
+        ("video2tfrecord", "r.tfrecords"),
+    ]:
+        paths, shard = shards(export_type, name)
+        assert paths.owns(shard), (export_type, shard)
+        open(shard, "w").close()
+        assert shard in paths.previous(), (export_type, shard)  # a re-run with fewer shards removes it
+        os.remove(shard)

@@ -5,7 +5,8 @@ format is looked up; a format from elsewhere, such as a test's, registers when i
 A writer is one of two kinds, and says which (`kind`):
 - `table` (`TableWriter`, djlite/formats/tables.py): the kept samples as rows of one file, `write(dataset, path)`.
   The run writes the stats file beside it and cuts shards (export_shard_size); under Ray every worker writes a
-  part and the driver joins them with `concat(parts, path)` (bytes appended, by default: a line format).
+  part and the driver joins them with `concat(parts, path)` (bytes appended, by default: a line format), so the
+  writer travels to the workers and its module must be importable there (on PYTHONPATH), as a custom op's is.
 - `layout` (`Layout`, djlite/formats/layout.py): training records built from the samples and the frames of the
   recipe's own decode, with options from export_extra_args; written on the driver, `write(rows, export_path)`.
 
