@@ -13,22 +13,14 @@ from djlite.core.accounting import RunOutcome
 from djlite.dataset import dataset_files, datasets_caching, load_recipe_dataset
 from djlite.errors import RecipeError
 from djlite.executors.local import Runner
-from djlite.exporter import (
-    export_errors,
-    export_result,
-    resolved_recipe_path,
-    result_dataset,
-    result_files,
-    stats_path,
-    summary_path,
-    write_json,
-    write_yaml,
-)
+from djlite.exporter import export_errors, export_kept, result_dataset, write_json, write_yaml
 from djlite.files import remove_stale_temporaries
-from djlite.formats.export import export_layout_result, make_layout, with_export_frames
+from djlite.formats.layout import with_export_frames
+from djlite.formats.writer import make_writer
 from djlite.output_set import export_lock, output_set, recover
 from djlite.outputs import prepare_outputs
 from djlite.recipe import Recipe, load_recipe
+from djlite.run_paths import RunPaths
 from djlite.stats_cache import StatsCache
 from djlite.trace import remove_stale_filtered, write_filtered, write_trace
 
@@ -61,11 +53,6 @@ def _cap_workers(requested: int) -> int:
     return requested
 
 
-def checkpoint_dir(recipe: Recipe) -> str:
-    """Where use_checkpoint keeps finished chunks: work_dir/ckpt/<export name>/ (Data-Juicer: work_dir/ckpt)."""
-    return os.path.join(recipe.work_dir, "ckpt", os.path.basename(recipe.export_path))
-
-
 def input_identity(recipe: Recipe) -> str:
     """What the run's input is, for naming its checkpoints: every dataset file's path, size and mtime, and the
     keys that change how rows are read. (The videos' identity is added by the runner.)"""
@@ -74,9 +61,9 @@ def input_identity(recipe: Recipe) -> str:
     return repr((stats, recipe.text_keys, recipe.video_key))
 
 
-def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str], str]:
-    layout = make_layout(recipe)
-    ops, spool_dir = with_export_frames(recipe.ops, layout, recipe.export_path)
+def _run_local(recipe: Recipe, paths: RunPaths, stats_only: bool) -> tuple[RunOutcome, list[str], str]:
+    writer = make_writer(recipe)
+    ops, spool_dir = with_export_frames(recipe.ops, writer, paths)
     scratch = None
     if not recipe.use_checkpoint and recipe.np > 1:
         scratch = tempfile.mkdtemp(prefix=f".djlite-chunks-{os.getpid()}-", dir=recipe.work_dir)
@@ -94,7 +81,7 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
                 stats_only=stats_only,
                 stats_cache=stats_cache,
                 keep_filtered=recipe.export_filtered or recipe.open_tracer,
-                checkpoint_dir=checkpoint_dir(recipe) if recipe.use_checkpoint else None,
+                checkpoint_dir=paths.checkpoint_dir if recipe.use_checkpoint else None,
                 checkpoint_key=input_identity(recipe) if recipe.use_checkpoint else "",
                 scratch_dir=scratch,
                 chunk_rows=recipe.chunk_rows,
@@ -102,11 +89,16 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
             )
             outcome = runner.run(dataset, ops, load_errors)
             # Exported before the scratch chunk files the result is read from are removed.
-            if layout is not None:
-                result_paths = export_layout_result(outcome.dataset, layout, recipe, spool_dir)
-                exported = (result_paths, *_export_errors_and_traces(recipe, outcome))
-            else:
-                exported = _export_local(recipe, outcome)
+            result_paths = export_kept(
+                outcome.dataset,
+                writer,
+                paths,
+                shard_size=recipe.export_shard_size,
+                keep_stats=recipe.keep_stats_in_res_ds,
+                keep_hashes=recipe.keep_hashes_in_res_ds,
+                spool_dir=spool_dir,
+            )
+            exported = (result_paths, *_export_errors_and_traces(recipe, paths, outcome))
             outcome.dataset = result_dataset(outcome.dataset, recipe.keep_hashes_in_res_ds)
             return (outcome, *exported)
     finally:
@@ -116,25 +108,13 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _export_local(recipe: Recipe, outcome: RunOutcome) -> tuple[list[str], str]:
-    result_paths = export_result(
-        outcome.dataset,
-        recipe.export_path,
-        export_type=recipe.export_type,
-        shard_size=recipe.export_shard_size,
-        keep_stats=recipe.keep_stats_in_res_ds,
-        keep_hashes=recipe.keep_hashes_in_res_ds,
-    )
-    return (result_paths, *_export_errors_and_traces(recipe, outcome))
-
-
-def _export_errors_and_traces(recipe: Recipe, outcome: RunOutcome) -> tuple[str]:
+def _export_errors_and_traces(recipe: Recipe, paths: RunPaths, outcome: RunOutcome) -> tuple[str]:
     """The errors file, and with export_filtered / open_tracer the filtered file and the tracer's files."""
-    err_path = export_errors(outcome.errored, outcome.load_errors, recipe.export_path)
+    err_path = export_errors(outcome.errored, outcome.load_errors, paths)
     if recipe.export_filtered:
-        write_filtered(outcome.filtered, recipe.export_path)
+        write_filtered(outcome.filtered, paths)
     if recipe.open_tracer:
-        write_trace(outcome.filtered, recipe.ops, recipe.work_dir, recipe.op_list_to_trace, recipe.trace_num)
+        write_trace(outcome.filtered, recipe.ops, paths, recipe.op_list_to_trace, recipe.trace_num)
     return (err_path,)
 
 
@@ -161,19 +141,18 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
     for op in recipe.ops:  # ops that write files (frames) put them under the run's work dir unless told otherwise
         if op.work_dir is None:
             op.work_dir = recipe.work_dir
-    with export_lock(recipe.export_path):
-        recover(recipe.export_path)
-        remove_stale_temporaries(os.path.dirname(recipe.export_path), recipe.work_dir)
-        run_files = [f(recipe.export_path, recipe.own_work_dir) for f in (summary_path, resolved_recipe_path)]
-        previous = result_files(recipe.export_path)
-        with output_set(recipe.export_path, recipe.work_dir, previous=previous, files=run_files):
-            result = _run_recipe(recipe, stats_only)
-    written_stats = stats_path(recipe.export_path)  # known only now that the set is committed
-    result.stats_path = written_stats if os.path.exists(written_stats) else None
+    paths = recipe.paths
+    with export_lock(paths):
+        recover(paths)
+        remove_stale_temporaries(paths.folder, paths.work_dir)
+        with output_set(paths, previous=paths.previous()):
+            result = _run_recipe(recipe, paths, stats_only)
+    # known only now that the set is committed
+    result.stats_path = paths.stats if os.path.exists(paths.stats) else None
     return result
 
 
-def _run_recipe(recipe: Recipe, stats_only: bool) -> RunResult:
+def _run_recipe(recipe: Recipe, paths: RunPaths, stats_only: bool) -> RunResult:
     started = time.perf_counter()
     if recipe.executor_type == "ray":
         from djlite.executors.ray.executor import run_on_ray
@@ -182,16 +161,15 @@ def _run_recipe(recipe: Recipe, stats_only: bool) -> RunResult:
             # Ray retries a killed task itself; resuming a killed driver needs fixed partitions (not yet).
             logger.warning("use_checkpoint works with the local executor only; this Ray run starts from the beginning")
 
-        outcome, result_paths, err_path = run_on_ray(recipe, stats_only=stats_only)
+        outcome, result_paths, err_path = run_on_ray(recipe, paths, stats_only=stats_only)
     else:
-        outcome, result_paths, err_path = _run_local(recipe, stats_only)
+        outcome, result_paths, err_path = _run_local(recipe, paths, stats_only)
     if not recipe.export_filtered:
-        remove_stale_filtered(recipe.export_path)
+        remove_stale_filtered(paths)
     summary = outcome.summary()
     summary["seconds"] = round(time.perf_counter() - started, 3)
-    summary_file = summary_path(recipe.export_path, recipe.own_work_dir)
-    write_json(summary, summary_file)
-    write_yaml(recipe.resolved(), resolved_recipe_path(recipe.export_path, recipe.own_work_dir))
+    write_json(summary, paths.summary)
+    write_yaml(recipe.resolved(), paths.resolved_recipe)
     logger.info(
         f"input={summary['input']} kept={summary['kept']} filtered={summary['filtered']} "
         f"errored={summary['errored']} seconds={summary['seconds']}"
@@ -212,5 +190,5 @@ def _run_recipe(recipe: Recipe, stats_only: bool) -> RunResult:
         result_paths=result_paths,
         stats_path=None,
         errors_path=err_path,
-        summary_path=summary_file,
+        summary_path=paths.summary,
     )

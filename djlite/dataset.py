@@ -17,6 +17,7 @@ from djlite.errors import RecipeError
 from djlite.exporter import atomic_path
 from djlite.fields import Fields
 from djlite.jsonl_lines import read_json_array, read_jsonl
+from djlite.run_paths import RunPaths
 
 SUFFIX_TO_BUILDER = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 MAX_LOGGED_BAD_LINES = 5
@@ -202,7 +203,7 @@ def load_recipe_dataset(recipe) -> tuple[datasets.Dataset, list[dict]]:
         recipe.dataset_path,
         video_key=recipe.video_key,
         cache_dir=recipe.ds_cache_dir,
-        scratch_dir=os.path.join(recipe.work_dir, ".djlite_scratch"),
+        scratch_dir=RunPaths(recipe.export_path, recipe.work_dir).dataset_scratch_dir,
     )
     logger.info(f"loaded {len(dataset)} samples from {recipe.dataset_path}")
     return dataset, bad

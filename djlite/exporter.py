@@ -1,140 +1,24 @@
-"""Writes the run's files. Each is written under a temporary name and renamed when complete, so a killed
-run never leaves a file that looks finished.
+"""Writes the run's files (named by djlite/run_paths.py). Each is written under a temporary name and renamed when
+complete, so a killed run never leaves a file that looks finished.
 
-    <export>.jsonl | .json | .parquet   kept samples (or <base>-<i>-of-<n>.<ext> shards)
-    <base>_stats.jsonl                  {"__dj__stats__": ...} per kept sample, same order
-    <base>_errors.jsonl                 every sample dropped by an error, whole, with "__dj__errors__"
-    <base>_op_summary.json              input = kept + filtered + errored, per op and overall
-    <base>_recipe_resolved.yaml         the recipe with every op parameter filled in
-(the last two are <work_dir>/op_summary.json and <work_dir>/recipe_resolved.yaml when the recipe's work_dir is
-a folder of its own, as in Data-Juicer; see summary_path)
+    the result            kept samples, by the export's writer (djlite/formats/writer.py), or its shards
+    the stats file        {"__dj__stats__": ...} per kept sample, same order
+    the errors file       every sample dropped by an error, whole, with "__dj__errors__"
+    the summary           input = kept + filtered + errored, per op and overall (written by djlite/api.py)
+    the resolved recipe   the recipe with every op parameter filled in
 """
 
 import json
-import math
-import os
-import re
+import shutil
 
 import datasets
-import jsonlines
 import yaml
 
 from djlite.fields import HASH_COLUMNS, INTERNAL_COLUMNS, Fields
 from djlite.files import atomic_path
-
-BATCH_ROWS = 1000
-
-
-def export_base(export_path: str) -> str:
-    return os.path.splitext(export_path)[0]
-
-
-def stats_path(export_path: str) -> str:
-    return export_base(export_path) + "_stats.jsonl"
-
-
-def errors_path(export_path: str) -> str:
-    return export_base(export_path) + "_errors.jsonl"
-
-
-SUMMARY_NAME = "op_summary.json"
-RESOLVED_RECIPE_NAME = "recipe_resolved.yaml"
-
-
-def _run_file(export_path: str, own_work_dir: str | None, name: str) -> str:
-    if own_work_dir:
-        return os.path.join(own_work_dir, name)
-    return f"{export_base(export_path)}_{name}"
-
-
-def summary_path(export_path: str, own_work_dir: str | None = None) -> str:
-    """The run's op_summary.json: in a work_dir of its own (`Recipe.own_work_dir`) as in Data-Juicer; else beside
-    the export and named after it, so that two runs exporting to one folder never replace each other's."""
-    return _run_file(export_path, own_work_dir, SUMMARY_NAME)
-
-
-def resolved_recipe_path(export_path: str, own_work_dir: str | None = None) -> str:
-    """The run's recipe_resolved.yaml, placed and named as summary_path places the summary."""
-    return _run_file(export_path, own_work_dir, RESOLVED_RECIPE_NAME)
-
-
-def _dumps(row: dict) -> str:
-    """One row as JSON text that is valid JSON (no bare NaN) and encodable as UTF-8."""
-    try:
-        text = json.dumps(row, ensure_ascii=False, allow_nan=False, default=_json_default)
-    except ValueError:  # NaN or Infinity (a stat that could not be computed): JSON has null for that
-        text = json.dumps(_nan_to_null(row), ensure_ascii=False, allow_nan=False, default=_json_default)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate; \u escapes keep it, losslessly, in valid JSON
-        text = json.dumps(_nan_to_null(row), ensure_ascii=True, allow_nan=False, default=_json_default)
-    return text
-
-
-def _nan_to_null(value):
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if isinstance(value, dict):
-        return {k: _nan_to_null(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_nan_to_null(v) for v in value]
-    return value
-
-
-def _json_default(value):
-    if isinstance(value, bytes):
-        import base64
-
-        return base64.b64encode(value).decode("ascii")
-    return str(value)
-
-
-def iter_rows(dataset: datasets.Dataset):
-    for batch in dataset.with_format("arrow").iter(batch_size=BATCH_ROWS):
-        yield from batch.to_pylist()
-
-
-def write_rows(rows, path: str, fmt: str = "jsonl") -> int:
-    count = 0
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        if fmt == "jsonl":
-            with jsonlines.Writer(f, dumps=_dumps, flush=False) as writer:
-                for row in rows:
-                    writer.write(row)
-                    count += 1
-            return count
-        f.write("[")
-        for row in rows:
-            f.write(("," if count else "") + "\n" + _dumps(row))
-            count += 1
-        f.write("\n]\n")
-    return count
-
-
-def write_dataset(dataset: datasets.Dataset, path: str, fmt: str) -> None:
-    if fmt == "parquet":
-        with atomic_path(path) as tmp:
-            dataset.to_parquet(tmp)
-    else:
-        write_rows(iter_rows(dataset), path, fmt)
-
-
-def shard_paths(export_path: str, shards: int) -> list[str]:
-    folder, name = os.path.split(export_path)
-    stem, suffix = name.split(".", 1)[0], os.path.splitext(name)[1]
-    width = len(str(shards)) + 1
-    return [os.path.join(folder, f"{stem}-{i:0{width}d}-of-{shards:0{width}d}{suffix}") for i in range(shards)]
-
-
-def result_files(export_path: str) -> list[str]:
-    """The files a run on `export_path` may have written: result (or its shards), stats and errors."""
-    folder, name = os.path.split(export_path)
-    stem, suffix = name.split(".", 1)[0], os.path.splitext(name)[1]
-    shard = re.compile(rf"^{re.escape(stem)}-\d+-of-\d+{re.escape(suffix)}$")
-    shards = (
-        [os.path.join(folder, n) for n in os.listdir(folder or ".") if shard.match(n)] if os.path.isdir(folder) else []
-    )
-    return [export_path, stats_path(export_path), errors_path(export_path), *sorted(shards)]
+from djlite.formats.tables import TableWriter, iter_rows, write_rows
+from djlite.formats.writer import LAYOUT, Writer
+from djlite.run_paths import RunPaths
 
 
 def hidden_columns(columns, keep_stats: bool, keep_hashes: bool) -> list[str]:
@@ -166,9 +50,9 @@ def result_dataset(dataset: datasets.Dataset, keep_hashes: bool) -> datasets.Dat
     return dataset.remove_columns([Fields.export_frames]) if Fields.export_frames in dataset.column_names else dataset
 
 
-def write_stats(dataset: datasets.Dataset, export_path: str) -> None:
-    """`<base>_stats.jsonl`: the stats and meta of each kept sample, in result order, and its errors where it has
-    some (on_error: keep). Not written when the samples have no stats column at all."""
+def write_stats(dataset: datasets.Dataset, paths: RunPaths) -> None:
+    """The stats file: the stats and meta of each kept sample, in result order, and its errors where it has some
+    (on_error: keep). Not written when the samples have no stats column at all."""
     stat_columns = [c for c in (Fields.stats, Fields.meta) if c in dataset.column_names]
     if not stat_columns:
         return
@@ -176,34 +60,57 @@ def write_stats(dataset: datasets.Dataset, export_path: str) -> None:
     rows = (
         {k: v for k, v in row.items() if k != Fields.errors or v} for row in iter_rows(dataset.select_columns(columns))
     )
-    write_rows(rows, stats_path(export_path))
+    write_rows(rows, paths.stats)
 
 
 def export_result(
     dataset: datasets.Dataset,
-    export_path: str,
-    export_type: str | None = None,
+    paths: RunPaths,
+    writer: TableWriter,
     shard_size: int = 0,
     keep_stats: bool = False,
     keep_hashes: bool = False,
 ) -> list[str]:
-    """Write the kept samples and their stats file; return the paths of the result files."""
-    fmt = export_type or os.path.splitext(export_path)[1].lstrip(".")
-    write_stats(dataset, export_path)
+    """Write the kept samples with a table writer, and their stats file; return the paths of the result files."""
+    write_stats(dataset, paths)
     result = shown(dataset, keep_stats, keep_hashes)
 
     if shard_size > 0 and len(result) > 1:
         shards = min(int(result.data.nbytes / shard_size) + 1, len(result))
         if shards > 1:
-            paths = shard_paths(export_path, shards)
-            for i, path in enumerate(paths):
-                write_dataset(result.shard(shards, i, contiguous=True), path, fmt)
-            return paths
-    write_dataset(result, export_path, fmt)
-    return [export_path]
+            shard_paths = paths.table_shards(shards)
+            for i, path in enumerate(shard_paths):
+                writer.write(result.shard(shards, i, contiguous=True), path)
+            return shard_paths
+    writer.write(result, paths.result)
+    return [paths.result]
 
 
-def export_errors(errored: list[datasets.Dataset], load_errors: list[dict], export_path: str) -> str:
+def export_kept(
+    dataset: datasets.Dataset,
+    writer: Writer,
+    paths: RunPaths,
+    shard_size: int = 0,
+    keep_stats: bool = False,
+    keep_hashes: bool = False,
+    spool_dir: str | None = None,
+) -> list[str]:
+    """The kept samples in the export's format, and their stats file; returns the result files. A layout sees the
+    samples as a result shows them, with their stats (the hash columns only with keep_hashes), and its frame spool
+    is removed whatever happens."""
+    if writer.kind != LAYOUT:
+        return export_result(dataset, paths, writer, shard_size, keep_stats, keep_hashes)
+    write_stats(dataset, paths)
+    rows = shown(dataset, keep_stats=True, keep_hashes=keep_hashes)
+    try:
+        writer.setup()
+        return writer.write(lambda: iter_rows(rows), paths.result)
+    finally:
+        if spool_dir:
+            shutil.rmtree(spool_dir, ignore_errors=True)
+
+
+def export_errors(errored: list[datasets.Dataset], load_errors: list[dict], paths: RunPaths) -> str:
     # Internal marks and the hash columns of ops that never ran on the sample are noise to a user.
     internal = set(INTERNAL_COLUMNS) | set(HASH_COLUMNS) | {Fields.export_frames}
 
@@ -213,9 +120,8 @@ def export_errors(errored: list[datasets.Dataset], load_errors: list[dict], expo
             for row in iter_rows(part):
                 yield {k: v for k, v in row.items() if k not in internal}
 
-    path = errors_path(export_path)
-    write_rows(rows(), path)
-    return path
+    write_rows(rows(), paths.errors)
+    return paths.errors
 
 
 def write_json(data, path: str) -> None:

@@ -10,6 +10,8 @@
   the next run has begun, and never a half-written file.
 - `export_lock` takes an exclusive flock on `.<export name>.lock` beside the export path for the whole run:
   a second run on the same path refuses at once with one line instead of interleaving its files.
+- Which files belong to the set is RunPaths' answer (`RunPaths.owns`, djlite/run_paths.py): the files it names
+  for the run. Each function takes the run's RunPaths, or an export path (its RunPaths with the defaults).
 """
 
 import errno
@@ -22,6 +24,7 @@ from loguru import logger
 
 from djlite.errors import RecipeError
 from djlite.files import deferring_commits, exclusive_temp
+from djlite.run_paths import RunPaths
 
 
 class ExportPathBusyError(RecipeError):
@@ -78,13 +81,17 @@ def _apply_journal(journal: str) -> None:
     os.remove(journal)
 
 
-def journal_path(export_path: str) -> str:
-    return os.path.join(os.path.dirname(export_path), f".{os.path.basename(export_path)}.commit.json")
+def run_paths(paths: RunPaths | str) -> RunPaths:
+    return paths if isinstance(paths, RunPaths) else RunPaths(paths)
 
 
-def recover(export_path: str) -> None:
+def journal_path(paths: RunPaths | str) -> str:
+    return run_paths(paths).journal
+
+
+def recover(paths: RunPaths | str) -> None:
     """Finish the commit of a run killed in the middle of it (under the export lock)."""
-    journal = journal_path(export_path)
+    journal = journal_path(paths)
     if os.path.exists(journal):
         try:
             _apply_journal(journal)
@@ -95,30 +102,12 @@ def recover(export_path: str) -> None:
             os.remove(journal)
 
 
-def run_outputs(export_path: str, work_dir: str, files=()):
-    """Whether a path is one of a run's outputs: beside the export path and named after it (result, shards,
-    _stats, _errors, _filtered, and by default the summary and resolved recipe), one of `files` (the summary
-    and resolved recipe in a work_dir of their own), or the trace in the work folder. Scratch files written
-    while the run goes on (a cleaned copy of the dataset) are not, and are renamed at once."""
-    export_dir = os.path.dirname(os.path.abspath(export_path))
-    stem = os.path.basename(export_path).split(".", 1)[0]
-    work_dir = os.path.abspath(work_dir)
-    summary_files = {os.path.abspath(f) for f in files}
-
-    def member(path: str) -> bool:
-        path = os.path.abspath(path)
-        if os.path.dirname(path) == export_dir and os.path.basename(path).startswith(stem):
-            return True
-        return path in summary_files or path.startswith(os.path.join(work_dir, "trace") + os.sep)
-
-    return member
-
-
 @contextmanager
-def output_set(export_path: str, work_dir: str | None = None, previous=(), files=()):
-    """Every `atomic_path` of the run's outputs inside the block is committed together when the block completes."""
-    members = run_outputs(export_path, work_dir or os.path.dirname(os.path.abspath(export_path)), files)
-    outputs = OutputSet(journal_path(export_path), members)
+def output_set(paths: RunPaths | str, previous=()):
+    """Every `atomic_path` of the run's outputs inside the block is committed together when the block completes;
+    `previous` (files of an earlier set, `RunPaths.previous`) not rewritten by then are removed with the commit."""
+    paths = run_paths(paths)
+    outputs = OutputSet(paths.journal, paths.owns)
     try:
         with deferring_commits(outputs):
             yield outputs
@@ -129,16 +118,16 @@ def output_set(export_path: str, work_dir: str | None = None, previous=(), files
 
 
 @contextmanager
-def export_lock(export_path: str):
+def export_lock(paths: RunPaths | str):
     """Hold `.<export name>.lock` for the run; a second run on the same export path refuses with one line.
 
     The lock file is removed when the run ends (nothing is left beside the outputs). Removing a lock file is
     safe only with the check below: a run that locked a file which the holder then removed sees that the path
     no longer names its file, and tries again on the new one.
     """
-    folder = os.path.dirname(os.path.abspath(export_path))
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f".{os.path.basename(export_path)}.lock")
+    paths = run_paths(paths)
+    os.makedirs(paths.folder, exist_ok=True)
+    path = paths.lock
     while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
@@ -152,7 +141,7 @@ def export_lock(export_path: str):
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
             os.close(fd)
             raise ExportPathBusyError(
-                f"export_path {export_path} is in use by another run (pid {holder}); wait for it to finish "
+                f"export_path {paths.export_path} is in use by another run (pid {holder}); wait for it to finish "
                 f"or choose another export_path"
             ) from None
         try:

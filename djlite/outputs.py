@@ -22,17 +22,8 @@ MIN_FREE_BYTES = 1 << 20
 
 
 def output_files(recipe) -> list[str]:
-    """Every file a run writes, by path (result shards aside)."""
-    from djlite.exporter import errors_path, export_base, resolved_recipe_path, stats_path, summary_path
-
-    return [
-        recipe.export_path,
-        stats_path(recipe.export_path),
-        errors_path(recipe.export_path),
-        export_base(recipe.export_path) + "_filtered.jsonl",  # djlite.trace.filtered_path, without its imports
-        summary_path(recipe.export_path, recipe.own_work_dir),
-        resolved_recipe_path(recipe.export_path, recipe.own_work_dir),
-    ]
+    """Every file a run writes, by path (result shards aside): djlite.run_paths.RunPaths.fixed_outputs."""
+    return recipe.paths.fixed_outputs()
 
 
 def _inside(path: str, folder: str) -> bool:

@@ -27,8 +27,8 @@ from djlite.errors import RecipeError
 from djlite.params import describe_type, signature_params
 from djlite.recipe_yaml import load_yaml, read_recipe_file, yaml_error_message
 from djlite.registry import check_requirements, get_op
+from djlite.run_paths import RunPaths
 
-EXPORT_SUFFIXES = (".jsonl", ".json", ".parquet")
 DATASET_SUFFIXES = (".jsonl", ".json", ".parquet")
 YAML_MODE = "djlite_yaml"
 
@@ -98,7 +98,7 @@ class Recipe:
         ),
     )
     export_shard_size: int = field(default=0, metadata=_help("bytes per result shard; 0 writes one file"))
-    # Options of a training layout (export_type mediasequence / video2tfrecord / webdataset): djlite/formats/export.py
+    # Options of a training layout (export_type mediasequence / video2tfrecord / webdataset / yt8m): djlite/formats/
     export_extra_args: dict = field(
         default_factory=dict,
         metadata=_help(
@@ -172,12 +172,17 @@ class Recipe:
 
         The one rule for what a work_dir that follows the export means: the resolved recipe leaves it null
         (re-run with another export_path, it follows that one), and the run's summary and resolved recipe are
-        named after the export (djlite.exporter.summary_path), so runs exporting to one folder keep their own.
+        named after the export (djlite.run_paths.RunPaths.summary), so runs exporting to one folder keep their own.
         """
-        if self.work_dir is None:
-            return None
-        work_dir = os.path.abspath(self.work_dir)
-        return None if work_dir == os.path.dirname(os.path.abspath(self.export_path)) else work_dir
+        return RunPaths(self.export_path, self.work_dir).own_work_dir if self.work_dir is not None else None
+
+    @property
+    def paths(self) -> RunPaths:
+        """The names of every file this recipe's run writes (djlite/run_paths.py), with the result files' extension
+        from the export's writer."""
+        from djlite.formats.writer import paths_for, writer_of
+
+        return paths_for(self.export_path, self.work_dir, writer_of(self))
 
     def resolved(self) -> dict:
         """The recipe with every op parameter filled in, as saved next to the outputs and --print_config shows;
@@ -467,11 +472,12 @@ def _settle_export_type(merged: dict, path_from: tuple[int, str], type_from: tup
     path, export_type = merged.get("export_path"), merged.get("export_type")
     if not isinstance(path, str) or not isinstance(export_type, str):
         return
-    from djlite.formats.export import format_of_suffix, suffix_of_format
+    from djlite.formats.writer import writer_for
 
     suffix = os.path.splitext(path)[1]
-    named = format_of_suffix(suffix)
-    if named is None or suffix_of_format(export_type) in (None, suffix):
+    by_path, by_type = writer_for(path, None), writer_for(path, export_type)
+    named = by_path.name if by_path else None
+    if named is None or by_type is None or by_type.suffix == suffix:
         return  # no extension, one djlite does not know, an unknown export_type (refused later), or they agree
     from loguru import logger  # not at module level: `dj-process --help` stays fast
 
@@ -689,14 +695,9 @@ def _check_paths(recipe: Recipe, base_dirs: list[str], where: str) -> None:
     if os.path.isfile(dataset_path) and not dataset_path.endswith(DATASET_SUFFIXES):
         raise RecipeError(f"{where}: dataset_path {recipe.dataset_path!r} must end in .jsonl, .json or .parquet")
     recipe.dataset_path = os.path.abspath(dataset_path)
-    suffix = "." + recipe.export_type if recipe.export_type else os.path.splitext(recipe.export_path)[1]
-    from djlite.formats.export import make_layout
+    from djlite.formats.writer import make_writer
 
-    if make_layout(recipe, base_dirs[0]) is None and suffix not in EXPORT_SUFFIXES:
-        raise RecipeError(
-            f"{where}: export_path {recipe.export_path!r} must end in .jsonl, .json or .parquet, or name a training "
-            "layout (.tfrecord, .tfrecords, .tar, or export_type mediasequence / video2tfrecord / webdataset)"
-        )
+    make_writer(recipe, base_dirs[0], where)  # a format djlite has, its options checked
     recipe.export_path = os.path.abspath(recipe.export_path)
     if recipe.work_dir is None:
         recipe.work_dir = os.path.dirname(recipe.export_path)

@@ -22,15 +22,11 @@ import os
 import datasets
 from loguru import logger
 
-from djlite.exporter import export_base, iter_rows, write_rows
 from djlite.fields import HASH_COLUMNS, INTERNAL_COLUMNS, Fields
+from djlite.formats.tables import iter_rows, write_rows
+from djlite.run_paths import TRACE_KINDS, RunPaths
 
 FILTERED = "__dj__filtered__"
-TRACE_DIR = "trace"
-
-
-def filtered_path(export_path: str) -> str:
-    return export_base(export_path) + "_filtered.jsonl"
 
 
 def _thresholds(op) -> dict:
@@ -106,29 +102,29 @@ class FilteredSamples:
                 yield out
 
 
-def write_filtered(filtered: FilteredSamples, export_path: str) -> str:
-    path = filtered_path(export_path)
+def write_filtered(filtered: FilteredSamples, paths: RunPaths) -> str:
+    path = paths.filtered
     count = write_rows(filtered.rows(), path)
     logger.info(f"filtered samples ({count}), each with the op, step and stats that removed it: {path}")
     return path
 
 
-def remove_stale_filtered(export_path: str) -> None:
+def remove_stale_filtered(paths: RunPaths) -> None:
     """A filtered file from an earlier run with export_filtered would not match this run's result."""
-    path = filtered_path(export_path)
+    path = paths.filtered
     if os.path.exists(path):
         os.remove(path)
         logger.info(f"removed {path} from an earlier run (this run has export_filtered: false)")
 
 
-def write_trace(filtered: FilteredSamples, ops: list, work_dir: str, op_list_to_trace, trace_num: int) -> list[str]:
+def write_trace(filtered: FilteredSamples, ops: list, paths: RunPaths, op_list_to_trace, trace_num: int) -> list[str]:
     """Data-Juicer's tracer files for the traced ops; returns the paths written."""
     from djlite.ops.base import DatasetStep, Deduplicator, Filter
 
-    folder = os.path.join(work_dir, TRACE_DIR)
+    folder = paths.trace_dir
     os.makedirs(folder, exist_ok=True)
     for name in os.listdir(folder):  # an earlier run's files would read as this run's
-        if name.endswith(".jsonl") and name.startswith(("filter-", "duplicate-", "mapper-")):
+        if name.endswith(".jsonl") and name.startswith(tuple(f"{kind}-" for kind in TRACE_KINDS)):
             os.remove(os.path.join(folder, name))
     traced = set(op_list_to_trace or [op.name for op in ops])
     by_op: dict[str, list] = {}
@@ -140,18 +136,18 @@ def write_trace(filtered: FilteredSamples, ops: list, work_dir: str, op_list_to_
     for op in dict.fromkeys(op for op in ops if op.name in traced):
         rows = by_op.get(op.name, [])
         if isinstance(op, Deduplicator):
-            name = f"duplicate-{op.name}.jsonl"
+            path = paths.trace_file("duplicate", op.name)
             rows = [{"dup1": r[FILTERED].get("duplicate_of"), "dup2": r} for r in rows]
         elif isinstance(op, (Filter, DatasetStep)):  # a selector's removed samples are traced like a filter's
-            name = f"filter-{op.name}.jsonl"
+            path = paths.trace_file("filter", op.name)
         else:
             continue
+        name = os.path.basename(path)
         if not rows:
             logger.info(f"tracer: {op.name} removed no sample; no {name}")
             continue
         if len(rows) < trace_num:
             logger.info(f"tracer: {op.name} removed {len(rows)} samples, fewer than trace_num={trace_num}")
-        path = os.path.join(folder, name)
         write_rows(rows, path)
         written.append(path)
     return written

@@ -258,14 +258,14 @@ def layout_recipe(tmp_path, dataset):
 
 def test_export_path_on_the_command_line_wins_over_the_recipes_export_type(tmp_path, layout_recipe):
     """Issue 19 item 12: the recipe's export_type silently won over a later --export_path's extension."""
-    from djlite.formats.export import layout_name
+    from djlite.formats.writer import writer_for
 
     done = dj_process(
         "--config", str(layout_recipe), "--export_path", "v/clips.tfrecords", "--print_config", cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
     printed = yaml.safe_load(done.stdout)
-    assert printed["export_type"] is None and layout_name(printed["export_path"], None) == "video2tfrecord"
+    assert printed["export_type"] is None and writer_for(printed["export_path"], None).name == "video2tfrecord"
     (line,) = [line for line in done.stderr.splitlines() if "wins" in line]
     assert "v/clips.tfrecords (command line)" in line and f"mediasequence ({layout_recipe})" in line
     assert "writes video2tfrecord" in line

@@ -316,7 +316,7 @@ def test_frame_embeddings_export_as_feature_floats(tmp_path):
     ],
 )
 def test_float_features_option_errors(tmp_path, spec, message):
-    from djlite.formats.export import MediaSequenceLayout
+    from djlite.formats.mediasequence_layout import MediaSequenceLayout
 
     with pytest.raises(RecipeError, match=message):
         MediaSequenceLayout({"float_features": spec})

@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "djlite.jsonl_lines",
             "djlite.dj_op_names",
             "djlite.recipe_yaml",
+            "djlite.run_paths",
         ],
     ),
     ("media", ["djlite.video", "djlite.embed", "djlite.ocr", "djlite.dedup", "djlite.select"]),

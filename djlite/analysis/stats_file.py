@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 from djlite.errors import RecipeError
 from djlite.fields import Fields
+from djlite.run_paths import StatsFilePaths
 
-STATS_SUFFIX = "_stats.jsonl"
 HINT = "a stats file is what dj-process and dj-analyze write as <export base>_stats.jsonl"
 
 
@@ -47,18 +47,6 @@ class RunRecords:
         return len(self.errored) + len(self.load_errors)
 
 
-def _base_of(stats_path: str) -> str:
-    return stats_path[: -len(STATS_SUFFIX)] if stats_path.endswith(STATS_SUFFIX) else os.path.splitext(stats_path)[0]
-
-
-def errors_path_for(stats_path: str) -> str:
-    return _base_of(stats_path) + "_errors.jsonl"
-
-
-def filtered_path_for(stats_path: str) -> str:
-    return _base_of(stats_path) + "_filtered.jsonl"
-
-
 def read_filtered_file(path: str) -> list[dict]:
     """The samples a run's filters removed, as analysis rows: stats, meta and the `__dj__filtered__` entry."""
     from djlite.trace import FILTERED
@@ -81,18 +69,9 @@ def read_filtered_file(path: str) -> list[dict]:
     return rows
 
 
-def summary_path_for(stats_path: str) -> str:
-    """The run's summary beside its stats file: <export base>_op_summary.json (djlite.exporter.summary_path), or
-    the folder's op_summary.json, where djlite versions that named it so wrote it."""
-    from djlite.exporter import SUMMARY_NAME
-
-    named = f"{_base_of(stats_path)}_{SUMMARY_NAME}"
-    return named if os.path.exists(named) else os.path.join(os.path.dirname(os.path.abspath(stats_path)), SUMMARY_NAME)
-
-
 def _filtered_by_run(stats_path: str) -> int:
     """How many samples the run that wrote the stats file filtered, from its summary (0 if unknown)."""
-    summary = summary_path_for(stats_path)
+    summary = StatsFilePaths(stats_path).summary
     try:
         with open(summary, encoding="utf-8") as f:
             return int(json.load(f).get("filtered") or 0)
@@ -191,13 +170,13 @@ def read_video_lists(path: str, video_key: str, expected_rows: int) -> list[list
 def load_run_records(stats_path: str, dataset_path: str | None = None, video_key: str = "videos") -> RunRecords:
     """The stats file, the errors file beside it when there is one, and video paths when a dataset is given."""
     records = RunRecords(source=stats_path, rows=read_stats_file(stats_path))
-    errors_path = errors_path_for(stats_path)
+    errors_path = StatsFilePaths(stats_path).errors
     if os.path.isfile(errors_path):
         records.errored, records.load_errors = read_errors_file(errors_path)
         records.errors_source = errors_path
     if dataset_path:
         records.videos = read_video_lists(dataset_path, video_key, len(records.rows))
-    filtered_path = filtered_path_for(stats_path)
+    filtered_path = StatsFilePaths(stats_path).filtered
     if os.path.isfile(filtered_path):
         records.filtered = read_filtered_file(filtered_path)
         records.filtered_source = filtered_path

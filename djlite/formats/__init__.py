@@ -1,5 +1,5 @@
-"""Training-ready export formats: TFRecord framing, Example/SequenceExample, and the layouts built on them.
-
-One module a format: `tfrecord` (framing, CRC, compression, shards), `example` (protobuf by hand),
-`mediasequence`, `video2tfrecord` and `webdataset` (record builders and writers). None imports TensorFlow.
+"""The export formats, one module a format, each registering itself with `@register_writer` (djlite/formats/writer.py):
+`tables` (jsonl, json, parquet), and the training layouts `mediasequence_layout`, `video2tfrecord`, `webdataset`
+and `yt8m`, built on `tfrecord` (framing, CRC, compression, shards), `example` (protobuf by hand) and
+`mediasequence` (MediaPipe's record). None imports TensorFlow.
 """

@@ -1,15 +1,21 @@
-"""What every export layout is: its options (checked against its table before any data is read), the frames it
-asks the recipe's decode for, its labels, and its writer. The layouts themselves are one module each or live in
-djlite/formats/export.py, whose `LAYOUTS` table picks one by `export_type`.
+"""What every training layout is (a Writer of kind `layout`, djlite/formats/writer.py): its options (checked against
+its table before any data is read), the frames it asks the recipe's decode for, its labels, and its writer. The
+layouts are one module each (mediasequence_layout, video2tfrecord, webdataset, yt8m), each registering itself.
+
+A layout is written on the driver (djlite/exporter.py, `export_kept`); `with_export_frames` puts the frame spooler
+into the recipe's ops, so the records' frames come from the filters' own decode.
 """
 
 import os
+import uuid
 
 from djlite.errors import RecipeError
 from djlite.formats.labels import CsvLabels, LabelIndex, annotation, as_label_list, read_label_map, sample_label_strings
 from djlite.formats.mediasequence import RecordError
-from djlite.formats.spool import EXPORT_FRAMES, SpoolSettings, plan_from_options
+from djlite.formats.spool import EXPORT_FRAMES, ExportFrames, SpoolSettings, plan_from_options
 from djlite.formats.tfrecord import normalize_compression
+from djlite.formats.writer import LAYOUT, Writer
+from djlite.run_paths import RunPaths
 
 LABEL_OPTIONS = {"labels_csv": None, "csv_key": None, "csv_label": None, "label_map": None}
 FRAME_OPTIONS = {
@@ -21,11 +27,32 @@ FRAME_OPTIONS = {
 }
 
 
-class Layout:
-    name = ""
-    suffix = ""
+class Layout(Writer):
+    kind = LAYOUT
     defaults: dict = {}
     needs_frames = True
+
+    @classmethod
+    def from_recipe(cls, recipe, base_dir: str | None = None) -> "Layout":
+        """The recipe's layout, options checked. Relative labels_csv / label_map paths are taken from the recipe's
+        folder (`base_dir`) when not found from the working directory; the resolved paths are written back into
+        the recipe's export_extra_args."""
+        options = dict(getattr(recipe, "export_extra_args", None) or {})
+        for key in ("labels_csv", "label_map"):
+            value = options.get(key)
+            if value and base_dir and not os.path.isabs(value) and not os.path.exists(value):
+                if os.path.exists(os.path.join(base_dir, value)):
+                    options[key] = os.path.abspath(os.path.join(base_dir, value))
+        shard_size = getattr(recipe, "export_shard_size", 0)
+        if shard_size and "shard_bytes" in cls.defaults and "shard_bytes" not in options:
+            options["shard_bytes"] = shard_size  # Data-Juicer's key, where the layout cuts shards by bytes
+        if base_dir is not None:
+            recipe.export_extra_args = options
+        return cls(options, where=f"{recipe.source}: export_extra_args")
+
+    def paths(self, export_path: str) -> RunPaths:
+        """The names of the layout's files for `export_path`."""
+        return RunPaths(export_path, suffix=self.suffix, shards=self.shards)
 
     def __init__(self, options: dict | None, where: str = "export_extra_args"):
         options = dict(options or {})
@@ -108,6 +135,7 @@ class Layout:
     # -- the writer (driver)
 
     def write(self, rows, export_path: str) -> list[str]:
+        """Write the records of `rows()` (called once per pass) for `export_path`; return the files written."""
         raise NotImplementedError
 
 
@@ -116,3 +144,27 @@ def label_pairs(labels: list, index: LabelIndex | None) -> list[tuple]:
     if index is None:
         return [(v, None) if isinstance(v, str) else (None, int(v)) for v in labels]
     return [index.pair(v) for v in labels]
+
+
+def _reads_frames(op) -> bool:
+    # The op contract's `reads_frames` where it exists; before it, having a frame_consumer at all.
+    return bool(op.reads_frames) if hasattr(type(op), "reads_frames") else hasattr(op, "frame_consumer")
+
+
+def with_export_frames(ops: list, writer: Writer, paths: RunPaths) -> tuple[list, str | None]:
+    """The ops with the export's frame spooler placed right after the last op that reads frames (so it joins
+    that op's stage and shares its decode); else after the last per-sample op. (ops, spool folder)."""
+    if not writer.needs_frames:
+        return ops, None
+    from djlite.ops.base import Deduplicator
+
+    # Unique per run: a stage loaded from the datasets cache must never point into a spool already removed.
+    spool_dir = paths.spool_dir(uuid.uuid4().hex)
+    op = ExportFrames(layout=writer, spool_dir=spool_dir)
+    readers = [i for i, o in enumerate(ops) if _reads_frames(o) and not isinstance(o, Deduplicator)]
+    if readers:
+        at = readers[-1] + 1
+    else:
+        per_sample = [i for i, o in enumerate(ops) if not isinstance(o, Deduplicator)]
+        at = per_sample[-1] + 1 if per_sample else 0
+    return ops[:at] + [op] + ops[at:], spool_dir

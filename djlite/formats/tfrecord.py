@@ -29,6 +29,7 @@ import numpy as np
 
 from djlite.errors import SampleError
 from djlite.files import commit_file, exclusive_temp
+from djlite.run_paths import record_shard_name
 
 MASK_DELTA = 0xA282EAD8
 HEADER_BYTES = 12
@@ -190,12 +191,6 @@ class TFRecordFileWriter(_CommitOnExit):
             os.remove(self.tmp_path)
 
 
-def shard_name(base: str, index: int, count: int, suffix: str = ".tfrecord") -> str:
-    """`<base>-00000-of-00004.tfrecord`: MediaPipe's and TensorFlow's shard pattern (5 digits, at least)."""
-    width = max(5, len(str(count)))
-    return f"{base}-{index:0{width}d}-of-{count:0{width}d}{suffix}"
-
-
 class ShardedTFRecordWriter(_CommitOnExit):
     """Streams records into shards cut by record count and/or uncompressed bytes.
 
@@ -253,7 +248,7 @@ class ShardedTFRecordWriter(_CommitOnExit):
             shard.close(commit=False)
         self.paths = []
         for i, shard in enumerate(self.shards):
-            path = shard_name(self.base, i, count, self.suffix)
+            path = record_shard_name(self.base, i, count, self.suffix)
             commit_file(shard.tmp_path, path)
             self.paths.append(path)
         return self.paths

@@ -59,6 +59,8 @@ from djlite.formats.keys import RecordKeys, wanted_id
 from djlite.formats.labels import KEY_COLUMNS
 from djlite.formats.layout import LABEL_OPTIONS, Layout, label_pairs
 from djlite.formats.tfrecord import CorruptRecordError, ShardedTFRecordWriter, TFRecordReader
+from djlite.formats.writer import register_writer
+from djlite.run_paths import embeddings_dir, pca_dir
 
 AUDIO_DIM = 128
 NEUTRAL_AUDIO_BYTE = 127  # dequantizes to -3.1e-5: as close to silence as a byte gets
@@ -96,9 +98,11 @@ def _has_header(path: str) -> bool:
     return bool(first) and first[0].strip() in KEY_COLUMNS
 
 
+@register_writer("yt8m")
 class Yt8mLayout(Layout):
-    name = "yt8m"
     suffix = ".tfrecord"
+    shards = "tagged_records"
+    claims_suffix = False  # a .tfrecord export path is mediasequence; yt8m is asked for by export_type
     needs_frames = False  # the records are made of embeddings, read from their sidecars
     defaults = {
         **LABEL_OPTIONS,
@@ -142,7 +146,7 @@ class Yt8mLayout(Layout):
         return sorted(super().clip_labels(sample, path), key=lambda v: (isinstance(v, str), v))
 
     def _pca(self, export_path: str) -> Pca:
-        folder = self.options["pca_dir"] or os.path.join(os.path.dirname(os.path.abspath(export_path)), "pca")
+        folder = self.options["pca_dir"] or pca_dir(self.paths(export_path).folder)
         try:
             return Pca.load(folder, self.options["n_components"])
         except FileNotFoundError as e:
@@ -187,11 +191,11 @@ class Yt8mLayout(Layout):
             index = self.given_map
         elif any(isinstance(v, str) for row in rows() for v in self._row_labels(row)):
             index = self.label_index(rows())
-        base = os.path.splitext(export_path)[0]
+        paths = self.paths(export_path)
         levels = ("frame", "video") if o["level"] == "both" else (o["level"],)
         writers = {
             level: ShardedTFRecordWriter(
-                f"{base}_{level}", o["compression"], o["shard_records"], o["shard_bytes"], self.suffix
+                paths.tagged_base(level), o["compression"], o["shard_records"], o["shard_bytes"], self.suffix
             )
             for level in levels
         }
@@ -215,7 +219,7 @@ class Yt8mLayout(Layout):
         if without:
             logger.warning(f"yt8m export: {without} kept sample(s) have no frame embeddings (no video) and no record")
         if index is not None and index.mapping and self.given_map is None:
-            index.write(base + "_label_map.json")  # beside the shards, like the stats file: not a result file
+            index.write(paths.label_map)  # beside the shards, like the stats file: not a result file
         return paths
 
     def _row_labels(self, row) -> list:
@@ -366,7 +370,7 @@ def main(argv=None) -> int:
     parser.add_argument("--id_key", choices=["id", "video_id"], help="default: whichever the records have")
     parser.add_argument("--lenient", action="store_true", help="skip records that cannot be read, and count them")
     args = parser.parse_args(argv)
-    folder = args.embedding_dir or os.path.join(os.path.dirname(os.path.abspath(args.out)), "embeddings")
+    folder = args.embedding_dir or embeddings_dir(os.path.dirname(os.path.abspath(args.out)))
     try:
         found = import_yt8m(args.shards, folder, args.id_key, strict=not args.lenient)
     except (CorruptRecordError, Yt8mImportError) as e:

@@ -20,7 +20,6 @@ fail are recorded instead of dropped silently, stats go to `<base>_stats.jsonl` 
 false` removes them from the result.
 """
 
-import os
 import sys
 import time
 from contextlib import contextmanager
@@ -47,9 +46,10 @@ from djlite.executors.ray.export import export_errors_on_ray, export_failures, e
 from djlite.executors.ray.selection import apply_selection_on_ray
 from djlite.executors.ray.session import cluster_cpus, ray_session, require_ray
 from djlite.executors.ray.stage import collect_marks, map_stage
-from djlite.exporter import result_dataset
+from djlite.exporter import export_kept, result_dataset
 from djlite.fields import INTERNAL_COLUMNS, Fields
-from djlite.formats.export import export_layout_result, make_layout, with_export_frames
+from djlite.formats.layout import with_export_frames
+from djlite.formats.writer import LAYOUT, make_writer
 from djlite.ops.base import DatasetStep, Deduplicator
 from djlite.stats_cache import StatsCache
 
@@ -197,38 +197,40 @@ def removed(folder: str | None):
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_on_ray(recipe, stats_only: bool = False):
+def run_on_ray(recipe, paths, stats_only: bool = False):
     """Load, process and export `recipe` with Ray; returns (outcome, result paths, errors path) for djlite.api."""
     require_ray()  # before any data is read: a missing extra is a recipe problem
     with datasets_caching(recipe.use_cache):
         dataset, load_errors = load_recipe_dataset(recipe)
 
-    fmt = recipe.export_type or os.path.splitext(recipe.export_path)[1].lstrip(".")
-    layout = make_layout(recipe)
-    ops, spool_dir = with_export_frames(recipe.ops, layout, recipe.export_path)
+    writer = make_writer(recipe)
+    ops, spool_dir = with_export_frames(recipe.ops, writer, paths)
     with ray_session(recipe.ray_address) as ray, ray_data_settings(ray), removed(spool_dir):
         cache = StatsCache(recipe.stats_cache_dir) if recipe.use_cache else None
         executor = RayExecutor(ray, recipe.on_error, stats_only, stats_cache=cache)
         logger.info(f"Ray: {executor.cpus} CPUs in the cluster")
         kept, features = executor.run(dataset, ops)
         with export_failures(recipe.export_path):
-            if layout is not None:
+            if writer.kind == LAYOUT:
                 # Training layouts are written on the driver from the spool the workers filled (one machine).
                 kept_rows = gather_in_order(kept, features)
-                result_paths, kept_count = export_layout_result(kept_rows, layout, recipe, spool_dir), len(kept_rows)
+                result_paths = export_kept(
+                    kept_rows, writer, paths, keep_hashes=recipe.keep_hashes_in_res_ds, spool_dir=spool_dir
+                )
+                kept_count = len(kept_rows)
             else:
                 result_paths, kept_count = export_on_ray(
                     ray,
                     kept,
                     features,
-                    recipe.export_path,
-                    fmt,
+                    paths,
+                    writer,
                     recipe.export_shard_size,
                     recipe.keep_stats_in_res_ds,
                     recipe.keep_hashes_in_res_ds,
                 )
             errored, errored_features = [d for d, _ in executor.errored], [f for _, f in executor.errored]
-            errors_path = export_errors_on_ray(errored, errored_features, load_errors, recipe.export_path)
+            errors_path = export_errors_on_ray(errored, errored_features, load_errors, paths)
     outcome = RunOutcome(
         input_count=len(dataset),
         load_errors=list(load_errors),
@@ -236,8 +238,8 @@ def run_on_ray(recipe, stats_only: bool = False):
         errored_samples=executor.errored_samples,
         kept_count=kept_count,
         result_paths=result_paths,
-        result_format=fmt,
+        result_format=getattr(writer, "reader", None) or writer.name,
     )
-    if layout is not None:  # else the exported result, read back when asked for
+    if writer.kind == LAYOUT:  # else the exported result, read back when asked for
         outcome.dataset = result_dataset(kept_rows, recipe.keep_hashes_in_res_ds)
     return outcome, result_paths, errors_path

@@ -1,15 +1,16 @@
 """The run's files from Ray: the same names and contents as the local runner's (djlite/exporter.py).
 
 Each block of kept samples is written by a Ray task, in parallel, with the local exporter itself
-(`export_result` on that block), into a hidden parts folder beside the export path. The driver then
-assembles them in dataset order, copying bytes without parsing rows:
-  - export_shard_size 0: one result file, `<export_path>` (jsonl/json parts concatenated; parquet parts
-    rewritten row group by row group into one file);
+(`export_result` on that block, with the export's table writer), into a hidden parts folder beside the export
+path. The driver then assembles them in dataset order, copying bytes without parsing rows:
+  - export_shard_size 0: one result file, `<export_path>`, joined by the writer's `concat` (jsonl/json parts
+    concatenated; parquet parts rewritten row group by row group into one file);
   - export_shard_size > 0: the blocks are first repartitioned into one shard per `export_shard_size` bytes
     of result columns (in Arrow, as the local runner counts them), and each part becomes
-    `<base>-<i>-of-<n>.<ext>`;
+    `<stem>-<i>-of-<n><ext>`, committed with the run's other files;
   - `<base>_stats.jsonl`: the parts' stats files concatenated, same order as the result.
 The errors file is small (errored samples only) and is written on the driver by the local exporter.
+A training layout is not written here: the driver gathers its rows and writes it (djlite/exporter.py).
 Workers write to the export folder, so on a multi-node cluster it must be on storage every node sees.
 A failure while exporting (on the driver or in a worker) ends the run with one line (`export_failures`).
 """
@@ -24,9 +25,10 @@ from loguru import logger
 
 from djlite.errors import WRITE_ERRNOS, ExportError, RecipeError
 from djlite.executors.ray.blocks import ROW_INDEX, concat_blocks, to_hf_dataset, without
-from djlite.exporter import atomic_path, export_errors, export_result, hidden_columns, shard_paths, stats_path
-
-COPY_CHUNK = 1 << 20
+from djlite.exporter import export_errors, export_result, hidden_columns
+from djlite.files import commit_file, exclusive_temp
+from djlite.formats.tables import TableWriter, concat_bytes
+from djlite.run_paths import RunPaths
 
 
 def export_failure_cause(error: BaseException) -> BaseException:
@@ -60,9 +62,9 @@ def export_failures(export_path: str):
         raise ExportError(message) from e
 
 
-def write_part(block: pa.Table, features, path: str, fmt: str, keep_stats: bool, keep_hashes: bool) -> int:
+def write_part(block: pa.Table, features, path: str, writer: TableWriter, keep_stats: bool, keep_hashes: bool) -> int:
     part = to_hf_dataset(block, without(features, [ROW_INDEX]))
-    export_result(part, path, export_type=fmt, keep_stats=keep_stats, keep_hashes=keep_hashes)
+    export_result(part, RunPaths(path), writer, keep_stats=keep_stats, keep_hashes=keep_hashes)
     return len(part)
 
 
@@ -81,68 +83,23 @@ def shard_count(dataset, features, shard_size: int, keep_stats: bool, keep_hashe
     return min(int(nbytes / shard_size) + 1, rows)
 
 
-def _copy(src: str, dst, skip_head: int = 0, skip_tail: int = 0) -> None:
-    size = os.path.getsize(src) - skip_head - skip_tail
-    with open(src, "rb") as f:
-        f.seek(skip_head)
-        while size > 0:
-            chunk = f.read(min(COPY_CHUNK, size))
-            dst.write(chunk)
-            size -= len(chunk)
-
-
-def concat_jsonl(parts: list[str], path: str) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as out:
-        for part in parts:
-            _copy(part, out)
-
-
-def concat_json(parts: list[str], path: str) -> None:
-    """Join json arrays written by write_rows ("[" + "\\n{row}," ... + "\\n]\\n") into one array."""
-    head, tail = len(b"["), len(b"\n]\n")
-    with atomic_path(path) as tmp, open(tmp, "wb") as out:
-        out.write(b"[")
-        first = True
-        for part in parts:
-            if os.path.getsize(part) <= head + tail:
-                continue  # an empty array
-            if not first:
-                out.write(b",")
-            _copy(part, out, head, tail)
-            first = False
-        out.write(b"\n]\n")
-
-
-def concat_parquet(parts: list[str], path: str) -> None:
-    import pyarrow.parquet as pq
-
-    with atomic_path(path) as tmp:
-        writer = None
-        try:
-            for part in parts:
-                source = pq.ParquetFile(part)
-                writer = writer or pq.ParquetWriter(tmp, source.schema_arrow)
-                for group in range(source.num_row_groups):
-                    writer.write_table(source.read_row_group(group))
-        finally:
-            if writer is not None:
-                writer.close()
-
-
-CONCAT = {"jsonl": concat_jsonl, "json": concat_json, "parquet": concat_parquet}
-
-
 def parts_folder(export_path: str) -> str:
     """The hidden folder beside the export path where this driver's workers write their parts."""
-    folder, name = os.path.split(export_path)
-    return os.path.join(folder, f".{name}.parts-{os.getpid()}")
+    return RunPaths(export_path).parts_dir(os.getpid())
 
 
 def export_on_ray(
-    ray, dataset, features, export_path: str, fmt: str, shard_size: int, keep_stats: bool, keep_hashes: bool
+    ray,
+    dataset,
+    features,
+    paths: RunPaths,
+    writer: TableWriter,
+    shard_size: int,
+    keep_stats: bool,
+    keep_hashes: bool,
 ) -> tuple[list[str], int]:
     """Write the kept samples and their stats file; return the result paths and the number of rows written."""
-    parts_dir = parts_folder(export_path)
+    parts_dir = paths.parts_dir(os.getpid())
     os.makedirs(parts_dir, exist_ok=True)
     try:
         dataset = dataset.materialize()
@@ -150,31 +107,33 @@ def export_on_ray(
         if shards > 1:
             dataset = dataset.repartition(shards).materialize()
         blocks = dataset.to_arrow_refs()
-        width = len(str(len(blocks))) + 1
-        parts = [os.path.join(parts_dir, f"part-{i:0{width}d}.{fmt}") for i in range(len(blocks))]
-        writer = ray.remote(write_part)
+        parts = paths.part_files(parts_dir, len(blocks))
+        task = ray.remote(write_part)
         rows = sum(
-            ray.get([writer.remote(b, features, p, fmt, keep_stats, keep_hashes) for b, p in zip(blocks, parts)])
+            ray.get([task.remote(b, features, p, writer, keep_stats, keep_hashes) for b, p in zip(blocks, parts)])
         )
         if not parts:  # nothing kept: the local exporter's empty files, from the schema alone
-            parts = [os.path.join(parts_dir, f"part-0.{fmt}")]
-            write_part(features.arrow_schema.empty_table(), features, parts[0], fmt, keep_stats, keep_hashes)
+            parts = paths.part_files(parts_dir, 1)
+            write_part(features.arrow_schema.empty_table(), features, parts[0], writer, keep_stats, keep_hashes)
 
-        part_stats = [stats_path(p) for p in parts]
+        part_stats = [RunPaths(p).stats for p in parts]
         if os.path.exists(part_stats[0]):
-            concat_jsonl(part_stats, stats_path(export_path))
+            concat_bytes(part_stats, paths.stats)
         if shards > 1:
-            paths = shard_paths(export_path, len(parts))
-            for part, path in zip(parts, paths):
-                os.replace(part, path)
-            return paths, rows
-        CONCAT[fmt](parts, export_path)
-        return [export_path], rows
+            shard_paths = paths.table_shards(len(parts))
+            for part, path in zip(parts, shard_paths):
+                # Out of the parts folder (removed below) into a temporary beside the shard, committed with the set.
+                tmp = exclusive_temp(path)
+                os.replace(part, tmp)
+                commit_file(tmp, path)
+            return shard_paths, rows
+        writer.concat(parts, paths.result)
+        return [paths.result], rows
     finally:
         shutil.rmtree(parts_dir, ignore_errors=True)
 
 
-def export_errors_on_ray(errored: list, features_of: list, load_errors: list[dict], export_path: str) -> str:
+def export_errors_on_ray(errored: list, features_of: list, load_errors: list[dict], paths: RunPaths) -> str:
     """The errors file, by the local exporter, from the errored samples of each stage (few, gathered here)."""
     parts = []
     for dataset, features in zip(errored, features_of):
@@ -183,4 +142,4 @@ def export_errors_on_ray(errored: list, features_of: list, load_errors: list[dic
             table = concat_blocks(tables, features)
             table = table.take(np.argsort(table[ROW_INDEX].to_numpy(), kind="stable"))
             parts.append(to_hf_dataset(table, without(features, [ROW_INDEX])))
-    return export_errors(parts, load_errors, export_path)
+    return export_errors(parts, load_errors, paths)

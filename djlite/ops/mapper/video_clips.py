@@ -13,12 +13,12 @@ from djlite.ops.base import FailedClip, Mapper, OneToManyMapper
 from djlite.ops.filter.video_aspect_ratio_filter import VideoAspectRatioFilter
 from djlite.ops.filter.video_duration_filter import VideoDurationFilter
 from djlite.ops.filter.video_resolution_filter import VideoResolutionFilter
+from djlite.run_paths import produced_data_dir
 from djlite.video import clip_writer
 from djlite.video.clip_writer import CUT_MODES, Span, WrittenClip
 from djlite.video.context import VideoContext
 from djlite.video.probe import VideoInfo, probe_video
 
-PRODUCED_DATA = "__dj__produced_data__"  # Data-Juicer's Fields.multimodal_data_output_dir
 ID_KEY = "id"  # the sample's own identity, which exports key their records by
 VIDEO_TOKEN = "<__dj__video>"
 EOC_TOKEN = "<|__dj__eoc|>"
@@ -55,8 +55,8 @@ def output_root(op, path: str) -> str:
     if op.save_dir:
         return os.path.abspath(op.save_dir)
     if op.work_dir:
-        return os.path.join(os.path.abspath(op.work_dir), PRODUCED_DATA, op.name)
-    return os.path.join(os.path.dirname(os.path.abspath(path)), PRODUCED_DATA, op.name)
+        return produced_data_dir(op.work_dir, op.name)
+    return produced_data_dir(os.path.dirname(os.path.abspath(path)), op.name)
 
 
 def file_params(op, path: str, params: dict) -> dict:

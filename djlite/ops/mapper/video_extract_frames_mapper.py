@@ -10,13 +10,13 @@ from djlite.errors import VideoError
 from djlite.files import exclusive_temp, replace_with_bytes
 from djlite.ops.base import Mapper, warn_ignored
 from djlite.registry import register_op
+from djlite.run_paths import produced_data_dir
 from djlite.select.frames import DiverseCandidates, DiverseFramePick, picked_jpegs
 from djlite.video.context import VideoContext
 from djlite.video.jpeg import JpegFrames
 from djlite.video.sampling import EPSILON, all_frames, fps, keyframes, uniform
 
 OP_NAME = "video_extract_frames_mapper"
-PRODUCED_DATA = "__dj__produced_data__"  # Data-Juicer's Fields.multimodal_data_output_dir
 BOOKKEEPING = ".djlite_frames"  # per frame folder: who owns it (.claim) and that it is complete (.json)
 TIMES_SUFFIX = "_timestamps"  # diverse sampling: `<frame_field>_timestamps` holds the picked frames' times
 
@@ -166,8 +166,8 @@ class VideoExtractFramesMapper(Mapper):
         if self.frame_dir:
             return self.frame_dir
         if self.work_dir:
-            return os.path.join(os.path.abspath(self.work_dir), PRODUCED_DATA, OP_NAME)
-        return os.path.join(os.path.dirname(os.path.abspath(path)), PRODUCED_DATA, OP_NAME)
+            return produced_data_dir(self.work_dir, OP_NAME)
+        return produced_data_dir(os.path.dirname(os.path.abspath(path)), OP_NAME)
 
     def _key(self, path: str) -> str:
         path = os.path.abspath(path)

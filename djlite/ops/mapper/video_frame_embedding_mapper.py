@@ -11,11 +11,11 @@ from djlite.embed.store import write_frame_embeddings as write_sidecar
 from djlite.errors import VideoError
 from djlite.ops.base import Mapper
 from djlite.registry import register_op
+from djlite.run_paths import embeddings_dir
 from djlite.video.context import VideoContext
 from djlite.video.reader import DecodedFrame, FrameConsumer
 from djlite.video.sampling import FramePlan, fps, keyframes, uniform
 
-EMBEDDINGS_DIR = "embeddings"
 # Checked on disk when the recipe is built: a missing package fails before any data is read, naming the extra.
 REQUIRES = {
     "thumbnail_histogram": {},
@@ -190,7 +190,7 @@ class VideoFrameEmbeddingMapper(Mapper):
         return FirstFramesPlan(base, self.max_frames)
 
     def folder(self) -> str:
-        folder = self.embedding_dir or (os.path.join(self.work_dir, EMBEDDINGS_DIR) if self.work_dir else None)
+        folder = self.embedding_dir or (embeddings_dir(self.work_dir) if self.work_dir else None)
         if folder is None:
             raise ValueError(
                 "embedding_dir is not set: give the folder for the frame embeddings (a recipe defaults it to "

@@ -6,8 +6,7 @@ from djlite.embed.pca import EPSILON, Pca, PcaFitter
 from djlite.embed.store import read_frame_embeddings
 from djlite.ops.base import Selection, Selector
 from djlite.registry import register_op
-
-PCA_DIR = "pca"
+from djlite.run_paths import pca_dir
 
 
 @register_op("video_embedding_pca")
@@ -58,7 +57,7 @@ class VideoEmbeddingPca(Selector):
         return [self.frame_embedding_key]
 
     def output_dir(self) -> str:
-        folder = self.pca_output_dir or (os.path.join(self.work_dir, PCA_DIR) if self.work_dir else None)
+        folder = self.pca_output_dir or (pca_dir(self.work_dir) if self.work_dir else None)
         if folder is None:
             raise ValueError("pca_output_dir is not set (a recipe defaults it to <work_dir>/pca)")
         return folder
