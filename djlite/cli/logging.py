@@ -38,13 +38,13 @@ def run_command(command: str, body, argv: list[str]) -> int:
 
     if not {"-h", "--help", "--version"} & set(argv):
         configure_logging(None, command)
-    main_pid = os.getpid()
     interrupted = []
 
     def on_sigint(signum, frame):
-        # Forked workers inherit this handler. A worker ignores Ctrl-C (the terminal sends it to every process of
-        # the group): the main process stops the pool, so there is one message instead of one traceback each.
-        if os.getpid() != main_pid:
+        # Workers never see Ctrl-C (djlite/executors/processes.py): this process stops them, so there is one
+        # message. Raised once: a second Ctrl-C during the unwinding (bounded: stopping workers, removing
+        # temporaries and the export lock) would cut it short and leave those behind.
+        if interrupted:
             return
         interrupted.append(True)
         raise KeyboardInterrupt
@@ -67,8 +67,7 @@ def run_command(command: str, body, argv: list[str]) -> int:
         print(f"{command}: interrupted; no output of this run was completed", file=sys.stderr)
         return 130
     finally:
-        if os.getpid() == main_pid:
-            signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, previous)
 
 
 def _write_error(command: str, e: OSError) -> int:
