@@ -79,6 +79,7 @@ def end_session(session: int, timeout: float = 10.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while (left := session_processes(session)) and time.monotonic() < deadline:
         time.sleep(0.05)
+    left = session_processes(session)
     for pid in left:
         try:
             os.kill(pid, signal.SIGKILL)

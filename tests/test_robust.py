@@ -148,6 +148,37 @@ def test_workers_do_not_inherit_a_lock_held_by_a_thread_of_the_main_process(tmp_
     assert pids and run.pid not in pids
 
 
+SUBREAPER = """
+import ctypes, json, os, subprocess, sys, time
+ctypes.CDLL(None).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: what the run leaves behind is reparented to us
+run = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+time.sleep(1)
+orphans = []
+while True:
+    try:
+        pid, _ = os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        break
+    if not pid:
+        break
+    orphans.append(pid)
+live = [c for t in os.listdir("/proc/self/task") for c in open(f"/proc/self/task/{t}/children").read().split()]
+print(json.dumps({"returncode": run.returncode, "stderr": run.stderr[-3000:], "left": orphans + live}))
+"""
+
+
+def test_a_run_ends_and_reaps_its_fork_server_and_resource_tracker_before_it_exits(tmp_path):
+    # Left to exit by themselves once the run is gone, they outlive it (briefly, or for seconds on a loaded
+    # machine), then are zombies wherever nothing reaps orphans.
+    dataset = write_jsonl(tmp_path / "data.jsonl", texts(8))
+    recipe = write_recipe(tmp_path / "r.yaml", dataset, [{"test_work_mapper": {}}], np=2)
+    run = [sys.executable, "-c", DRIVER.format(tests=str(TESTS)), "--config", str(recipe)]
+    done = subprocess.run([sys.executable, "-c", SUBREAPER, *run], capture_output=True, text=True, timeout=DEADLINE)
+    report = json.loads(done.stdout)
+    assert report["returncode"] == 0, report["stderr"]
+    assert report["left"] == [], "processes of the run outlived it"
+
+
 def test_workers_see_the_environment_of_the_run(tmp_path, monkeypatch):
     # The fork server started once, with the environment of that moment; each run's workers get the current one.
     dataset = write_jsonl(tmp_path / "data.jsonl", texts(4))

@@ -10,8 +10,8 @@ moment in [0, T), sends SIGINT to its whole process group, as a terminal does. A
 
 - the run exits with status 130 within --limit seconds (10) of the signal, its last stderr line is the
   one-line "interrupted" message and stderr has no traceback;
-- no process of the run is left: none of the processes seen while it ran (workers, fork server, resource
-  tracker), none of its session, within a second of its exit;
+- no process of the run is left once it has exited: none of the processes seen while it ran (workers, fork
+  server, resource tracker), none of its session (each is named, with its command line, when one is);
 - no file is left half-made: no lock, temporary or chunk file in the export folder, nothing in the run's
   TMPDIR, no temporary in its datasets cache, and no result file (the run did not finish).
 
@@ -41,7 +41,6 @@ PROCESS = [
     {"video_motion_score_filter": {"sampling_fps": 0.5, "min_score": 0.0}},
     {"video_deduplicator": {}},
 ]
-LEFT_PROCESS_GRACE = 1.0
 
 
 def stat_fields(pid: int) -> list[str] | None:
@@ -56,6 +55,14 @@ def stat_fields(pid: int) -> list[str] | None:
 def alive(pid: int) -> bool:
     fields = stat_fields(pid)
     return fields is not None and fields[0] != "Z"
+
+
+def command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")[:80]
+    except OSError:
+        return "?"
 
 
 def descendants(pid: int) -> set[int]:
@@ -169,6 +176,15 @@ def last_log_line(folder: Path) -> str:
 def trial(root: Path, videos: list[Path], np_workers: int, number: int, delay: float, limit: float) -> dict:
     folder, env = write_trial(root, f"np{np_workers}-{number:02d}", videos, np_workers)
     run = start_run(folder, env)
+    try:
+        return _interrupt(folder, run, np_workers, number, delay, limit)
+    finally:
+        if run.poll() is None:  # this script was stopped: so is the run
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait(timeout=10)
+
+
+def _interrupt(folder: Path, run: subprocess.Popen, np_workers: int, number: int, delay: float, limit: float) -> dict:
     seen: set[int] = set()
     started = time.monotonic()
     while time.monotonic() - started < delay and run.poll() is None:
@@ -190,9 +206,7 @@ def trial(root: Path, videos: list[Path], np_workers: int, number: int, delay: f
         result["failures"].append(f"still running {limit:.0f} s after SIGINT")
         os.killpg(run.pid, signal.SIGKILL)
         run.wait(timeout=10)
-    deadline = time.monotonic() + LEFT_PROCESS_GRACE
-    while (left := {p for p in seen if alive(p)} | session_members(run.pid)) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    left = {pid: command_line(pid) for pid in {p for p in seen if alive(p)} | session_members(run.pid)}
     for pid in left:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -207,7 +221,7 @@ def trial(root: Path, videos: list[Path], np_workers: int, number: int, delay: f
     if "Traceback" in stderr:
         result["failures"].append("a traceback on stderr")
     if left:
-        result["failures"].append(f"processes left: {sorted(left)}")
+        result["failures"].append(f"processes left: {left}")
     files = leftover_files(folder)
     if files:
         result["failures"].append(f"files left: {files[:4]}")

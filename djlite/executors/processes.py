@@ -17,6 +17,8 @@ without a timeout waits forever too (a Ctrl-C'd run hung 33-48 minutes that way,
 - A worker kills itself when the main process is gone (kill -9 included): `watch_main_process` waits on the
   pipe whose other end only the main process holds.
 - `end_processes` never waits without a deadline: join, then terminate, then kill, then give up with a warning.
+  At exit the fork server and the resource tracker (children of this process) are ended and reaped the same
+  way, so that no process of a run outlives it.
 
 Spawn/forkserver workers do not inherit the main process's memory: what a worker needs is sent to it, pickled
 (ops are cheap and picklable by contract; heavy objects are made in `setup()`). A script that calls djlite
@@ -24,6 +26,7 @@ with np > 1 is re-imported in each worker as `__mp_main__`, as for any multiproc
 under `if __name__ == "__main__":`.
 """
 
+import atexit
 import os
 import signal
 import threading
@@ -42,6 +45,7 @@ KILL_SECONDS = 2.0
 
 _preload: set[str] = set()
 _server_lock = threading.Lock()
+_stop_registered = False
 
 
 @contextmanager
@@ -63,8 +67,12 @@ def start_fork_server(modules=()):
     left of that."""
     from multiprocess import forkserver, resource_tracker
 
+    global _stop_registered
     context = multiprocess.get_context(START_METHOD)
     with _server_lock:
+        if not _stop_registered:
+            atexit.register(stop_fork_server)
+            _stop_registered = True
         _preload.update(SERVER_MODULES)
         _preload.update(m for m in modules if m and m != "__main__")
         context.set_forkserver_preload(sorted(_preload))  # used when the server (re)starts
@@ -117,3 +125,62 @@ def end_processes(processes, grace: float = 5.0) -> None:
         logger.warning(f"worker pid {process.pid} did not exit after SIGKILL; leaving it")
         # multiprocess's exit handler joins every child it knows of, without a timeout: not this one.
         multiprocess.process._children.discard(process)
+
+
+def _reaped(pid: int, seconds: float) -> bool:
+    """Whether the child `pid` exited (and is reaped now) within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return True
+        except ChildProcessError:  # not ours, or reaped already
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def _end_child(pid: int, close_fd: int | None) -> None:
+    """Close our end of the helper's pipe (it exits on EOF), then SIGTERM, then SIGKILL: a bounded wait each."""
+    if close_fd is not None:
+        try:
+            os.close(close_fd)
+        except OSError:
+            pass
+        if _reaped(pid, TERMINATE_SECONDS):
+            return
+    for sig, seconds in ((signal.SIGTERM, TERMINATE_SECONDS), (signal.SIGKILL, KILL_SECONDS)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            _reaped(pid, 0)
+            return
+        if _reaped(pid, seconds):
+            return
+    logger.warning(f"helper process pid {pid} did not exit after SIGKILL; leaving it")
+
+
+def stop_fork_server() -> None:
+    """End the fork server and the resource tracker (run at exit; the workers are gone by then). multiprocess
+    leaves them to exit by themselves once this process is gone, and reaps nothing: a run would end with
+    them still there (zombies where nothing reaps orphans). The server is idle and holds nothing: SIGTERM."""
+    from multiprocess import forkserver, resource_tracker
+
+    with _server_lock:
+        server = forkserver._forkserver
+        pid = getattr(server, "_forkserver_pid", None)
+        if pid:
+            _end_child(pid, None)
+            alive_fd = getattr(server, "_forkserver_alive_fd", None)
+            if alive_fd is not None:
+                try:
+                    os.close(alive_fd)
+                except OSError:
+                    pass
+            server._forkserver_pid = server._forkserver_alive_fd = server._forkserver_address = None
+        tracker = resource_tracker._resource_tracker
+        pid, fd = getattr(tracker, "_pid", None), getattr(tracker, "_fd", None)
+        if pid and fd is not None:
+            tracker._pid = tracker._fd = None
+            _end_child(pid, fd)  # it exits on EOF, after releasing anything still registered
