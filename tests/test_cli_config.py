@@ -196,6 +196,25 @@ def test_ctrl_c_is_one_line_exit_130_and_no_result_file(tmp_path, clips, np_):
     assert not [n for n in os.listdir(out) if n.startswith(".")], "the export lock or a temporary is left"
 
 
+def test_ctrl_c_inside_code_compiled_from_a_string_still_exits_130(tmp_path):
+    # Run as `python -m`, CPython kills itself with SIGINT at exit (status -2, not 130) when a KeyboardInterrupt
+    # has come out of exec() of a string, even one caught later: the code that dataclasses and namedtuple
+    # generate while a module is imported, where a Ctrl-C during start-up lands.
+    (tmp_path / "interrupted_in_exec.py").write_text(
+        "import os, signal, sys\n"
+        "from djlite.cli.logging import run_command\n"
+        "def body(argv):\n"
+        "    exec('os.kill(os.getpid(), signal.SIGINT)\\nwhile True: pass')\n"
+        "sys.exit(run_command('dj-process', body, []))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "interrupted_in_exec"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 130, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == "dj-process: interrupted; no output of this run was completed"
+
+
 def test_help_op_without_a_name_or_with_an_unknown_one_is_one_line():
     done = dj_process("--help-op")
     assert done.returncode == 2 and "--help-op needs an op name" in done.stderr

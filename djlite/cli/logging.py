@@ -65,6 +65,10 @@ def run_command(command: str, body, argv: list[str]) -> int:
                 return _write_error(command, e)
             raise
         print(f"{command}: interrupted; no output of this run was completed", file=sys.stderr)
+        # Run as `python -m`, CPython exits by killing itself with SIGINT (status -2, not 130) when the
+        # KeyboardInterrupt came out of exec() of a string (code that dataclasses and namedtuple generate at
+        # import, where a Ctrl-C during start-up lands), caught or not; evaluating a string resets that.
+        exec("pass")
         return 130
     finally:
         signal.signal(signal.SIGINT, previous)
