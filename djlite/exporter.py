@@ -18,6 +18,7 @@ import datasets
 import jsonlines
 import yaml
 
+from djlite import interrupt
 from djlite.fields import HASH_COLUMNS, INTERNAL_COLUMNS, Fields
 from djlite.output_set import commit_file, exclusive_temp
 
@@ -83,6 +84,7 @@ def _json_default(value):
 
 def iter_rows(dataset: datasets.Dataset):
     for batch in dataset.with_format("arrow").iter(batch_size=BATCH_ROWS):
+        interrupt.check()
         yield from batch.to_pylist()
 
 

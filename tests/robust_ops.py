@@ -118,3 +118,24 @@ class TestUnpicklableMapper(Mapper):
 
     def process(self, sample, context=None):
         return sample
+
+
+@register_op("test_swallowing_mapper")
+class TestSwallowingMapper(Mapper):
+    """On a text containing `swallow_on`, sends SIGINT to its own process and swallows the KeyboardInterrupt
+    that results (PyAV does when one lands while it builds the end-of-file error of demux()); logs each
+    sample it finishes to `log_path`."""
+
+    def __init__(self, swallow_on: str = "", log_path: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self.swallow_on, self.log_path = swallow_on, log_path
+
+    def process(self, sample, context=None):
+        if self.swallow_on and self.swallow_on in sample[self.text_key]:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1)
+            except BaseException:  # noqa: BLE001 - what the library does
+                pass
+        log_work(self.log_path, "swallow", sample[self.text_key])
+        return sample

@@ -261,6 +261,22 @@ def test_kill9_of_the_main_process_leaves_no_process_of_the_run(tmp_path):
                 os.kill(pid, signal.SIGKILL)
 
 
+def test_a_ctrl_c_that_a_library_swallowed_still_stops_the_run_at_the_next_sample(tmp_path):
+    dataset = write_jsonl(tmp_path / "data.jsonl", texts(40))
+    log = tmp_path / "work.log"
+    process = [{"test_swallowing_mapper": {"swallow_on": "row-0003", "log_path": str(log)}}]
+    run = start_run(write_recipe(tmp_path / "r.yaml", dataset, process, np=1))
+    try:
+        _, stderr = run.communicate(timeout=DEADLINE)
+    finally:
+        run.kill()
+        run.wait(timeout=10)
+    assert run.returncode == 130, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == "dj-process: interrupted; no output of this run was completed"
+    assert [text for _, text, _ in logged(log)] == [f"row-{i:04d} sample" for i in range(4)]
+    assert not (tmp_path / "out" / "res.jsonl").exists()
+
+
 def test_sigterm_stops_the_run_like_ctrl_c(tmp_path):
     log = tmp_path / "work.log"
     run = start_run(slow_recipe(tmp_path, 400, log, chunk_rows=5))

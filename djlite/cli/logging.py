@@ -34,6 +34,7 @@ def run_command(command: str, body, argv: list[str]) -> int:
     temporary names that are removed, so no output looks complete when it is not. 1: the disk is full or
     read-only, or a file cannot be written (old outputs stay as they were).
     """
+    from djlite import interrupt
     from djlite.errors import RecipeError
 
     if not {"-h", "--help", "--version"} & set(argv):
@@ -43,10 +44,12 @@ def run_command(command: str, body, argv: list[str]) -> int:
     def on_sigint(signum, frame):
         # Workers never see Ctrl-C (djlite/executors/processes.py): this process stops them, so there is one
         # message. Raised once: a second Ctrl-C during the unwinding (bounded: stopping workers, removing
-        # temporaries and the export lock) would cut it short and leave those behind.
+        # temporaries and the export lock) would cut it short and leave those behind. Recorded too: the run's
+        # loops raise it again if a library lost this one (djlite/interrupt.py).
         if interrupted:
             return
         interrupted.append(True)
+        interrupt.request()
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, on_sigint)
@@ -72,6 +75,7 @@ def run_command(command: str, body, argv: list[str]) -> int:
         return 130
     finally:
         signal.signal(signal.SIGINT, previous)
+        interrupt.clear()
 
 
 def _write_error(command: str, e: OSError) -> int:

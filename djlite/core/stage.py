@@ -22,6 +22,7 @@ import datasets
 from datasets import List, Value
 from loguru import logger
 
+from djlite import interrupt
 from djlite.core.content import ContentCache
 from djlite.errors import OpBugError, SampleError
 from djlite.fields import Fields
@@ -136,6 +137,7 @@ class SampleStage:
 
     def rows(self, sample: dict) -> list[dict]:
         """The marked rows for one input sample: the sample itself, or (one-to-many) the original and its clips."""
+        interrupt.check()
         self._ensure_setup()
         self._children = None
         errors = list(sample.get(Fields.errors) or [])

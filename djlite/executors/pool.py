@@ -33,6 +33,7 @@ from loguru import logger
 from multiprocess.connection import wait
 from multiprocess.reduction import ForkingPickler
 
+from djlite import interrupt
 from djlite.errors import OpBugError
 from djlite.executors.processes import end_processes, start_fork_server, watch_main_process
 from djlite.fields import Fields
@@ -337,6 +338,7 @@ def _run_pool(dataset, stage, features, folder, workers, spans, todo, retries, i
         for _ in range(min(workers, len(todo))):
             pool.append(_Worker(ctx, payload))
         while todo or any(w.task is not None for w in pool):
+            interrupt.check()
             for pos, worker in enumerate(pool):
                 if worker.task is None and todo:
                     index = todo.popleft()
