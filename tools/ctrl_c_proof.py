@@ -193,6 +193,7 @@ def _interrupt(folder: Path, run: subprocess.Popen, np_workers: int, number: int
     result = {"np": np_workers, "trial": number, "delay": delay, "failures": []}
     if run.poll() is not None:
         result["finished_early"] = True
+        shutil.rmtree(folder, ignore_errors=True)
         return result
     seen |= descendants(run.pid)
     at_signal = {pid for pid in seen if alive(pid)}
