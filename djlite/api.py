@@ -12,6 +12,8 @@ from loguru import logger
 from djlite.core.accounting import RunOutcome
 from djlite.dataset import dataset_files, datasets_caching, load_recipe_dataset
 from djlite.executors.local import Runner
+from djlite.executors.pool import server_modules
+from djlite.executors.processes import start_fork_server
 from djlite.exporter import (
     export_errors,
     export_result,
@@ -76,6 +78,8 @@ def _run_local(recipe: Recipe, stats_only: bool) -> tuple[RunOutcome, list[str],
     scratch = None
     if not recipe.use_checkpoint and recipe.np > 1:
         scratch = tempfile.mkdtemp(prefix=f".djlite-chunks-{os.getpid()}-", dir=recipe.work_dir)
+    if _cap_workers(recipe.np) > 1:  # the worker server imports djlite while the dataset loads
+        start_fork_server(server_modules(ops))
     try:
         with datasets_caching(recipe.use_cache):
             dataset, load_errors = load_recipe_dataset(recipe)

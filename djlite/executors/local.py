@@ -20,8 +20,7 @@ from djlite import __version__
 from djlite.core.accounting import MARK_COLUMNS, OpReport, RunOutcome, StageMarks, count_marks
 from djlite.core.selection import apply_selection_locally
 from djlite.core.stage import SampleStage, missing_produced_file, split_stages, stage_features
-from djlite.executors.pool import DEFAULT_RETRIES, default_chunk_rows, run_chunks, server_modules
-from djlite.executors.processes import start_fork_server
+from djlite.executors.pool import DEFAULT_RETRIES, default_chunk_rows, run_chunks
 from djlite.fields import INTERNAL_COLUMNS, Fields
 from djlite.ops.base import DatasetStep, Deduplicator
 from djlite.stats_cache import videos_fingerprint
@@ -210,8 +209,6 @@ class Runner:
 
     def run(self, dataset: datasets.Dataset, ops: list, load_errors: list | None = None) -> RunOutcome:
         outcome = RunOutcome(input_count=len(dataset), load_errors=list(load_errors or []))
-        if self.np > 1 and len(dataset) > 1:  # its imports overlap the work before the first stage's pool
-            start_fork_server(server_modules(ops))
         if self.keep_filtered:
             outcome.filtered = FilteredSamples()
         if self.use_cache or self.checkpoint_dir:
