@@ -13,6 +13,8 @@ from djlite.core.accounting import RunOutcome
 from djlite.dataset import dataset_files, datasets_caching, load_recipe_dataset
 from djlite.errors import RecipeError
 from djlite.executors.local import Runner
+from djlite.executors.pool import server_modules
+from djlite.executors.processes import start_fork_server
 from djlite.exporter import export_errors, export_kept, result_dataset, write_json, write_yaml
 from djlite.files import remove_stale_temporaries
 from djlite.formats.layout import with_export_frames
@@ -67,6 +69,8 @@ def _run_local(recipe: Recipe, paths: RunPaths, stats_only: bool) -> tuple[RunOu
     scratch = None
     if not recipe.use_checkpoint and recipe.np > 1:
         scratch = tempfile.mkdtemp(prefix=f".djlite-chunks-{os.getpid()}-", dir=recipe.work_dir)
+    if _cap_workers(recipe.np) > 1:  # the worker server imports djlite while the dataset loads
+        start_fork_server(server_modules(ops))
     try:
         with datasets_caching(recipe.use_cache):
             dataset, load_errors = load_recipe_dataset(recipe)

@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -53,3 +55,34 @@ def without_carried_sei(packets: list[bytes], first: bytes) -> list[bytes]:
     sei = first[: 4 + int.from_bytes(first[:4], "big")]
     assert sei[4] & 0x1F == 6, "the source's first NAL unit is not an SEI"
     return [packet if packet == first else packet.replace(sei, b"", 1) for packet in packets]
+
+
+def session_processes(session: int) -> list[int]:
+    """Live processes (not zombies) of a session: a run started with start_new_session=True, its workers and
+    helper processes (they keep the session when their parent exits)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[3]) == session:
+            found.append(int(name))
+    return found
+
+
+def end_session(session: int, timeout: float = 10.0) -> list[int]:
+    """Wait up to `timeout` seconds for a session's processes to exit; SIGKILL and return those still there."""
+    deadline = time.monotonic() + timeout
+    while (left := session_processes(session)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = session_processes(session)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return left

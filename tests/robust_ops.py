@@ -5,12 +5,19 @@ Imported by tests/test_robust.py and by the small driver scripts it runs as real
 
 import os
 import signal
+import sqlite3
+import threading
 import time
 
 from datasets import Value
 
 from djlite.ops.base import Deduplicator, Filter, Mapper
 from djlite.registry import register_op
+
+# Taken by test_locking_mapper for every sample. The lock test holds it in a thread of the main process while the
+# workers start, as a logging or allocator lock is held at any instant: a worker forked from that process would
+# inherit it held, with no thread left to release it.
+SHARED_LOCK = threading.Lock()
 
 
 def log_work(log_path: str, tag: str, text: str) -> None:
@@ -76,3 +83,59 @@ class TestTextDeduplicator(Deduplicator):
 
     def dedup_key(self, row):
         return row["test_text_key"]
+
+
+@register_op("test_locking_mapper")
+class TestLockingMapper(Mapper):
+    """Appends the pid of the process that ran it, under SHARED_LOCK."""
+
+    def process(self, sample, context=None):
+        with SHARED_LOCK:
+            sample[self.text_key] = f"{sample[self.text_key]} {os.getpid()}"
+        return sample
+
+
+@register_op("test_env_mapper")
+class TestEnvMapper(Mapper):
+    """Appends the value of the environment variable `variable` in the process that ran it."""
+
+    def __init__(self, variable: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self.variable = variable
+
+    def process(self, sample, context=None):
+        sample[self.text_key] = f"{sample[self.text_key]} {os.environ.get(self.variable, '-')}"
+        return sample
+
+
+@register_op("test_unpicklable_mapper")
+class TestUnpicklableMapper(Mapper):
+    """Opens a database connection in its constructor instead of in setup(): it cannot be sent to a worker."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.connection = sqlite3.connect(":memory:")
+
+    def process(self, sample, context=None):
+        return sample
+
+
+@register_op("test_swallowing_mapper")
+class TestSwallowingMapper(Mapper):
+    """On a text containing `swallow_on`, sends SIGINT to its own process and swallows the KeyboardInterrupt
+    that results (PyAV does when one lands while it builds the end-of-file error of demux()); logs each
+    sample it finishes to `log_path`."""
+
+    def __init__(self, swallow_on: str = "", log_path: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self.swallow_on, self.log_path = swallow_on, log_path
+
+    def process(self, sample, context=None):
+        if self.swallow_on and self.swallow_on in sample[self.text_key]:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1)
+            except BaseException:  # noqa: BLE001 - what the library does
+                pass
+        log_work(self.log_path, "swallow", sample[self.text_key])
+        return sample

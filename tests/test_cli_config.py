@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import dj_process, read_jsonl, video_samples, write_jsonl, write_recipe
+from helpers import dj_process, end_session, read_jsonl, video_samples, write_jsonl, write_recipe
 
 import djlite
 from djlite import __version__
@@ -171,23 +171,51 @@ def test_data_juicer_op_keys_are_accepted_warned_once_and_not_stored(tmp_path, d
 @pytest.mark.parametrize("np_", [1, 2])
 def test_ctrl_c_is_one_line_exit_130_and_no_result_file(tmp_path, clips, np_):
     # Byte-identical videos are scored once per worker (the content cache), so each row is cheap: enough rows
-    # that the run is still going when the Ctrl-C arrives.
+    # that the run is still going when the Ctrl-C arrives. Every wait is bounded: a loaded machine makes the
+    # test slower, never hung, and whatever is left of the run is killed.
     data = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"]] * 20000))
     recipe = write_recipe(tmp_path / "r.yaml", data, [{"video_motion_score_filter": {"sampling_fps": 30}}], np=np_)
     proc = subprocess.Popen(
         [sys.executable, "-m", "djlite.cli.process", "--config", str(recipe), "--use_cache", "false"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 120
-    log = tmp_path / "out" / "log"
-    while time.monotonic() < deadline and not (log.is_dir() and any(log.iterdir())):
-        time.sleep(0.2)
-    time.sleep(1.5)
-    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: to the main process and its workers
-    _, err = proc.communicate(timeout=120)
+    try:
+        deadline = time.monotonic() + 120
+        log = tmp_path / "out" / "log"
+        while time.monotonic() < deadline and not (log.is_dir() and any(log.iterdir())) and proc.poll() is None:
+            time.sleep(0.2)
+        time.sleep(1.5)
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: to the main process and its workers
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        left = end_session(proc.pid, timeout=0)  # the run reaps its workers and helpers before it exits
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted" in err.strip().splitlines()[-1] and "Traceback" not in err
-    assert not (tmp_path / "out" / "res.jsonl").exists()
+    assert not left, f"processes of the run outlived it: {left}"
+    out = tmp_path / "out"
+    assert not (out / "res.jsonl").exists()
+    assert not [n for n in os.listdir(out) if n.startswith(".")], "the export lock or a temporary is left"
+
+
+def test_ctrl_c_inside_code_compiled_from_a_string_still_exits_130(tmp_path):
+    # Run as `python -m`, CPython kills itself with SIGINT at exit (status -2, not 130) when a KeyboardInterrupt
+    # has come out of exec() of a string, even one caught later: the code that dataclasses and namedtuple
+    # generate while a module is imported, where a Ctrl-C during start-up lands.
+    (tmp_path / "interrupted_in_exec.py").write_text(
+        "import os, signal, sys\n"
+        "from djlite.cli.logging import run_command\n"
+        "def body(argv):\n"
+        "    exec('os.kill(os.getpid(), signal.SIGINT)\\nwhile True: pass')\n"
+        "sys.exit(run_command('dj-process', body, []))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "interrupted_in_exec"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 130, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == "dj-process: interrupted; no output of this run was completed"
 
 
 def test_help_op_without_a_name_or_with_an_unknown_one_is_one_line():

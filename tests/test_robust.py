@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-import robust_ops  # noqa: F401 - registers the test ops in this process (forked workers inherit them)
-from helpers import read_jsonl, write_jsonl, write_recipe
+import robust_ops  # noqa: F401 - registers the test ops in this process (workers import it when they unpickle them)
+from helpers import end_session, read_jsonl, write_jsonl, write_recipe
 
 import djlite
-from djlite.errors import RecipeError
+from djlite.errors import OpBugError, RecipeError
 from djlite.files import atomic_path, exclusive_temp
 from djlite.output_set import (
     ExportPathBusyError,
@@ -122,6 +122,112 @@ def test_killed_worker_does_not_abort_the_run(tmp_path):
     assert [r["text"] for r in kept] == [f"row-{i:04d} sample a" for i in range(60)]
 
 
+def test_workers_do_not_inherit_a_lock_held_by_a_thread_of_the_main_process(tmp_path):
+    # Forked from the main process, a worker would get SHARED_LOCK held by a thread that does not exist in it:
+    # its first sample blocks forever, and so does the main process waiting for its chunk.
+    dataset = write_jsonl(tmp_path / "data.jsonl", texts(20))
+    recipe = write_recipe(tmp_path / "r.yaml", dataset, [{"test_locking_mapper": {}}], np=2)
+    holds_lock = "import threading; threading.Thread(target=robust_ops.SHARED_LOCK.acquire).start(); "
+    driver = DRIVER.format(tests=str(TESTS)).replace("from djlite", holds_lock + "from djlite")
+    run = subprocess.Popen(
+        [sys.executable, "-c", driver, "--config", str(recipe)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = run.communicate(timeout=DEADLINE)
+    finally:
+        run.kill()
+        run.wait(timeout=10)
+        end_session(run.pid)
+    assert run.returncode == 0, stderr[-3000:]
+    pids = {int(r["text"].split()[-1]) for r in read_jsonl(tmp_path / "out" / "res.jsonl")}
+    assert pids and run.pid not in pids
+
+
+SUBREAPER = """
+import ctypes, json, os, subprocess, sys, time
+ctypes.CDLL(None).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: what the run leaves behind is reparented to us
+run = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+time.sleep(1)
+orphans = []
+while True:
+    try:
+        pid, _ = os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        break
+    if not pid:
+        break
+    orphans.append(pid)
+live = [c for t in os.listdir("/proc/self/task") for c in open(f"/proc/self/task/{t}/children").read().split()]
+print(json.dumps({"returncode": run.returncode, "stderr": run.stderr[-3000:], "left": orphans + live}))
+"""
+
+
+def test_a_run_ends_and_reaps_its_fork_server_and_resource_tracker_before_it_exits(tmp_path):
+    # Left to exit by themselves once the run is gone, they outlive it (briefly, or for seconds on a loaded
+    # machine), then are zombies wherever nothing reaps orphans.
+    dataset = write_jsonl(tmp_path / "data.jsonl", texts(8))
+    recipe = write_recipe(tmp_path / "r.yaml", dataset, [{"test_work_mapper": {}}], np=2)
+    run = [sys.executable, "-c", DRIVER.format(tests=str(TESTS)), "--config", str(recipe)]
+    done = subprocess.run([sys.executable, "-c", SUBREAPER, *run], capture_output=True, text=True, timeout=DEADLINE)
+    report = json.loads(done.stdout)
+    assert report["returncode"] == 0, report["stderr"]
+    assert report["left"] == [], "processes of the run outlived it"
+
+
+def test_workers_see_the_environment_of_the_run(tmp_path, monkeypatch):
+    # The fork server started once, with the environment of that moment; each run's workers get the current one.
+    dataset = write_jsonl(tmp_path / "data.jsonl", texts(4))
+    for value in ("first", "second"):
+        monkeypatch.setenv("DJLITE_TEST_VALUE", value)
+        process = [{"test_env_mapper": {"variable": "DJLITE_TEST_VALUE"}}]
+        export = str(tmp_path / value / "res.jsonl")
+        result = djlite.run(str(write_recipe(tmp_path / f"{value}.yaml", dataset, process, np=2, export_path=export)))
+        assert {r["text"].split()[-1] for r in read_jsonl(result.result_paths[0])} == {value}
+
+
+def test_a_workers_log_lines_reach_the_console_and_the_log_file(tmp_path):
+    missing = [{"text": f"<__dj__video> {i}", "videos": [str(tmp_path / f"missing-{i}.mp4")]} for i in range(4)]
+    dataset = write_jsonl(tmp_path / "data.jsonl", missing)
+    recipe = write_recipe(tmp_path / "r.yaml", dataset, [{"video_duration_filter": {}}], np=2)
+    done = subprocess.run(
+        [sys.executable, "-m", "djlite.cli.process", "--config", str(recipe)],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert done.returncode == 1, done.stderr[-3000:]  # the op failed on every sample
+    warning = "step 0 video_duration_filter: VideoError"
+    assert sum(warning in line and "WARNING" in line for line in done.stderr.splitlines()) == 4, done.stderr
+    (log,) = (tmp_path / "out" / "log").glob("dj-process_*.txt")
+    assert log.read_text().count(warning) == 4
+
+
+def test_an_op_that_cannot_be_sent_to_workers_is_named_with_the_fix(tmp_path):
+    dataset = write_jsonl(tmp_path / "data.jsonl", texts(4))
+    recipe = write_recipe(tmp_path / "r.yaml", dataset, [{"test_unpicklable_mapper": {}}], np=2)
+    with pytest.raises(OpBugError, match=r"cannot be sent to worker processes .*make models and open files in setup"):
+        djlite.run(str(recipe))
+
+
+def test_a_script_that_runs_djlite_unguarded_gets_the_fix_not_endless_retries(tmp_path):
+    # Workers re-import the main script (as any spawn/forkserver child does); one without the __main__ guard
+    # starts a run again in each, which fails: after a few such starts the run stops with what to do.
+    dataset = write_jsonl(tmp_path / "data.jsonl", texts(8))
+    script = tmp_path / "script.py"
+    script.write_text(
+        f"import sys; sys.path.insert(0, {str(TESTS)!r}); import robust_ops, djlite\n"
+        f"djlite.run({str(write_recipe(tmp_path / 'r.yaml', dataset, [{'test_work_mapper': {}}], np=2))!r})\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=DEADLINE)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert "worker processes in a row exited while starting" in last and 'if __name__ == "__main__":' in last
+
+
 def test_sample_that_crashes_its_worker_every_time_becomes_an_error_record(tmp_path):
     dataset = write_jsonl(tmp_path / "data.jsonl", texts(30))
     process = [{"test_work_mapper": {"tag": "a", "crash_on": "row-0007"}}]
@@ -152,6 +258,22 @@ def test_kill9_of_the_main_process_leaves_no_process_of_the_run(tmp_path):
         for pid in workers if "workers" in locals() else ():
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_ctrl_c_that_a_library_swallowed_still_stops_the_run_at_the_next_sample(tmp_path):
+    dataset = write_jsonl(tmp_path / "data.jsonl", texts(40))
+    log = tmp_path / "work.log"
+    process = [{"test_swallowing_mapper": {"swallow_on": "row-0003", "log_path": str(log)}}]
+    run = start_run(write_recipe(tmp_path / "r.yaml", dataset, process, np=1))
+    try:
+        _, stderr = run.communicate(timeout=DEADLINE)
+    finally:
+        run.kill()
+        run.wait(timeout=10)
+    assert run.returncode == 130, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == "dj-process: interrupted; no output of this run was completed"
+    assert [text for _, text, _ in logged(log)] == [f"row-{i:04d} sample" for i in range(4)]
+    assert not (tmp_path / "out" / "res.jsonl").exists()
 
 
 def test_sigterm_stops_the_run_like_ctrl_c(tmp_path):

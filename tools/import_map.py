@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "djlite.errors",
             "djlite.fields",
             "djlite.files",
+            "djlite.interrupt",
             "djlite.jsonl_lines",
             "djlite.dj_op_names",
             "djlite.recipe_yaml",

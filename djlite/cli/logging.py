@@ -35,17 +35,21 @@ def run_command(command: str, body, argv: list[str]) -> int:
     130: Ctrl-C; files being written are left unfinished under temporary names that are removed, so no output
     looks complete when it is not. An op bug (and a sample error under `on_error: raise`) keeps its traceback.
     """
+    from djlite import interrupt
+
     if not {"-h", "--help", "--version"} & set(argv):
         configure_logging(None, command)
-    main_pid = os.getpid()
     interrupted = []
 
     def on_sigint(signum, frame):
-        # Forked workers inherit this handler. A worker ignores Ctrl-C (the terminal sends it to every process of
-        # the group): the main process stops the pool, so there is one message instead of one traceback each.
-        if os.getpid() != main_pid:
+        # Workers never see Ctrl-C (djlite/executors/processes.py): this process stops them, so there is one
+        # message. Raised once: a second Ctrl-C during the unwinding (bounded: stopping workers, removing
+        # temporaries and the export lock) would cut it short and leave those behind. Recorded too: the run's
+        # loops raise it again if a library lost this one (djlite/interrupt.py).
+        if interrupted:
             return
         interrupted.append(True)
+        interrupt.request()
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, on_sigint)
@@ -68,10 +72,14 @@ def run_command(command: str, body, argv: list[str]) -> int:
                 return EXIT_STATUS[action]
             raise  # OP_BUG (and SAMPLE under on_error: raise): the traceback
         print(f"{command}: interrupted; no output of this run was completed", file=sys.stderr)
+        # Run as `python -m`, CPython exits by killing itself with SIGINT (status -2, not 130) when the
+        # KeyboardInterrupt came out of exec() of a string (code that dataclasses and namedtuple generate at
+        # import, where a Ctrl-C during start-up lands), caught or not; evaluating a string resets that.
+        exec("pass")
         return 130
     finally:
-        if os.getpid() == main_pid:
-            signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, previous)
+        interrupt.clear()
 
 
 def _write_error(command: str, e: OSError) -> int:

@@ -78,6 +78,9 @@ def _run(argv: list[str]) -> int:
 
 
 def _stop_on_sigterm(signum, frame):
+    from djlite import interrupt
+
+    interrupt.request()
     raise KeyboardInterrupt  # SIGTERM (kill, a job scheduler) stops the run as cleanly as Ctrl-C does
 
 

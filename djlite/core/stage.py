@@ -24,6 +24,7 @@ import datasets
 from datasets import List, Value
 from loguru import logger
 
+from djlite import interrupt
 from djlite.core.content import ContentCache
 from djlite.errors import Action, OpBugError, action_of
 from djlite.fields import Fields
@@ -131,6 +132,7 @@ class SampleStage:
 
     def rows(self, sample: dict) -> list[dict]:
         """The marked rows for one input sample: the sample itself, or (one-to-many) the original and its clips."""
+        interrupt.check()
         self._ensure_setup()
         self._children = None
         errors = list(sample.get(Fields.errors) or [])

@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
 
 import datasets
 from loguru import logger
@@ -26,26 +25,6 @@ from djlite.fields import INTERNAL_COLUMNS, Fields
 from djlite.ops.base import DatasetStep, Deduplicator
 from djlite.stats_cache import videos_fingerprint
 from djlite.trace import FilteredSamples, duplicate_of
-
-
-@contextmanager
-def opencv_threads(threads: int | None):
-    """Split OpenCV's thread pool (Farneback, resize) between np workers instead of oversubscribing the CPUs.
-
-    Set in the parent, before the workers fork: calling cv2.setNumThreads inside a forked child whose parent
-    had already used the pool deadlocks (pthread_cond_destroy on the inherited pool).
-    """
-    if not threads:
-        yield
-        return
-    import cv2
-
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(threads)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(previous)
 
 
 def _fingerprint(*parts) -> str:
@@ -103,15 +82,14 @@ class Runner:
             return dataset
         start = time.perf_counter()
         fingerprint = _fingerprint(dataset._fingerprint, configs, self.on_error, self.stats_only, self.videos_digest)
-        with opencv_threads(max(1, (os.cpu_count() or 1) // workers) if workers else None):
-            marked = self._marked(dataset, stage, features, workers, fingerprint, reuse=True)
-            # A stored result (datasets' cache, a checkpoint) names the files its ops wrote; one deleted since
-            # (a user removed outputs/) makes the stage run again, which writes them again.
-            reused = bool(self.checkpoint_dir) if workers or self.checkpoint_dir else self.use_cache
-            gone = missing_produced_file(marked, ops) if reused else None
-            if gone is not None:
-                logger.info(f"{stage.label}: the stored result names {gone}, which is gone; running the stage again")
-                marked = self._marked(dataset, stage, features, workers, fingerprint, reuse=False)
+        marked = self._marked(dataset, stage, features, workers, fingerprint, reuse=True)
+        # A stored result (datasets' cache, a checkpoint) names the files its ops wrote; one deleted since
+        # (a user removed outputs/) makes the stage run again, which writes them again.
+        reused = bool(self.checkpoint_dir) if workers or self.checkpoint_dir else self.use_cache
+        gone = missing_produced_file(marked, ops) if reused else None
+        if gone is not None:
+            logger.info(f"{stage.label}: the stored result names {gone}, which is gone; running the stage again")
+            marked = self._marked(dataset, stage, features, workers, fingerprint, reuse=False)
         wall = time.perf_counter() - start
         step_ids = [step for step, _ in steps]
         marks = StageMarks.empty(len(steps))

@@ -11,35 +11,37 @@ Here:
   was on is charged with the crash and its chunk goes back in the queue (a fresh worker takes it). A row that
   crashed its worker more than `retries` times becomes an error record `worker died while processing` at the
   step it was in, and its chunk is redone without it: the run goes on.
-- Workers die with their parent: PR_SET_PDEATHSIG on Linux, plus a watchdog thread that notices a new parent
-  pid elsewhere. They ignore SIGINT (Ctrl-C reaches the whole process group; the parent stops them).
+- Workers are started by a fork server, never forked from this (threaded) process, and die with it; they
+  never see Ctrl-C (it reaches the whole process group; this process stops them), and every wait for them has
+  a deadline: djlite/executors/processes.py. What a worker needs (rows, stage, environment) is pickled once and
+  sent to each; its log messages come back here and go to this process's sinks.
 - With a checkpoint folder the chunk files persist: a run started again finds the chunks already written and
   computes only the rest (djlite/executors/checkpoint.py names the folders).
 """
 
-import ctypes
 import math
-import multiprocessing
 import os
 import signal
 import threading
-import time
 import traceback
 from collections import deque
-from multiprocessing.connection import wait
 
 import datasets
 from datasets.arrow_writer import ArrowWriter
 from loguru import logger
+from multiprocess.connection import wait
+from multiprocess.reduction import ForkingPickler
 
-from djlite.errors import SetupError
+from djlite import interrupt
+from djlite.errors import OpBugError, SetupError
+from djlite.executors.processes import end_processes, start_fork_server, watch_main_process
 from djlite.fields import Fields
 from djlite.files import create_exclusive
 
 MAX_CHUNK_ROWS = 100
 CHUNKS_PER_STAGE = 64
 DEFAULT_RETRIES = 2
-PR_SET_PDEATHSIG = 1
+FAILED_STARTS = 3  # workers in a row that exit before loading the stage: a broken setup
 
 
 class WorkerDiedError(SetupError, RuntimeError):
@@ -104,31 +106,51 @@ def write_chunk(dataset, stage, features, folder: str, index: int, span, crashed
             os.remove(tmp)
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """Make this worker die when the process that started it does (kill -9 included)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the watchdog below still does it, within a second
-        pass
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
+def _forward_logs(send) -> None:
+    """In a worker: every log message goes to the main process, which writes it to its own sinks (a worker
+    started by the fork server has none of them: only loguru's default one)."""
 
-    def watch():
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent_pid:
-                os.kill(os.getpid(), signal.SIGKILL)
+    def sink(message):
+        send(("log", message.record["level"].name, str(message).rstrip("\n")))
 
-    threading.Thread(target=watch, name="djlite-parent-watchdog", daemon=True).start()
+    logger.remove()
+    logger.add(sink, level=0, format="{message}")
 
 
-def _worker_main(conn, progress, parent_pid, dataset, stage, features, folder):
-    die_with_parent(parent_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _worker_main(conn, progress):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # already blocked since the process was forked: see processes.py
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    watch_main_process()
+    lock = threading.Lock()
+
+    def send(message):
+        with lock:
+            conn.send(message)
+
+    try:
+        # The environment first: unpickling the stage imports op modules, which may read it.
+        environ, cv_threads, work = ForkingPickler.loads(conn.recv_bytes())
+        os.environ.clear()
+        os.environ.update(environ)  # the main process's, now (the fork server's dates from its start)
+        if cv_threads:
+            import cv2
+
+            cv2.setNumThreads(cv_threads)  # a fresh process: its OpenCV pool was never used
+        dataset, stage, features, folder = ForkingPickler.loads(work)
+    except EOFError:  # the main process stopped before sending the work
+        return
+    except BaseException as e:  # noqa: BLE001 - sent to the parent, which raises it
+        error = OpBugError(f"a worker process could not load the stage: {type(e).__name__}: {e}")
+        send(("error", None, error, traceback.format_exc()))
+        return
+    _forward_logs(send)
     stage.progress = progress
+    send(("ready",))
     while True:
-        task = conn.recv()
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
         if task is None:
             return
         index, span, crashed = task
@@ -136,41 +158,81 @@ def _worker_main(conn, progress, parent_pid, dataset, stage, features, folder):
             write_chunk(dataset, stage, features, folder, index, span, crashed, progress)
         except BaseException as e:  # noqa: BLE001 - sent to the parent, which raises it (an op bug, on_error: raise)
             try:
-                conn.send(("error", index, e, traceback.format_exc()))
+                send(("error", index, e, traceback.format_exc()))
             except Exception:  # noqa: BLE001 - an exception that does not pickle goes as its text
-                conn.send(("error", index, RuntimeError(f"{type(e).__name__}: {e}"), traceback.format_exc()))
+                send(("error", index, RuntimeError(f"{type(e).__name__}: {e}"), traceback.format_exc()))
             return
-        conn.send(("done", index))
+        send(("done", index))
 
 
 class _Worker:
-    def __init__(self, ctx, dataset, stage, features, folder):
+    def __init__(self, ctx, payload: bytes):
         self.conn, child = ctx.Pipe()
         self.progress = ctx.RawArray("q", [-1, -1])  # row, step: where the worker is, read when it dies
-        self.process = ctx.Process(
-            target=_worker_main,
-            args=(child, self.progress, os.getpid(), dataset, stage, features, folder),
-            name="djlite-worker",
-            daemon=True,
-        )
-        self.process.start()
-        child.close()
+        self.process = ctx.Process(target=_worker_main, args=(child, self.progress), name="djlite-worker", daemon=True)
+        try:
+            self.process.start()
+        finally:
+            child.close()
         self.task = None
+        self.ready = False  # it loaded the stage
+        try:
+            self.conn.send_bytes(payload)
+        except OSError:  # it died at once: found dead by the pool's next wait
+            pass
 
-    def stop(self, kill: bool = False):
-        if self.process.is_alive():
-            if kill:
-                self.process.kill()
-            else:
-                try:
-                    self.conn.send(None)
-                except OSError:
-                    self.process.kill()
-        self.process.join(timeout=5)
-        if self.process.is_alive():
+    def send_task(self, task) -> bool:
+        """False when the worker is gone (it died while idle)."""
+        try:
+            self.conn.send(task)
+            return True
+        except OSError:
+            return False
+
+    def receive(self):
+        """The worker's next message but log lines (written here as they come) and "ready" (noted): ("done", i),
+        ("error", i, exc, text), ("dead",) when it exited, or None while it is still working."""
+        try:
+            while self.conn.poll():
+                message = self.conn.recv()
+                if message[0] == "log":
+                    logger.log(message[1], message[2])
+                    continue
+                if message[0] == "ready":
+                    self.ready = True
+                    continue
+                return message
+        except (EOFError, OSError):
+            return ("dead",)
+        return None if self.process.is_alive() else ("dead",)
+
+    def ask_to_stop(self) -> None:
+        """Idle: asked to exit; working: killed (its chunk's temporary file is removed by the pool)."""
+        if self.task is None and self.send_task(None):
+            return
+        try:
             self.process.kill()
-            self.process.join()
-        self.conn.close()
+        except (OSError, ValueError):
+            pass
+
+
+def stop_workers(pool: list[_Worker], folder: str) -> None:
+    """Every worker gone, within a bounded time, and no half-written chunk left behind."""
+    for worker in pool:
+        worker.ask_to_stop()
+    end_processes([worker.process for worker in pool])
+    for worker in pool:
+        worker.conn.close()
+    remove_partial_chunks(folder)
+
+
+def remove_partial_chunks(folder: str) -> None:
+    for name in os.listdir(folder):
+        if name.startswith(".chunk-") and name.endswith(".tmp"):
+            try:
+                os.remove(os.path.join(folder, name))
+            except FileNotFoundError:
+                pass
 
 
 def _death_cause(exitcode) -> str:
@@ -195,9 +257,7 @@ def run_chunks(
     """The stage over every row of `dataset`, as the concatenation of its chunk files; plus what was done:
     {"chunks", "reused", "computed", "retried", "crashed_rows"}."""
     os.makedirs(folder, exist_ok=True)
-    for name in os.listdir(folder):  # a chunk being written when an earlier run was killed (under the export lock)
-        if name.startswith(".chunk-") and name.endswith(".tmp"):
-            os.remove(os.path.join(folder, name))
+    remove_partial_chunks(folder)  # a chunk being written when an earlier run was killed (under the export lock)
     spans = chunk_ranges(len(dataset), chunk_rows)
     todo = deque(i for i in range(len(spans)) if not os.path.exists(chunk_path(folder, i)))
     info = {"chunks": len(spans), "reused": len(spans) - len(todo), "computed": 0, "retried": 0, "crashed_rows": 0}
@@ -223,49 +283,95 @@ def run_chunks(
     return datasets.concatenate_datasets([datasets.Dataset.from_file(f) for f in files]), info
 
 
+def worker_payload(dataset, stage, features, folder: str, workers: int) -> bytes:
+    """What every worker of the stage gets, pickled once: this process's environment, OpenCV's thread share,
+    then the rows, the stage, the features and the chunk folder."""
+    try:
+        work = bytes(ForkingPickler.dumps((dataset, stage, features, folder)))
+    except Exception as e:  # noqa: BLE001 - an op holding a lock, an open file, a model...
+        raise OpBugError(
+            f"{desc_of(stage)}: the stage cannot be sent to worker processes ({type(e).__name__}: {e}); an op's "
+            f"attributes must pickle: make models and open files in setup()"
+        ) from e
+    # OpenCV's pool (Farneback, resize) split between the workers instead of oversubscribing the CPUs.
+    cv_threads = max(1, (os.cpu_count() or 1) // workers)
+    return bytes(ForkingPickler.dumps((dict(os.environ), cv_threads, work)))
+
+
+def server_modules(ops) -> list[str]:
+    """What the fork server imports once for every worker: the modules of every registered op (a recipe
+    loaded them all) and of `ops`."""
+    from djlite.registry import OPERATORS
+
+    return sorted({cls.__module__ for cls in OPERATORS.values()} | {type(op).__module__ for op in ops})
+
+
 def _run_pool(dataset, stage, features, folder, workers, spans, todo, retries, info, bar):
-    ctx = multiprocessing.get_context("fork")
+    ctx = start_fork_server(server_modules([op for _, op in stage.steps]))
+    payload = worker_payload(dataset, stage, features, folder, workers)
     crashes: dict[int, int] = {}
     crashed: dict[int, tuple[int, str]] = {}  # row -> (step, message): isolated as error records
     max_deaths = (retries + 1) * max(4, workers)
     deaths_in_a_row = 0
-    pool = [_Worker(ctx, dataset, stage, features, folder) for _ in range(min(workers, len(todo)))]
+    failed_starts = 0
+    pool: list[_Worker] = []
+
+    def replace(pos: int, worker: _Worker) -> None:
+        """A fresh worker in the place of one that exited; one that exited before it had loaded the stage is
+        a broken setup, not a bad sample: a few of those in a row stop the run."""
+        nonlocal failed_starts
+        end_processes([worker.process])  # it exited, or is made to
+        worker.conn.close()
+        if worker.task is not None and not worker.ready:
+            todo.appendleft(worker.task)  # no row of it was started
+        failed_starts = 0 if worker.ready else failed_starts + 1
+        if failed_starts >= FAILED_STARTS:
+            raise WorkerDiedError(
+                f"{desc_of(stage)}: {failed_starts} worker processes in a row exited while starting "
+                f"({_death_cause(worker.process.exitcode)}), before loading the stage: see the error above; a script "
+                f'that runs djlite with np > 1 must do it under `if __name__ == "__main__":`'
+            )
+        pool[pos] = _Worker(ctx, payload)
+
     try:
+        for _ in range(min(workers, len(todo))):
+            pool.append(_Worker(ctx, payload))
         while todo or any(w.task is not None for w in pool):
-            for worker in pool:
+            interrupt.check()
+            for pos, worker in enumerate(pool):
                 if worker.task is None and todo:
                     index = todo.popleft()
                     start, stop = spans[index]
                     mine = {row: v for row, v in crashed.items() if start <= row < stop}
                     worker.progress[0], worker.progress[1] = start, -1
-                    worker.conn.send((index, spans[index], mine))
+                    if not worker.send_task((index, spans[index], mine)):  # it exited while idle: not the row's fault
+                        todo.appendleft(index)
+                        replace(pos, worker)
+                        continue
                     worker.task = index
             busy = [w for w in pool if w.task is not None]
             ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0)
             for pos, worker in enumerate(pool):
                 if worker.task is None or (worker.conn not in ready and worker.process.sentinel not in ready):
                     continue
-                message = None
-                try:
-                    if worker.conn.poll():
-                        message = worker.conn.recv()
-                except (EOFError, OSError):
-                    message = None
-                if message is not None and message[0] == "done":
+                message = worker.receive()
+                if message is None:  # log lines only: still working
+                    continue
+                if message[0] == "done":
                     start, stop = spans[worker.task]
                     worker.task = None
                     info["computed"] += 1
                     deaths_in_a_row = 0
                     bar.update(stop - start)
                     continue
-                if message is not None and message[0] == "error":
+                if message[0] == "error":
                     _, _, error, text = message
                     logger.debug(f"worker traceback:\n{text}")
                     raise error
-                worker.process.join(timeout=5)
-                if worker.process.is_alive():  # pipe closed without the process exiting: treat as dead
-                    worker.process.kill()
-                    worker.process.join()
+                if not worker.ready:
+                    replace(pos, worker)
+                    continue
+                end_processes([worker.process])
                 deaths_in_a_row += 1
                 index, cause = worker.task, _death_cause(worker.process.exitcode)
                 row, step = int(worker.progress[0]), int(worker.progress[1])
@@ -291,12 +397,11 @@ def _run_pool(dataset, stage, features, folder, workers, spans, todo, retries, i
                         f"retrying chunk {index} ({crashes[row]} of {retries} retries)"
                     )
                 info["retried"] += 1
-                worker.conn.close()
                 todo.appendleft(index)
-                pool[pos] = _Worker(ctx, dataset, stage, features, folder)
+                worker.task = None
+                replace(pos, worker)
     finally:
-        for worker in pool:
-            worker.stop(kill=worker.task is not None)
+        stop_workers(pool, folder)
 
 
 def desc_of(stage) -> str:

@@ -14,6 +14,7 @@ import os
 import datasets
 import jsonlines
 
+from djlite import interrupt
 from djlite.files import atomic_path
 from djlite.formats.writer import TABLE, Writer, register_writer
 
@@ -54,6 +55,7 @@ def _json_default(value):
 
 def iter_rows(dataset: datasets.Dataset):
     for batch in dataset.with_format("arrow").iter(batch_size=BATCH_ROWS):
+        interrupt.check()
         yield from batch.to_pylist()
 
 
