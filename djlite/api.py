@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 
@@ -10,20 +9,16 @@ import datasets
 from loguru import logger
 
 from djlite.core.accounting import RunOutcome
-from djlite.dataset import dataset_files, datasets_caching, load_recipe_dataset
+from djlite.core.plan import plan_run
 from djlite.errors import RecipeError
-from djlite.executors.local import Runner
-from djlite.executors.pool import server_modules
-from djlite.executors.processes import start_fork_server
-from djlite.exporter import export_errors, export_kept, result_dataset, write_json, write_yaml
+from djlite.executors.base import make_executor
+from djlite.exporter import write_json, write_yaml
 from djlite.files import remove_stale_temporaries
-from djlite.formats.layout import with_export_frames
 from djlite.formats.writer import make_writer
 from djlite.output_set import export_lock, output_set, recover
 from djlite.outputs import prepare_outputs
 from djlite.recipe import Recipe, load_recipe
 from djlite.run_paths import RunPaths
-from djlite.stats_cache import StatsCache
 from djlite.trace import remove_stale_filtered, write_filtered, write_trace
 
 
@@ -47,79 +42,27 @@ class RunResult:
         return self.outcome.dataset
 
 
-def _cap_workers(requested: int) -> int:
-    cpus = os.cpu_count() or 1
-    if requested > cpus:
-        logger.info(f"np={requested} is more than the {cpus} CPUs here; using np={cpus}")
-        return cpus
-    return requested
-
-
-def input_identity(recipe: Recipe) -> str:
-    """What the run's input is, for naming its checkpoints: every dataset file's path, size and mtime, and the
-    keys that change how rows are read. (The videos' identity is added by the runner.)"""
-    files = dataset_files(recipe.dataset_path)
-    stats = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
-    return repr((stats, recipe.text_keys, recipe.video_key))
-
-
-def _run_local(recipe: Recipe, paths: RunPaths, stats_only: bool) -> tuple[RunOutcome, list[str], str]:
+def _execute(recipe: Recipe, paths: RunPaths, stats_only: bool) -> tuple[RunOutcome, list[str], str]:
+    """The one run, whichever executor (djlite/executors/base.py): plan, load, run, export; then the filtered
+    file and the tracer's files where the recipe asks for them (refused at validation where unsupported)."""
+    executor = make_executor(recipe, paths, stats_only)
     writer = make_writer(recipe)
-    ops, spool_dir = with_export_frames(recipe.ops, writer, paths)
-    scratch = None
-    if not recipe.use_checkpoint and recipe.np > 1:
-        scratch = tempfile.mkdtemp(prefix=f".djlite-chunks-{os.getpid()}-", dir=recipe.work_dir)
-    if _cap_workers(recipe.np) > 1:  # the worker server imports djlite while the dataset loads
-        start_fork_server(server_modules(ops))
+    plan = plan_run(recipe.ops, writer, paths)
     try:
-        with datasets_caching(recipe.use_cache):
-            dataset, load_errors = load_recipe_dataset(recipe)
-            stats_cache = StatsCache(recipe.stats_cache_dir) if recipe.use_cache else None
-            if stats_cache is not None:
-                logger.info(stats_cache.describe())
-                stats_cache.close()  # each worker opens its own connection
-            runner = Runner(
-                _cap_workers(recipe.np),
-                recipe.on_error,
-                recipe.use_cache,
-                stats_only=stats_only,
-                stats_cache=stats_cache,
-                keep_filtered=recipe.export_filtered or recipe.open_tracer,
-                checkpoint_dir=paths.checkpoint_dir if recipe.use_checkpoint else None,
-                checkpoint_key=input_identity(recipe) if recipe.use_checkpoint else "",
-                scratch_dir=scratch,
-                chunk_rows=recipe.chunk_rows,
-                worker_retries=recipe.worker_retries,
-            )
-            outcome = runner.run(dataset, ops, load_errors)
-            # Exported before the scratch chunk files the result is read from are removed.
-            result_paths = export_kept(
-                outcome.dataset,
-                writer,
-                paths,
-                shard_size=recipe.export_shard_size,
-                keep_stats=recipe.keep_stats_in_res_ds,
-                keep_hashes=recipe.keep_hashes_in_res_ds,
-                spool_dir=spool_dir,
-            )
-            exported = (result_paths, *_export_errors_and_traces(recipe, paths, outcome))
-            outcome.dataset = result_dataset(outcome.dataset, recipe.keep_hashes_in_res_ds)
-            return (outcome, *exported)
+        executor.prepare(plan.ops)
+        dataset, load_errors = executor.load()
+        with executor.session():
+            kept = executor.run(dataset, plan.ops, load_errors)
+            outcome, err_path = executor.export(kept, writer, plan.spool_dir)
+        if recipe.export_filtered:
+            write_filtered(outcome.filtered, paths)
+        if recipe.open_tracer:
+            write_trace(outcome.filtered, recipe.ops, paths, recipe.op_list_to_trace, recipe.trace_num)
+        return outcome, outcome.result_paths, err_path
     finally:
-        if spool_dir:
-            shutil.rmtree(spool_dir, ignore_errors=True)
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _export_errors_and_traces(recipe: Recipe, paths: RunPaths, outcome: RunOutcome) -> tuple[str]:
-    """The errors file, and with export_filtered / open_tracer the filtered file and the tracer's files."""
-    err_path = export_errors(outcome.errored, outcome.load_errors, paths)
-    if recipe.export_filtered:
-        write_filtered(outcome.filtered, paths)
-    if recipe.open_tracer:
-        write_trace(outcome.filtered, recipe.ops, paths, recipe.op_list_to_trace, recipe.trace_num)
-    return (err_path,)
+        if plan.spool_dir:
+            shutil.rmtree(plan.spool_dir, ignore_errors=True)
+        executor.close()
 
 
 def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> RunResult:
@@ -158,16 +101,7 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
 
 def _run_recipe(recipe: Recipe, paths: RunPaths, stats_only: bool) -> RunResult:
     started = time.perf_counter()
-    if recipe.executor_type == "ray":
-        from djlite.executors.ray.executor import run_on_ray
-
-        if recipe.use_checkpoint:
-            # Ray retries a killed task itself; resuming a killed driver needs fixed partitions (not yet).
-            logger.warning("use_checkpoint works with the local executor only; this Ray run starts from the beginning")
-
-        outcome, result_paths, err_path = run_on_ray(recipe, paths, stats_only=stats_only)
-    else:
-        outcome, result_paths, err_path = _run_local(recipe, paths, stats_only)
+    outcome, result_paths, err_path = _execute(recipe, paths, stats_only)
     if not recipe.export_filtered:
         remove_stale_filtered(paths)
     summary = outcome.summary()

@@ -129,7 +129,10 @@ class Recipe:
     on_error: Literal["drop", "keep", "raise"] = field(
         default="drop", metadata=_help("a sample an op fails on: drop it to the errors file, keep it, or stop")
     )
-    executor_type: Literal["default", "ray"] = field(default="default", metadata=_help("local processes or Ray"))
+    # Any registered executor (djlite/executors/base.py), checked with what it supports once the ops are built.
+    executor_type: str = field(
+        default="default", metadata=_help("default (local processes), ray, or another registered executor")
+    )
     # Data-Juicer's default is "auto", which fails when no cluster runs.
     ray_address: str | None = field(
         default=None,
@@ -563,6 +566,10 @@ def recipe_from_data(data: dict, where: str = "recipe", base_dirs: list[str] | N
         raise RecipeError(f"{where}: {bad} must be >= 0, got {getattr(recipe, bad)}")
     recipe.ops = _build_ops(recipe, where)
     _check_trace(recipe, where)
+    # upward: the executor named by the recipe declares what it supports; checked here, once, with the recipe
+    from djlite.executors.base import check_recipe
+
+    check_recipe(recipe, where)
     _check_paths(recipe, base_dirs or [os.getcwd()], where)
     for op in recipe.ops:
         # Ops that write files beside the outputs (frame embeddings) default to the recipe's work_dir.
@@ -672,11 +679,6 @@ def _check_trace(recipe: Recipe, where: str) -> None:
             raise RecipeError(
                 f"{where}: op_list_to_trace names {name!r}, which is not a step of process{_did_you_mean(name, names)}"
             )
-    if recipe.executor_type == "ray" and (recipe.export_filtered or recipe.open_tracer):
-        raise RecipeError(
-            f"{where}: export_filtered and open_tracer are not implemented for executor_type: ray yet; "
-            "run this recipe with the default executor"
-        )
 
 
 def _check_paths(recipe: Recipe, base_dirs: list[str], where: str) -> None:

@@ -20,10 +20,14 @@ from djlite import __version__
 from djlite.core.accounting import MARK_COLUMNS, OpReport, RunOutcome, StageMarks, count_marks
 from djlite.core.selection import apply_selection_locally
 from djlite.core.stage import SampleStage, missing_produced_file, split_stages, stage_features
-from djlite.executors.pool import DEFAULT_RETRIES, default_chunk_rows, run_chunks
+from djlite.dataset import dataset_files, datasets_caching
+from djlite.executors.base import Executor, register_executor
+from djlite.executors.pool import DEFAULT_RETRIES, default_chunk_rows, run_chunks, server_modules
+from djlite.executors.processes import start_fork_server
+from djlite.exporter import export_errors, export_kept, result_dataset
 from djlite.fields import INTERNAL_COLUMNS, Fields
 from djlite.ops.base import DatasetStep, Deduplicator
-from djlite.stats_cache import videos_fingerprint
+from djlite.stats_cache import StatsCache, videos_fingerprint
 from djlite.trace import FilteredSamples, duplicate_of
 
 
@@ -225,3 +229,86 @@ class Runner:
                 logger.info(report.line())
         outcome.dataset = dataset
         return outcome
+
+
+def cap_workers(requested: int) -> int:
+    cpus = os.cpu_count() or 1
+    if requested > cpus:
+        logger.info(f"np={requested} is more than the {cpus} CPUs here; using np={cpus}")
+        return cpus
+    return requested
+
+
+def input_identity(recipe) -> str:
+    """What the run's input is, for naming its checkpoints: every dataset file's path, size and mtime, and the
+    keys that change how rows are read. (The videos' identity is added by the runner.)"""
+    files = dataset_files(recipe.dataset_path)
+    stats = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+    return repr((stats, recipe.text_keys, recipe.video_key))
+
+
+@register_executor
+class LocalExecutor(Executor):
+    """executor_type: default: the `Runner` on this machine, np worker processes, a `datasets.Dataset` result."""
+
+    name = "default"
+    supports = frozenset({"use_checkpoint", "export_filtered", "open_tracer"})
+
+    def __init__(self, recipe, paths, stats_only: bool = False):
+        super().__init__(recipe, paths, stats_only)
+        self.scratch = None
+        self._caching = None
+
+    def prepare(self, ops: list) -> None:
+        recipe = self.recipe
+        if not recipe.use_checkpoint and recipe.np > 1:
+            self.scratch = tempfile.mkdtemp(prefix=f".djlite-chunks-{os.getpid()}-", dir=recipe.work_dir)
+        if cap_workers(recipe.np) > 1:  # the worker server imports djlite while the dataset loads
+            start_fork_server(server_modules(ops))
+        # datasets' cache setting holds from the load to the end of the export (the stages' map and filter).
+        self._caching = datasets_caching(recipe.use_cache)
+        self._caching.__enter__()
+
+    def run(self, dataset, ops: list, load_errors: list[dict]) -> RunOutcome:
+        recipe, paths = self.recipe, self.paths
+        stats_cache = StatsCache(recipe.stats_cache_dir) if recipe.use_cache else None
+        if stats_cache is not None:
+            logger.info(stats_cache.describe())
+            stats_cache.close()  # each worker opens its own connection
+        runner = Runner(
+            cap_workers(recipe.np),
+            recipe.on_error,
+            recipe.use_cache,
+            stats_only=self.stats_only,
+            stats_cache=stats_cache,
+            keep_filtered=recipe.export_filtered or recipe.open_tracer,
+            checkpoint_dir=paths.checkpoint_dir if recipe.use_checkpoint else None,
+            checkpoint_key=input_identity(recipe) if recipe.use_checkpoint else "",
+            scratch_dir=self.scratch,
+            chunk_rows=recipe.chunk_rows,
+            worker_retries=recipe.worker_retries,
+        )
+        return runner.run(dataset, ops, load_errors)
+
+    def export(self, kept: RunOutcome, writer, spool_dir: str | None) -> tuple[RunOutcome, str]:
+        recipe, paths, outcome = self.recipe, self.paths, kept
+        # Exported before the scratch chunk files the result is read from are removed (close).
+        outcome.result_paths = export_kept(
+            outcome.dataset,
+            writer,
+            paths,
+            shard_size=recipe.export_shard_size,
+            keep_stats=recipe.keep_stats_in_res_ds,
+            keep_hashes=recipe.keep_hashes_in_res_ds,
+            spool_dir=spool_dir,
+        )
+        errors_path = export_errors(outcome.errored, outcome.load_errors, paths)
+        outcome.dataset = result_dataset(outcome.dataset, recipe.keep_hashes_in_res_ds)
+        return outcome, errors_path
+
+    def close(self) -> None:
+        if self._caching is not None:
+            self._caching.__exit__(None, None, None)
+            self._caching = None
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)

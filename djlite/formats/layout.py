@@ -2,17 +2,16 @@
 its table before any data is read), the frames it asks the recipe's decode for, its labels, and its writer. The
 layouts are one module each (mediasequence_layout, video2tfrecord, webdataset, yt8m), each registering itself.
 
-A layout is written on the driver (djlite/exporter.py, `export_kept`); `with_export_frames` puts the frame spooler
-into the recipe's ops, so the records' frames come from the filters' own decode.
+A layout is written on the driver (djlite/exporter.py, `export_kept`); the run's plan (djlite/core/plan.py) puts the
+frame spooler into the recipe's ops, so the records' frames come from the filters' own decode.
 """
 
 import os
-import uuid
 
 from djlite.errors import RecipeError
 from djlite.formats.labels import CsvLabels, LabelIndex, annotation, as_label_list, read_label_map, sample_label_strings
 from djlite.formats.mediasequence import RecordError
-from djlite.formats.spool import EXPORT_FRAMES, ExportFrames, SpoolSettings, plan_from_options
+from djlite.formats.spool import EXPORT_FRAMES, SpoolSettings, plan_from_options
 from djlite.formats.tfrecord import normalize_compression
 from djlite.formats.writer import LAYOUT, Writer
 from djlite.run_paths import RunPaths
@@ -144,27 +143,3 @@ def label_pairs(labels: list, index: LabelIndex | None) -> list[tuple]:
     if index is None:
         return [(v, None) if isinstance(v, str) else (None, int(v)) for v in labels]
     return [index.pair(v) for v in labels]
-
-
-def _reads_frames(op) -> bool:
-    # The op contract's `reads_frames` where it exists; before it, having a frame_consumer at all.
-    return bool(op.reads_frames) if hasattr(type(op), "reads_frames") else hasattr(op, "frame_consumer")
-
-
-def with_export_frames(ops: list, writer: Writer, paths: RunPaths) -> tuple[list, str | None]:
-    """The ops with the export's frame spooler placed right after the last op that reads frames (so it joins
-    that op's stage and shares its decode); else after the last per-sample op. (ops, spool folder)."""
-    if not writer.needs_frames:
-        return ops, None
-    from djlite.ops.base import Deduplicator
-
-    # Unique per run: a stage loaded from the datasets cache must never point into a spool already removed.
-    spool_dir = paths.spool_dir(uuid.uuid4().hex)
-    op = ExportFrames(layout=writer, spool_dir=spool_dir)
-    readers = [i for i, o in enumerate(ops) if _reads_frames(o) and not isinstance(o, Deduplicator)]
-    if readers:
-        at = readers[-1] + 1
-    else:
-        per_sample = [i for i, o in enumerate(ops) if not isinstance(o, Deduplicator)]
-        at = per_sample[-1] + 1 if per_sample else 0
-    return ops[:at] + [op] + ops[at:], spool_dir

@@ -1,7 +1,7 @@
 """Frames for the records, taken from the recipe's own decode and spooled to disk until the export writes them.
 
 `ExportFrames` is a mapper the executor appends right after the last op that reads frames (see
-`djlite.formats.layout.with_export_frames`), so it joins that op's stage: the stage's VideoContext feeds its
+`djlite.core.plan.with_export_frames`), so it joins that op's stage: the stage's VideoContext feeds its
 `FrameSpooler` from the same single decode as the filters, and no video is read a second time. The spooler
 encodes each frame of its plan (JPEG, or raw RGB for video2tfrecord) as it arrives and appends it to one spool
 file per video (created with an unpredictable name in the spool folder); it keeps only offsets and lengths, and

@@ -29,8 +29,8 @@ from loguru import logger
 
 from djlite.core.accounting import OpReport, RunOutcome
 from djlite.core.stage import SampleStage, split_stages, stage_features
-from djlite.dataset import datasets_caching, load_recipe_dataset
 from djlite.errors import SampleError
+from djlite.executors.base import Executor, register_executor
 from djlite.executors.ray.blocks import (
     ROW_INDEX,
     concat_blocks,
@@ -48,8 +48,7 @@ from djlite.executors.ray.session import cluster_cpus, ray_session, require_ray
 from djlite.executors.ray.stage import collect_marks, map_stage
 from djlite.exporter import export_kept, result_dataset
 from djlite.fields import INTERNAL_COLUMNS, Fields
-from djlite.formats.layout import with_export_frames
-from djlite.formats.writer import LAYOUT, make_writer
+from djlite.formats.writer import LAYOUT
 from djlite.ops.base import DatasetStep, Deduplicator
 from djlite.stats_cache import StatsCache
 
@@ -185,31 +184,35 @@ def gather_in_order(kept, features) -> datasets.Dataset:
     return to_hf_dataset(table, columns)
 
 
-@contextmanager
-def removed(folder: str | None):
-    """Remove `folder` (a training export's spool) when the block ends, however it ends."""
-    try:
-        yield
-    finally:
-        if folder:
-            import shutil
+@register_executor
+class RayDataExecutor(Executor):
+    """executor_type: ray: the planned ops on Ray Data (`RayExecutor`), table formats exported in parallel parts,
+    training layouts on the driver from the spool the workers filled."""
 
-            shutil.rmtree(folder, ignore_errors=True)
+    name = "ray"
+    display = "Ray"
+    supports = frozenset()  # no resume (Ray retries tasks itself), no filtered file, no tracer yet
 
+    def prepare(self, ops: list) -> None:
+        require_ray()  # before any data is read: a missing extra is a recipe problem
 
-def run_on_ray(recipe, paths, stats_only: bool = False):
-    """Load, process and export `recipe` with Ray; returns (outcome, result paths, errors path) for djlite.api."""
-    require_ray()  # before any data is read: a missing extra is a recipe problem
-    with datasets_caching(recipe.use_cache):
-        dataset, load_errors = load_recipe_dataset(recipe)
+    @contextmanager
+    def session(self):
+        with ray_session(self.recipe.ray_address) as ray, ray_data_settings(ray):
+            self.ray = ray
+            yield
 
-    writer = make_writer(recipe)
-    ops, spool_dir = with_export_frames(recipe.ops, writer, paths)
-    with ray_session(recipe.ray_address) as ray, ray_data_settings(ray), removed(spool_dir):
+    def run(self, dataset, ops: list, load_errors: list[dict]):
+        recipe = self.recipe
         cache = StatsCache(recipe.stats_cache_dir) if recipe.use_cache else None
-        executor = RayExecutor(ray, recipe.on_error, stats_only, stats_cache=cache)
-        logger.info(f"Ray: {executor.cpus} CPUs in the cluster")
-        kept, features = executor.run(dataset, ops)
+        self.stages = RayExecutor(self.ray, recipe.on_error, self.stats_only, stats_cache=cache)
+        logger.info(f"Ray: {self.stages.cpus} CPUs in the cluster")
+        self.input_count, self.load_errors = len(dataset), list(load_errors)
+        return self.stages.run(dataset, ops)
+
+    def export(self, kept, writer, spool_dir: str | None):
+        recipe, paths, executor = self.recipe, self.paths, self.stages
+        kept, features = kept
         with export_failures(recipe.export_path):
             if writer.kind == LAYOUT:
                 # Training layouts are written on the driver from the spool the workers filled (one machine).
@@ -220,7 +223,7 @@ def run_on_ray(recipe, paths, stats_only: bool = False):
                 kept_count = len(kept_rows)
             else:
                 result_paths, kept_count = export_on_ray(
-                    ray,
+                    self.ray,
                     kept,
                     features,
                     paths,
@@ -230,16 +233,16 @@ def run_on_ray(recipe, paths, stats_only: bool = False):
                     recipe.keep_hashes_in_res_ds,
                 )
             errored, errored_features = [d for d, _ in executor.errored], [f for _, f in executor.errored]
-            errors_path = export_errors_on_ray(errored, errored_features, load_errors, paths)
-    outcome = RunOutcome(
-        input_count=len(dataset),
-        load_errors=list(load_errors),
-        reports=executor.reports,
-        errored_samples=executor.errored_samples,
-        kept_count=kept_count,
-        result_paths=result_paths,
-        result_format=getattr(writer, "reader", None) or writer.name,
-    )
-    if writer.kind == LAYOUT:  # else the exported result, read back when asked for
-        outcome.dataset = result_dataset(kept_rows, recipe.keep_hashes_in_res_ds)
-    return outcome, result_paths, errors_path
+            errors_path = export_errors_on_ray(errored, errored_features, self.load_errors, paths)
+        outcome = RunOutcome(
+            input_count=self.input_count,
+            load_errors=self.load_errors,
+            reports=executor.reports,
+            errored_samples=executor.errored_samples,
+            kept_count=kept_count,
+            result_paths=result_paths,
+            result_format=getattr(writer, "reader", None) or writer.name,
+        )
+        if writer.kind == LAYOUT:  # else the exported result, read back when asked for
+            outcome.dataset = result_dataset(kept_rows, recipe.keep_hashes_in_res_ds)
+        return outcome, errors_path
