@@ -104,6 +104,7 @@ class StatsCache:
         self.hits = 0
         self.misses = 0
         self.broken = False
+        self._warned_damaged = False
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -138,23 +139,54 @@ class StatsCache:
         return key
 
     def get(self, op, path: str) -> dict | None:
+        """The cached stats of (op, video), or None: not there, or an entry that does not parse (a miss, removed
+        so the cache repairs itself, logged once per cache)."""
+        value = self._read(op, path)
+        if value is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return value
+
+    def _read(self, op, path: str) -> dict | None:
         identity = video_identity(path)
         conn = self._connection()
         if identity is None or conn is None:
             return None
+        key = (self._op_key(op), *identity)
         try:
             row = conn.execute(
-                "SELECT value FROM stats WHERE op=? AND path=? AND size=? AND mtime_ns=?",
-                (self._op_key(op), *identity),
+                "SELECT value FROM stats WHERE op=? AND path=? AND size=? AND mtime_ns=?", key
             ).fetchone()
         except sqlite3.Error as e:
             logger.warning(f"stats cache {self.path}: read failed ({e})")
             return None
         if row is None:
-            self.misses += 1
             return None
-        self.hits += 1
-        return json.loads(row[0])
+        try:
+            value = json.loads(row[0])
+            if not isinstance(value, dict):
+                raise ValueError(f"a {type(value).__name__}, not an object")
+        except (TypeError, ValueError) as e:  # garbage in the file: recompute, never an error record
+            self.discard(op, path, f"a damaged entry for {path} ({type(e).__name__}: {e})")
+            return None
+        return value
+
+    def discard(self, op, path: str, why: str) -> None:
+        """Remove the entry of (op, video), which could not be used: it is computed again and written anew."""
+        if not self._warned_damaged:
+            logger.warning(f"stats cache {self.path}: {why}; it is computed again (further ones are not logged)")
+            self._warned_damaged = True
+        identity = video_identity(path)
+        conn = self._connection()
+        if identity is None or conn is None:
+            return
+        try:
+            conn.execute(
+                "DELETE FROM stats WHERE op=? AND path=? AND size=? AND mtime_ns=?", (self._op_key(op), *identity)
+            )
+        except sqlite3.Error:
+            pass
 
     def put(self, op, path: str, stats: dict) -> None:
         identity = video_identity(path)
@@ -170,17 +202,8 @@ class StatsCache:
             logger.warning(f"stats cache {self.path}: write failed ({e})")
 
     def has(self, op, path: str) -> bool:
-        identity = video_identity(path)
-        conn = self._connection()
-        if identity is None or conn is None:
-            return False
-        try:
-            row = conn.execute(
-                "SELECT 1 FROM stats WHERE op=? AND path=? AND size=? AND mtime_ns=?", (self._op_key(op), *identity)
-            ).fetchone()
-        except sqlite3.Error:
-            return False
-        return row is not None
+        """Whether get() would serve (op, video): a damaged entry does not count."""
+        return self._read(op, path) is not None
 
     def describe(self) -> str:
         """One log line: where the cache is and how many videos' results it holds."""

@@ -189,3 +189,29 @@ def test_near_duplicate_signatures_are_reused_when_only_the_threshold_changes(tm
     process[0]["video_near_deduplicator"]["sampling_fps"] = 2  # changes the signatures: recomputed
     djlite.run(str(write_recipe(tmp_path / "c.yaml", dataset, process)))
     assert opened["decode"] == len(videos)
+
+
+@pytest.mark.parametrize("garbage", ["{not json", "[1, 2]", "null", '{"unexpected": true}'])
+def test_garbage_in_the_cache_is_a_miss_that_repairs_itself(tmp_path, clips, cache_dir, garbage):
+    # json.loads ran outside any guard: a damaged entry turned every good sample that hit it into an error record.
+    import sqlite3
+
+    videos = [clips["moving"], clips["static"]]
+    dataset = write_jsonl(tmp_path / "data.jsonl", video_samples(videos))
+    process = [{"video_duration_filter": {}}, {"video_motion_score_filter": {}}, {"video_near_deduplicator": {}}]
+    djlite.run(str(write_recipe(tmp_path / "warm.yaml", dataset, process)))
+    # New thresholds: datasets' cache misses, the stats cache is asked for every stat.
+    process[1]["video_motion_score_filter"]["min_score"] = 0.5
+    process[2]["video_near_deduplicator"]["threshold"] = 0.2
+    recipe = str(write_recipe(tmp_path / "r.yaml", dataset, process))
+    fresh = djlite.run(recipe, use_cache=False)
+    with sqlite3.connect(cache_dir / "stats.sqlite") as conn:
+        damaged = conn.execute("UPDATE stats SET value=?", (garbage,)).rowcount
+    assert damaged > len(videos)  # entries of every op
+    again = djlite.run(recipe)
+    assert again.summary == fresh.summary | {"seconds": again.summary["seconds"], "ops": again.summary["ops"]}
+    assert again.summary["errored"] == 0 and again.summary["kept"] == fresh.summary["kept"]
+    assert read_jsonl(again.stats_path) == read_jsonl(fresh.stats_path)
+    with sqlite3.connect(cache_dir / "stats.sqlite") as conn:  # the damaged entries were written anew
+        values = [row[0] for row in conn.execute("SELECT value FROM stats")]
+    assert values and garbage not in values

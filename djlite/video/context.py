@@ -63,7 +63,15 @@ class VideoContext:
 
     def video_stats(self, op, path: str) -> dict:
         """`op.video_stats(path, self)`, from the stats cache when it has them (then the video is not opened)."""
-        return self.cached(op, path, lambda: op.video_stats(path, self))
+        keys = tuple(getattr(op, "stats_keys", ()))
+
+        def complete(found: dict) -> dict:  # an entry without every stat of the op is damaged: computed again
+            missing = [key for key in keys if key not in found]
+            if missing:
+                raise KeyError(missing[0])
+            return found
+
+        return self.cached(op, path, lambda: op.video_stats(path, self), decode=complete)
 
     def cached(self, op, path: str, compute, encode=None, decode=None):
         """`compute()`, or what the stats cache holds for (op, video); `encode`/`decode` map a value to JSON."""
@@ -71,7 +79,12 @@ class VideoContext:
             return compute()
         found = self.stats_cache.get(op, path)
         if found is not None:
-            return decode(found) if decode else found
+            if decode is None:
+                return found
+            try:
+                return decode(found)
+            except (KeyError, TypeError, ValueError) as e:  # an entry of the wrong shape: computed again
+                self.stats_cache.discard(op, path, f"an entry for {path} that does not decode ({type(e).__name__})")
         value = compute()
         self.stats_cache.put(op, path, encode(value) if encode else value)
         return value
