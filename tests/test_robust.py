@@ -276,12 +276,13 @@ def test_a_ctrl_c_that_a_library_swallowed_still_stops_the_run_at_the_next_sampl
     assert not (tmp_path / "out" / "res.jsonl").exists()
 
 
-def test_sigterm_stops_the_run_like_ctrl_c(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])  # SIGHUP: the terminal or ssh session closed
+def test_sigterm_stops_the_run_like_ctrl_c(tmp_path, signum):
     log = tmp_path / "work.log"
     run = start_run(slow_recipe(tmp_path, 400, log, chunk_rows=5))
     try:
         workers = wait_for(lambda: {int(p) for _, _, p in logged(log)} - {run.pid}, "a worker to start work")
-        os.kill(run.pid, signal.SIGTERM)
+        os.kill(run.pid, signum)
         _, stderr = run.communicate(timeout=DEADLINE)
     finally:
         run.kill()

@@ -81,7 +81,8 @@ def _stop_on_sigterm(signum, frame):
     from djlite import interrupt
 
     interrupt.request()
-    raise KeyboardInterrupt  # SIGTERM (kill, a job scheduler) stops the run as cleanly as Ctrl-C does
+    raise KeyboardInterrupt  # SIGTERM (kill, a job scheduler) and SIGHUP (a closed terminal or ssh session) stop
+    # the run as cleanly as Ctrl-C does: exit 130, no process, lock or temporary left
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dj-process (djlite) {__version__}")
         return 0
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # nohup keeps its
+        signal.signal(signal.SIGHUP, _stop_on_sigterm)
     from djlite.cli.logging import run_command
 
     return run_command("dj-process", _run, argv)
