@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from loguru import logger
 
 from djlite.errors import RecipeError
-from djlite.files import deferring_commits, exclusive_temp
+from djlite.files import TMP_MARK, deferring_commits, exclusive_temp
 from djlite.run_paths import RunPaths
 
 
@@ -60,7 +60,7 @@ class OutputSet:
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
-        _apply_journal(self.journal)
+        _apply_journal(self.journal, self.members)
 
     def discard(self) -> None:
         for tmp, _ in self.renames:
@@ -69,15 +69,53 @@ class OutputSet:
         self.renames = []
 
 
-def _apply_journal(journal: str) -> None:
+class UnsafeJournalError(RecipeError):
+    """A commit journal names a file that is not this run's own output or temporary: nothing of it is done."""
+
+
+def check_journal(journal: str, plan, members) -> list[tuple[str, str]]:
+    """The journal's renames and removals, if every one names this run's own files: a rename from a temporary
+    (a hidden file with djlite's mark, in its output's folder) to one of the run's outputs, a removal of one of
+    its outputs. A journal is only ever written by djlite, so anything else was planted: refused whole."""
+
+    def refuse(what) -> UnsafeJournalError:
+        return UnsafeJournalError(
+            f"{journal}: refusing the commit journal, it names {what}, which is not an output of this run "
+            "(djlite never writes that); delete the journal if you did not put it there"
+        )
+
+    if not isinstance(plan, dict) or not isinstance(plan.get("renames"), list):
+        raise refuse("no list of renames")
+    renames, removals = [], plan.get("removals", [])
+    for entry in plan["renames"]:
+        if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(p, str) for p in entry)):
+            raise refuse(repr(entry)[:200])
+        tmp, final = (os.path.abspath(p) for p in entry)
+        if not members(final):
+            raise refuse(final)
+        folder = os.path.dirname(final)
+        tmp_folder, tmp_name = os.path.split(tmp)
+        if tmp_folder != folder or not (tmp_name.startswith(".") and TMP_MARK in tmp_name):
+            raise refuse(tmp)
+        renames.append((tmp, final))
+    if not isinstance(removals, list):
+        raise refuse("no list of removals")
+    for path in removals:
+        if not isinstance(path, str) or not members(os.path.abspath(path)):
+            raise refuse(repr(path)[:200])
+    return renames + [(None, os.path.abspath(p)) for p in removals]
+
+
+def _apply_journal(journal: str, members) -> None:
     with open(journal, encoding="utf-8") as f:
         plan = json.load(f)
-    for tmp, final in plan["renames"]:
-        if os.path.exists(tmp):
+    steps = check_journal(journal, plan, members)  # before any of it is done
+    for tmp, final in steps:
+        if tmp is None:
+            if os.path.lexists(final):
+                os.remove(final)
+        elif os.path.exists(tmp):
             os.replace(tmp, final)
-    for path in plan["removals"]:
-        if os.path.exists(path):
-            os.remove(path)
     os.remove(journal)
 
 
@@ -91,10 +129,11 @@ def journal_path(paths: RunPaths | str) -> str:
 
 def recover(paths: RunPaths | str) -> None:
     """Finish the commit of a run killed in the middle of it (under the export lock)."""
-    journal = journal_path(paths)
+    paths = run_paths(paths)
+    journal = paths.journal
     if os.path.exists(journal):
         try:
-            _apply_journal(journal)
+            _apply_journal(journal, paths.owns)
             logger.info("finished committing the outputs of an earlier run that was killed while renaming them")
         except (OSError, ValueError, KeyError) as e:
             # The journal itself is written atomically, so this is a manual edit or a vanished temporary.

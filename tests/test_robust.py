@@ -392,6 +392,33 @@ def test_outputs_are_committed_as_a_set_and_a_killed_commit_is_finished_by_the_n
     assert (tmp_path / "res_stats.jsonl").read_text() == "new\n" and not os.path.exists(outputs.journal)
 
 
+@pytest.mark.parametrize("plant", ["rename_victim", "remove_victim", "rename_into_output", "not_a_plan"])
+def test_a_planted_commit_journal_touches_nothing(tmp_path, plant):
+    # The journal was obeyed blindly: {"renames": [["/victim/a", "/victim/b"]], "removals": ["/victim/c"]} at
+    # out/.out.jsonl.commit.json renamed and deleted any file, before any check, on the next run there.
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    for name in "abc":
+        (victim / name).write_text(name)
+    out = tmp_path / "out"
+    out.mkdir()
+    export = str(out / "res.jsonl")
+    (out / "res.jsonl").write_text("old\n")
+    plan = {
+        "rename_victim": {"renames": [[str(victim / "a"), str(victim / "b")]], "removals": []},
+        "remove_victim": {"renames": [], "removals": [str(victim / "c")]},
+        "rename_into_output": {"renames": [[str(victim / "a"), export]], "removals": []},
+        "not_a_plan": ["rm", str(victim / "c")],
+    }[plant]
+    Path(journal_path(export)).write_text(json.dumps(plan))
+    with pytest.raises(RecipeError, match="refusing the commit journal") as refused:
+        recover(export)
+    assert len(str(refused.value).splitlines()) == 1
+    assert sorted(p.name for p in victim.iterdir()) == ["a", "b", "c"]
+    assert [(victim / n).read_text() for n in "abc"] == ["a", "b", "c"]
+    assert (out / "res.jsonl").read_text() == "old\n"
+
+
 def dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
