@@ -504,7 +504,7 @@ def test_without_ray_address_a_run_starts_its_own_ray_beside_another(ray_module,
         assert read_jsonl(on_ray / "res.jsonl") == read_jsonl(local.result_paths[0])
         assert read_jsonl(on_ray / "res_stats.jsonl") == read_jsonl(local.stats_path)
         assert read_jsonl(on_ray / "res_errors.jsonl") == read_jsonl(local.errors_path)
-        summary = json.loads((on_ray / "op_summary.json").read_text())
+        summary = json.loads((on_ray / "res_op_summary.json").read_text())
         assert [dict(op, seconds=0) for op in summary["ops"]] == [dict(op, seconds=0) for op in local.summary["ops"]]
         assert summary["kept"] == 1 and summary["filtered"] == 1 and summary["errored"] == 1
     finally:

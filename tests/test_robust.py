@@ -490,3 +490,30 @@ def test_recipe_rejects_negative_chunk_rows(tmp_path):
     dataset = write_jsonl(tmp_path / "data.jsonl", texts(1))
     with pytest.raises(RecipeError, match="chunk_rows must be >= 0"):
         djlite.run(str(write_recipe(tmp_path / "r.yaml", dataset, [])), chunk_rows=-1)
+
+
+WORKER_AFTER_STOP = """
+import multiprocess as mp
+from djlite.executors.pool import _worker_main
+
+if __name__ == "__main__":
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    worker = ctx.Process(target=_worker_main, args=(child, None))
+    worker.start()
+    child.close()
+    parent.send_bytes(b"not a pickle")  # the worker fails to load the stage and reports it...
+    parent.close()  # ...to a main process that has already closed its end (stopping on Ctrl-C)
+    worker.join(60)
+    print("exitcode", worker.exitcode)
+"""
+
+
+def test_a_worker_whose_main_process_is_stopping_exits_without_a_traceback(tmp_path):
+    # A Ctrl-C that landed while a worker was still starting (a loaded machine) printed the worker's
+    # BrokenPipeError traceback beside the one-line "interrupted" message.
+    script = tmp_path / "worker_after_stop.py"
+    script.write_text(WORKER_AFTER_STOP)
+    env = dict(os.environ, PYTHONPATH=str(TESTS.parent))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert done.stdout.strip() == "exitcode 0" and "Traceback" not in done.stderr, done.stderr[-2000:]

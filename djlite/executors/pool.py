@@ -111,13 +111,25 @@ def _forward_logs(send) -> None:
     started by the fork server has none of them: only loguru's default one)."""
 
     def sink(message):
-        send(("log", message.record["level"].name, str(message).rstrip("\n")))
+        try:
+            send(("log", message.record["level"].name, str(message).rstrip("\n")))
+        except OSError:  # the main process is gone or stopping: loguru would print the error with a traceback
+            pass
 
     logger.remove()
     logger.add(sink, level=0, format="{message}")
 
 
 def _worker_main(conn, progress):
+    try:
+        _serve(conn, progress)
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        # The main process closed its end: it is stopping (Ctrl-C, an error) or gone. Nothing to say: a traceback
+        # from a worker here was the one line of a Ctrl-C that landed while this worker was still starting.
+        return
+
+
+def _serve(conn, progress):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # already blocked since the process was forked: see processes.py
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     watch_main_process()
