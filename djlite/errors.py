@@ -10,8 +10,8 @@ family's `action` says what happens when it reaches the runner or the CLI.
 | EXPORT      | exit status 1, one line; earlier outputs stay as they were       | ExportError |
 
 The members of each family, where they live (tests/test_errors.py checks that this list is the whole of it):
-- RecipeError: ExportPathBusyError (output_set), StatsFileError (analysis.stats_file), MissingDependencyError
-  (analysis.plots);
+- RecipeError: ExportPathBusyError and UnsafeJournalError (output_set), StatsFileError (analysis.stats_file),
+  MissingDependencyError (analysis.plots);
 - SampleError: VideoError (here), LineError (jsonl_lines), RecordError (formats.mediasequence),
   CorruptRecordError (formats.tfrecord), DecodeError (formats.example), Yt8mImportError and _BadRecord
   (formats.yt8m);
