@@ -50,6 +50,10 @@ NON_STAT_PARAMS = frozenset(
 )
 
 
+# An entry's key, in the order of StatsCache._entry's key tuple.
+_KEY = "op=? AND path=? AND size=? AND mtime_ns=?"
+
+
 def default_cache_dir() -> str:
     return os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "djlite")
 
@@ -148,16 +152,21 @@ class StatsCache:
         self.hits += 1
         return value
 
-    def _read(self, op, path: str) -> dict | None:
+    def _entry(self, op, path: str):
+        """(connection, entry key) of (op, video), or None: a video that cannot be stat'ed, an unusable cache."""
         identity = video_identity(path)
         conn = self._connection()
         if identity is None or conn is None:
             return None
-        key = (self._op_key(op), *identity)
+        return conn, (self._op_key(op), *identity)
+
+    def _read(self, op, path: str) -> dict | None:
+        entry = self._entry(op, path)
+        if entry is None:
+            return None
+        conn, key = entry
         try:
-            row = conn.execute(
-                "SELECT value FROM stats WHERE op=? AND path=? AND size=? AND mtime_ns=?", key
-            ).fetchone()
+            row = conn.execute(f"SELECT value FROM stats WHERE {_KEY}", key).fetchone()
         except sqlite3.Error as e:
             logger.warning(f"stats cache {self.path}: read failed ({e})")
             return None
@@ -177,27 +186,22 @@ class StatsCache:
         if not self._warned_damaged:
             logger.warning(f"stats cache {self.path}: {why}; it is computed again (further ones are not logged)")
             self._warned_damaged = True
-        identity = video_identity(path)
-        conn = self._connection()
-        if identity is None or conn is None:
+        entry = self._entry(op, path)
+        if entry is None:
             return
+        conn, key = entry
         try:
-            conn.execute(
-                "DELETE FROM stats WHERE op=? AND path=? AND size=? AND mtime_ns=?", (self._op_key(op), *identity)
-            )
+            conn.execute(f"DELETE FROM stats WHERE {_KEY}", key)
         except sqlite3.Error:
             pass
 
     def put(self, op, path: str, stats: dict) -> None:
-        identity = video_identity(path)
-        conn = self._connection()
-        if identity is None or conn is None:
+        entry = self._entry(op, path)
+        if entry is None:
             return
+        conn, key = entry
         try:
-            conn.execute(
-                "INSERT OR REPLACE INTO stats VALUES (?, ?, ?, ?, ?)",
-                (self._op_key(op), *identity, json.dumps(stats)),
-            )
+            conn.execute("INSERT OR REPLACE INTO stats VALUES (?, ?, ?, ?, ?)", (*key, json.dumps(stats)))
         except sqlite3.Error as e:
             logger.warning(f"stats cache {self.path}: write failed ({e})")
 
