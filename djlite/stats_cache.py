@@ -143,8 +143,8 @@ class StatsCache:
         return key
 
     def get(self, op, path: str) -> dict | None:
-        """The cached stats of (op, video), or None: not there, or an entry that does not parse (a miss, removed
-        so the cache repairs itself, logged once per cache)."""
+        """The cached stats of (op, video), or None: not there, or an entry that does not parse or lacks one of
+        the filter's `stats_keys` (a miss, removed so the cache repairs itself, logged once per cache)."""
         value = self._read(op, path)
         if value is None:
             self.misses += 1
@@ -176,7 +176,11 @@ class StatsCache:
             value = json.loads(row[0])
             if not isinstance(value, dict):
                 raise ValueError(f"a {type(value).__name__}, not an object")
-        except (TypeError, ValueError) as e:  # garbage in the file: recompute, never an error record
+            # A filter's entry holds every stat it writes; one without them all would be served, then refused.
+            missing = [key for key in getattr(op, "stats_keys", ()) if key not in value]
+            if missing:
+                raise KeyError(missing[0])
+        except (KeyError, TypeError, ValueError) as e:  # garbage in the file: recompute, never an error record
             self.discard(op, path, f"a damaged entry for {path} ({type(e).__name__}: {e})")
             return None
         return value

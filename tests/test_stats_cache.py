@@ -215,3 +215,27 @@ def test_garbage_in_the_cache_is_a_miss_that_repairs_itself(tmp_path, clips, cac
     with sqlite3.connect(cache_dir / "stats.sqlite") as conn:  # the damaged entries were written anew
         values = [row[0] for row in conn.execute("SELECT value FROM stats")]
     assert values and garbage not in values
+
+
+def test_an_incomplete_entry_is_a_miss_before_the_shared_decode(tmp_path, clips, cache_dir, opened):
+    """An entry missing one of the filter's stats was found unusable only when the op read it (a decode hook in
+    VideoContext.video_stats), after the shared decode had left that op's consumer out on the strength of `has`:
+    a second decode of the video for it. The cache itself now refuses such an entry, so `has` and `get` agree."""
+    import sqlite3
+
+    videos = [clips["moving"], clips["static"]]
+    dataset = write_jsonl(tmp_path / "data.jsonl", video_samples(videos))
+    process = [
+        {"video_motion_score_filter": {"min_score": 0}},
+        {"video_ocr_area_ratio_filter": {}},
+    ]
+    djlite.run(str(write_recipe(tmp_path / "warm.yaml", dataset, process)))
+    process[0]["video_motion_score_filter"]["max_score"] = 1000  # datasets' cache misses: the stats cache is asked
+    recipe = str(write_recipe(tmp_path / "r.yaml", dataset, process))
+    fresh = djlite.run(recipe, use_cache=False)
+    with sqlite3.connect(cache_dir / "stats.sqlite") as conn:
+        assert conn.execute("UPDATE stats SET value=?", ('{"unexpected": true}',)).rowcount == 2 * len(videos)
+    opened.update(probe=0, decode=0)
+    again = djlite.run(recipe)
+    assert opened["decode"] == len(videos)  # one decode per video feeds both filters
+    assert read_jsonl(again.stats_path) == read_jsonl(fresh.stats_path)

@@ -63,15 +63,7 @@ class VideoContext:
 
     def video_stats(self, op, path: str) -> dict:
         """`op.video_stats(path, self)`, from the stats cache when it has them (then the video is not opened)."""
-        keys = tuple(getattr(op, "stats_keys", ()))
-
-        def complete(found: dict) -> dict:  # an entry without every stat of the op is damaged: computed again
-            missing = [key for key in keys if key not in found]
-            if missing:
-                raise KeyError(missing[0])
-            return found
-
-        return self.cached(op, path, lambda: op.video_stats(path, self), decode=complete)
+        return self.cached(op, path, lambda: op.video_stats(path, self))
 
     def cached(self, op, path: str, compute, encode=None, decode=None):
         """`compute()`, or what the stats cache holds for (op, video); `encode`/`decode` map a value to JSON."""
