@@ -597,15 +597,15 @@ def parse_cli(parser, argv: list[str]):
     rest, op_overrides = split_overrides(argv)
     given = [rest[i + 1] for i, arg in enumerate(rest[:-1]) if arg == "--config"]
     given += [arg.split("=", 1)[1] for arg in rest if arg.startswith("--config=")]
-    for path in given:  # one-line errors for the files jsonargparse would report in many lines
-        read_recipe_file(path)
+    # One-line errors for the files jsonargparse would report in many lines; kept for the layers below.
+    configs = {path: read_recipe_file(path) for path in given}
     try:
         namespace = parser.parse_args(rest)
     except Exception as e:  # noqa: BLE001
         raise _one_line(e, ", ".join(given) or "command line", {}, typing.get_type_hints(Recipe)) from None
     # jsonargparse lets a later --export_extra_args (or --config) replace the whole mapping, and knows nothing of
     # export_path vs export_type: the same layers, in command-line order, merged as load_recipe merges them.
-    merged = merge_layers(_command_line_layers(rest))
+    merged = merge_layers(_command_line_layers(rest, configs))
     for key in MERGED_KEYS:
         if key in merged:
             namespace[key] = merged[key]
@@ -614,8 +614,9 @@ def parse_cli(parser, argv: list[str]):
     return namespace, op_overrides
 
 
-def _command_line_layers(rest: list[str]) -> list[tuple[str, dict]]:
-    """(where, keys) in command-line order: each --config file, and each export key given as an option."""
+def _command_line_layers(rest: list[str], configs: dict[str, dict]) -> list[tuple[str, dict]]:
+    """(where, keys) in command-line order: each --config file (from `configs`, the files already read), and each
+    export key given as an option."""
     options = ("export_path", "export_type", *MERGED_KEYS)
     layers = []
     i = 0
@@ -629,7 +630,7 @@ def _command_line_layers(rest: list[str]) -> list[tuple[str, dict]]:
                 break
             value, i = rest[i], i + 1
         if key == "config":
-            layers.append((value, read_recipe_file(value)))
+            layers.append((value, configs[value] if value in configs else read_recipe_file(value)))
         else:
             layers.append(("command line", {key: _yaml_value(value, key)}))
     return layers

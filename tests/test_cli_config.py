@@ -350,3 +350,20 @@ def test_python_op_overrides_as_a_mapping(tmp_path, dataset):
     assert "\n" not in message
     with pytest.raises(RecipeError, match="overrides np go with a recipe file or dict"):
         djlite.run(loaded, np=1)  # a built Recipe: an override would be silently ignored
+
+
+def test_each_config_file_is_read_once_by_djlite(tmp_path, layout_recipe, monkeypatch):
+    """parse_cli read every --config file for its one-line errors, then again for the export-key layers."""
+    import djlite.recipe as recipe_module
+    from djlite.cli.process import _parser
+
+    read, seen = recipe_module.read_recipe_file, []
+
+    def counting(path):
+        seen.append(path)
+        return read(path)
+
+    monkeypatch.setattr(recipe_module, "read_recipe_file", counting)
+    namespace, _ = recipe_module.parse_cli(_parser(), ["--config", str(layout_recipe), "--export_path", "v/c.tar"])
+    assert seen == [str(layout_recipe)]
+    assert namespace["export_type"] is None and namespace["export_extra_args"]["fps"] == 4
