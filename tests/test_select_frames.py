@@ -54,3 +54,20 @@ def test_candidates_keep_vectors_only_and_times_plan_decodes_exactly_those_frame
     assert pick.candidates == 20 and len(pick.times) == 2 and pick.ranks[0] == 0
     frames = decode_plan(clip, TimesPlan(tuple(pick.times)))
     assert np.allclose([f.time for f in frames], pick.times)
+
+
+def test_a_re_run_looks_up_each_videos_frame_folder_once(tmp_path, monkeypatch):
+    """A diverse re-run found the finished folder (claim, record) for the frames, then looked it up again (a
+    stat, the claim, the record) for the timestamps: the record's times are now kept when it is first read."""
+    clip = scenes_clip(tmp_path / "scenes.mp4", scenes=2)
+    params = dict(frame_sampling_method="diverse", frame_num=2, candidate_fps=5, frame_dir=str(tmp_path / "f"))
+    first = VideoExtractFramesMapper(**params).process({"videos": [clip]})
+    lookups, folder = [], VideoExtractFramesMapper.folder
+
+    def counting(self, path, claim=False):
+        lookups.append(path)
+        return folder(self, path, claim)
+
+    monkeypatch.setattr(VideoExtractFramesMapper, "folder", counting)
+    again = VideoExtractFramesMapper(**params).process({"videos": [clip]})
+    assert again == first and lookups == [clip]

@@ -211,19 +211,29 @@ class VideoExtractFramesMapper(Mapper):
             raise VideoError(f"no free frame folder for {path} under {root}")  # a 10-hex collision
         return None
 
+    @staticmethod
+    def _record(folder: str) -> str:
+        """The file that says `folder` is complete: its frames' names and, for diverse sampling, their times."""
+        return os.path.join(os.path.dirname(folder), BOOKKEEPING, os.path.basename(folder) + ".json")
+
     def _written(self, path: str) -> list[str] | None:
-        """The frame files of an earlier complete extraction of this video, or None."""
+        """The frame files of an earlier complete extraction of this video, or None. Its diverse frames' times
+        are kept for `_diverse_times`, which then reads neither the claim nor the record again."""
         try:
             folder = self.folder(path)
             if folder is None:
                 return None
-            record = os.path.join(os.path.dirname(folder), BOOKKEEPING, os.path.basename(folder) + ".json")
-            with open(record, encoding="utf-8") as f:
-                names = json.load(f)["frames"]
+            with open(self._record(folder), encoding="utf-8") as f:
+                record = json.load(f)
+            names = record["frames"]
         except (OSError, ValueError, KeyError):
             return None
         files = [os.path.join(folder, name) for name in names]
-        return files if all(os.path.isfile(p) for p in files) else None
+        if not all(os.path.isfile(p) for p in files):
+            return None
+        if self.diverse:
+            self.__dict__.setdefault("_picked_times", {})[path] = record.get("times", [])
+        return files
 
     def frame_consumer(self, info):
         if self.output_format == "path" and self._written(info.path) is not None:
@@ -266,8 +276,7 @@ class VideoExtractFramesMapper(Mapper):
         folder = self.folder(path)
         if folder is None:
             return []
-        record = os.path.join(os.path.dirname(folder), BOOKKEEPING, os.path.basename(folder) + ".json")
-        with open(record, encoding="utf-8") as f:
+        with open(self._record(folder), encoding="utf-8") as f:
             return json.load(f).get("times", [])
 
     def _jpegs(self, path: str, context: VideoContext) -> list[bytes]:
@@ -293,7 +302,7 @@ class VideoExtractFramesMapper(Mapper):
             folder = self.folder(path, claim=True)
             os.makedirs(folder, exist_ok=True)
         # Written last: its presence says the folder is complete.
-        record = os.path.join(os.path.dirname(folder), BOOKKEEPING, os.path.basename(folder) + ".json")
+        record = self._record(folder)
         extra = {"times": self._diverse_times(path)} if self.diverse else {}
         replace_with_bytes(record, json.dumps({"video": path, "frames": names, **extra}).encode())
         return [os.path.join(folder, name) for name in names]
