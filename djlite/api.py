@@ -42,9 +42,10 @@ class RunResult:
         return self.outcome.dataset
 
 
-def _execute(recipe: Recipe, paths: RunPaths, stats_only: bool) -> tuple[RunOutcome, list[str], str]:
+def _execute(recipe: Recipe, paths: RunPaths, stats_only: bool) -> tuple[RunOutcome, str]:
     """The one run, whichever executor (djlite/executors/base.py): plan, load, run, export; then the filtered
-    file and the tracer's files where the recipe asks for them (refused at validation where unsupported)."""
+    file and the tracer's files where the recipe asks for them (refused at validation where unsupported).
+    (outcome, errors file path)."""
     executor = make_executor(recipe, paths, stats_only)
     writer = make_writer(recipe)
     plan = plan_run(recipe.ops, writer, paths)
@@ -58,7 +59,7 @@ def _execute(recipe: Recipe, paths: RunPaths, stats_only: bool) -> tuple[RunOutc
             write_filtered(outcome.filtered, paths)
         if recipe.open_tracer:
             write_trace(outcome.filtered, recipe.ops, paths, recipe.op_list_to_trace, recipe.trace_num)
-        return outcome, outcome.result_paths, err_path
+        return outcome, err_path
     finally:
         if plan.spool_dir:
             shutil.rmtree(plan.spool_dir, ignore_errors=True)
@@ -101,7 +102,7 @@ def run(config: str | dict | Recipe, stats_only: bool = False, **overrides) -> R
 
 def _run_recipe(recipe: Recipe, paths: RunPaths, stats_only: bool) -> RunResult:
     started = time.perf_counter()
-    outcome, result_paths, err_path = _execute(recipe, paths, stats_only)
+    outcome, err_path = _execute(recipe, paths, stats_only)
     if not recipe.export_filtered:
         remove_stale_filtered(paths)
     summary = outcome.summary()
@@ -125,7 +126,7 @@ def _run_recipe(recipe: Recipe, paths: RunPaths, stats_only: bool) -> RunResult:
         recipe=recipe,
         outcome=outcome,
         summary=summary,
-        result_paths=result_paths,
+        result_paths=outcome.result_paths,
         stats_path=None,
         errors_path=err_path,
         summary_path=paths.summary,

@@ -15,6 +15,10 @@ def request() -> None:
     _requested = True
 
 
+def requested() -> bool:
+    return _requested
+
+
 def clear() -> None:
     global _requested
     _requested = False

@@ -218,6 +218,37 @@ def test_ctrl_c_inside_code_compiled_from_a_string_still_exits_130(tmp_path):
     assert done.stderr.strip().splitlines()[-1] == "dj-process: interrupted; no output of this run was completed"
 
 
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP"])
+def test_sigterm_is_handled_like_ctrl_c_while_the_run_unwinds(tmp_path, signum):
+    # One handler for Ctrl-C, SIGTERM and SIGHUP: a second signal during the unwinding (a scheduler that sends
+    # SIGTERM again) does not cut the clean-up short, and whatever the unwinding raises on top is still the
+    # one "interrupted" line, not a traceback.
+    marker = tmp_path / "cleaned-up"
+    (tmp_path / "terminated_twice.py").write_text(
+        "import os, signal, sys, time\n"
+        "import djlite.cli.process as process\n"
+        "def body(argv):\n"
+        "    try:\n"
+        f"        os.kill(os.getpid(), signal.{signum})\n"
+        "        while True: pass\n"
+        "    finally:\n"
+        f"        os.kill(os.getpid(), signal.{signum})\n"
+        "        time.sleep(0.2)\n"
+        f"        open({str(marker)!r}, 'w').close()\n"
+        "        raise RuntimeError('a worker that stopped late')\n"
+        "process._run = body\n"
+        "sys.exit(process.main([]))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "terminated_twice"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert marker.exists(), "the second signal cut the clean-up short"
+    assert done.returncode == 130, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == "dj-process: interrupted; no output of this run was completed"
+    assert "Traceback" not in done.stderr
+
+
 def test_help_op_without_a_name_or_with_an_unknown_one_is_one_line():
     done = dj_process("--help-op")
     assert done.returncode == 2 and "--help-op needs an op name" in done.stderr

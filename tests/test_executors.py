@@ -109,3 +109,19 @@ def test_a_third_executor_in_one_file_registers_itself_and_gives_the_local_resul
     assert [m for m in warnings if "use_checkpoint" in m] == [
         "use_checkpoint works with the local executor only; this serial run starts from the beginning"
     ]
+
+
+def test_np_above_the_cpus_is_capped_with_one_message(tmp_path, dataset):
+    import os
+
+    np_ = (os.cpu_count() or 1) + 1
+    messages = []
+    sink = logger.add(lambda m: messages.append(m.record["message"]), level="INFO")
+    try:
+        result = djlite.run(str(write_recipe(tmp_path / "r.yaml", dataset, PROCESS, np=np_)))
+    finally:
+        logger.remove(sink)
+    assert result.summary["input"] == 5
+    assert [m for m in messages if f"np={np_} is more than the" in m] == [
+        f"np={np_} is more than the {os.cpu_count()} CPUs here; using np={os.cpu_count()}"
+    ]

@@ -33,6 +33,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+from helpers import session_processes  # noqa: E402 - the tests' own: live processes of a session
+
 SHARED_VIDEOS = Path(os.environ.get("DJLITE_SHARED_VIDEOS", REPO.parent / "shared" / "videos"))
 INTERRUPTED = "dj-process: interrupted; no output of this run was completed"
 PROCESS = [
@@ -82,16 +85,6 @@ def descendants(pid: int) -> set[int]:
             found.update(children)
             todo.extend(children)
     return found
-
-
-def session_members(session: int) -> set[int]:
-    members = set()
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            fields = stat_fields(int(name))
-            if fields is not None and fields[0] != "Z" and int(fields[3]) == session:
-                members.add(int(name))
-    return members
 
 
 def start_load(processes: int) -> list[subprocess.Popen]:
@@ -207,7 +200,7 @@ def _interrupt(folder: Path, run: subprocess.Popen, np_workers: int, number: int
         result["failures"].append(f"still running {limit:.0f} s after SIGINT")
         os.killpg(run.pid, signal.SIGKILL)
         run.wait(timeout=10)
-    left = {pid: command_line(pid) for pid in {p for p in seen if alive(p)} | session_members(run.pid)}
+    left = {pid: command_line(pid) for pid in {p for p in seen if alive(p)} | set(session_processes(run.pid))}
     for pid in left:
         try:
             os.kill(pid, signal.SIGKILL)

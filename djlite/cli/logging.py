@@ -26,33 +26,42 @@ def configure_logging(work_dir: str | None, command: str, verbose: bool = False)
     return path
 
 
-def run_command(command: str, body, argv: list[str]) -> int:
+# What stops a dj-process run as Ctrl-C does: SIGTERM (kill, a job scheduler), SIGHUP (a closed terminal or ssh
+# session). Exit 130, no process, lock or temporary left.
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def run_command(command: str, body, argv: list[str], stop_signals=("SIGINT",)) -> int:
     """Run a CLI body with djlite's exit statuses and one-line messages for the failures a user can act on.
 
     By the taxonomy (djlite/errors.py): 2, a RecipeError (bad recipe, nothing read). 1, a SetupError (the
     machine: workers that keep dying, an OCR backend that will not load), a file that cannot be written (a full
     or read-only disk: an OSError by the errors table) or an ExportError (old outputs stay as they were).
-    130: Ctrl-C; files being written are left unfinished under temporary names that are removed, so no output
-    looks complete when it is not. An op bug (and a sample error under `on_error: raise`) keeps its traceback.
+    130: Ctrl-C (or another of `stop_signals`); files being written are left unfinished under temporary names
+    that are removed, so no output looks complete when it is not. An op bug (and a sample error under
+    `on_error: raise`) keeps its traceback.
     """
     from djlite import interrupt
 
     if not {"-h", "--help", "--version"} & set(argv):
         configure_logging(None, command)
-    interrupted = []
 
-    def on_sigint(signum, frame):
+    def on_stop(signum, frame):
         # Workers never see Ctrl-C (djlite/executors/processes.py): this process stops them, so there is one
-        # message. Raised once: a second Ctrl-C during the unwinding (bounded: stopping workers, removing
-        # temporaries and the export lock) would cut it short and leave those behind. Recorded too: the run's
-        # loops raise it again if a library lost this one (djlite/interrupt.py).
-        if interrupted:
+        # message. Raised once, whichever signal: a second one during the unwinding (bounded: stopping workers,
+        # removing temporaries and the export lock) would cut it short and leave those behind. Recorded too: the
+        # run's loops raise it again if a library lost this one (djlite/interrupt.py).
+        if interrupt.requested():
             return
-        interrupted.append(True)
         interrupt.request()
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {}
+    for name in stop_signals:
+        signum = getattr(signal, name, None)
+        if signum is None or (name == "SIGHUP" and signal.getsignal(signum) is signal.SIG_IGN):  # nohup keeps its
+            continue
+        previous[signum] = signal.signal(signum, on_stop)
     try:
         return body(argv)
     except BaseException as e:
@@ -61,7 +70,7 @@ def run_command(command: str, body, argv: list[str]) -> int:
             print(f"{command}: error: {e}", file=sys.stderr)
             return EXIT_STATUS[action]
         # Interrupted: whatever the unwinding raised on top (a pool's TimeoutError...), the answer is one line.
-        if not (interrupted or isinstance(e, KeyboardInterrupt)):
+        if not (interrupt.requested() or isinstance(e, KeyboardInterrupt)):
             if isinstance(e, BrokenPipeError):  # `dj-process --help-op X | head`: the reader left, not an error
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 return 0
@@ -78,7 +87,8 @@ def run_command(command: str, body, argv: list[str]) -> int:
         exec("pass")
         return 130
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         interrupt.clear()
 
 

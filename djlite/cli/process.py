@@ -1,6 +1,5 @@
 """dj-process --config recipe.yaml [--config more.yaml] [--np 2] [--op_name.param value ...]"""
 
-import signal
 import sys
 
 DESCRIPTION = "Run a Data-Juicer compatible recipe over a video dataset."
@@ -77,14 +76,6 @@ def _run(argv: list[str]) -> int:
     return 0
 
 
-def _stop_on_sigterm(signum, frame):
-    from djlite import interrupt
-
-    interrupt.request()
-    raise KeyboardInterrupt  # SIGTERM (kill, a job scheduler) and SIGHUP (a closed terminal or ssh session) stop
-    # the run as cleanly as Ctrl-C does: exit 130, no process, lock or temporary left
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv == ["--version"]:  # answered without building the parser
@@ -92,12 +83,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"dj-process (djlite) {__version__}")
         return 0
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # nohup keeps its
-        signal.signal(signal.SIGHUP, _stop_on_sigterm)
-    from djlite.cli.logging import run_command
+    from djlite.cli.logging import STOP_SIGNALS, run_command
 
-    return run_command("dj-process", _run, argv)
+    return run_command("dj-process", _run, argv, stop_signals=STOP_SIGNALS)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,6 @@ class Plan:
     spool_dir: str | None  # a training export's frame spool, removed when the run ends
 
 
-def _reads_frames(op) -> bool:
-    # The op contract's `reads_frames` where it exists; before it, having a frame_consumer at all.
-    return bool(op.reads_frames) if hasattr(type(op), "reads_frames") else hasattr(op, "frame_consumer")
-
-
 def with_export_frames(ops: list, writer: Writer, paths: RunPaths) -> tuple[list, str | None]:
     """The ops with the export's frame spooler placed right after the last op that reads frames (so it joins
     that op's stage and shares its decode); else after the last per-sample op. (ops, spool folder)."""
@@ -30,7 +25,7 @@ def with_export_frames(ops: list, writer: Writer, paths: RunPaths) -> tuple[list
     # Unique per run: a stage loaded from the datasets cache must never point into a spool already removed.
     spool_dir = paths.spool_dir(uuid.uuid4().hex)
     op = ExportFrames(layout=writer, spool_dir=spool_dir)
-    readers = [i for i, o in enumerate(ops) if _reads_frames(o) and not isinstance(o, Deduplicator)]
+    readers = [i for i, o in enumerate(ops) if o.reads_frames and not isinstance(o, Deduplicator)]
     if readers:
         at = readers[-1] + 1
     else:

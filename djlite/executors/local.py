@@ -258,12 +258,14 @@ class LocalExecutor(Executor):
         super().__init__(recipe, paths, stats_only)
         self.scratch = None
         self._caching = None
+        self.np = 1  # the recipe's np, capped to the CPUs here (prepare)
 
     def prepare(self, ops: list) -> None:
         recipe = self.recipe
-        if not recipe.use_checkpoint and recipe.np > 1:
+        self.np = cap_workers(recipe.np)
+        if not recipe.use_checkpoint and self.np > 1:
             self.scratch = tempfile.mkdtemp(prefix=f".djlite-chunks-{os.getpid()}-", dir=recipe.work_dir)
-        if cap_workers(recipe.np) > 1:  # the worker server imports djlite while the dataset loads
+        if self.np > 1:  # the worker server imports djlite while the dataset loads
             start_fork_server(server_modules(ops))
         # datasets' cache setting holds from the load to the end of the export (the stages' map and filter).
         self._caching = datasets_caching(recipe.use_cache)
@@ -276,7 +278,7 @@ class LocalExecutor(Executor):
             logger.info(stats_cache.describe())
             stats_cache.close()  # each worker opens its own connection
         runner = Runner(
-            cap_workers(recipe.np),
+            self.np,
             recipe.on_error,
             recipe.use_cache,
             stats_only=self.stats_only,

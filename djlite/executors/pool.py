@@ -277,7 +277,7 @@ def run_chunks(
         logger.info(f"{desc}: {info['reused']} of {len(spans)} chunks already done (checkpoint); computing the rest")
     bar = datasets.utils.tqdm(
         total=len(dataset),
-        initial=sum(spans[i][1] - spans[i][0] for i in range(len(spans)) if i not in set(todo)),
+        initial=len(dataset) - sum(spans[i][1] - spans[i][0] for i in todo),  # the reused chunks' rows
         desc=desc,
         unit=" examples",
     )
