@@ -83,11 +83,6 @@ def shard_count(dataset, features, shard_size: int, keep_stats: bool, keep_hashe
     return min(int(nbytes / shard_size) + 1, rows)
 
 
-def parts_folder(export_path: str) -> str:
-    """The hidden folder beside the export path where this driver's workers write their parts."""
-    return RunPaths(export_path).parts_dir(os.getpid())
-
-
 def export_on_ray(
     ray,
     dataset,
