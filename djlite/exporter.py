@@ -20,6 +20,11 @@ from djlite.formats.tables import TableWriter, iter_rows, write_rows
 from djlite.formats.writer import LAYOUT, Writer
 from djlite.run_paths import RunPaths
 
+# What the record of a dropped sample (errors file, filtered file, tracer) leaves out: internal marks, the hash
+# columns of ops that never ran on the sample, and a training export's pointer into its frame spool (removed
+# when the run ends). Noise to a user.
+DROPPED_HIDDEN = frozenset({*INTERNAL_COLUMNS, *HASH_COLUMNS, Fields.export_frames})
+
 
 def hidden_columns(columns, keep_stats: bool, keep_hashes: bool) -> list[str]:
     """Those of `columns` that a result (result file, WebDataset .json, `RunResult.dataset`) does not show.
@@ -111,14 +116,11 @@ def export_kept(
 
 
 def export_errors(errored: list[datasets.Dataset], load_errors: list[dict], paths: RunPaths) -> str:
-    # Internal marks and the hash columns of ops that never ran on the sample are noise to a user.
-    internal = set(INTERNAL_COLUMNS) | set(HASH_COLUMNS) | {Fields.export_frames}
-
     def rows():
         yield from load_errors
         for part in errored:
             for row in iter_rows(part):
-                yield {k: v for k, v in row.items() if k not in internal}
+                yield {k: v for k, v in row.items() if k not in DROPPED_HIDDEN}
 
     write_rows(rows(), paths.errors)
     return paths.errors

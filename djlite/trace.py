@@ -22,7 +22,8 @@ import os
 import datasets
 from loguru import logger
 
-from djlite.fields import HASH_COLUMNS, INTERNAL_COLUMNS, Fields
+from djlite.exporter import DROPPED_HIDDEN
+from djlite.fields import Fields
 from djlite.formats.tables import iter_rows, write_rows
 from djlite.run_paths import TRACE_KINDS, RunPaths
 
@@ -82,7 +83,7 @@ class FilteredSamples:
 
     def rows(self, only_ops: set[str] | None = None):
         """Each removed sample whole, with its `__dj__filtered__` entry; internal and hash columns left out."""
-        hidden = set(INTERNAL_COLUMNS) | set(HASH_COLUMNS) | {Fields.errors}
+        hidden = DROPPED_HIDDEN | {Fields.errors}  # errors: put back below where the sample has some
         for part, ops, dedup in self.parts:
             per_step: dict[int, tuple] = {}  # step -> (stat keys, thresholds): the op's config read once, not per row
             for position, row in enumerate(iter_rows(part)):

@@ -170,3 +170,23 @@ def test_an_ops_thresholds_are_worked_out_once_per_step_not_per_removed_row(monk
     assert all(r[FILTERED]["thresholds"] == real(op) for r in out)
     entry = out[0][FILTERED]
     assert entry["thresholds"]["min_duration"] == 2 and entry["stats"] == {"video_duration": [1.0]}
+
+
+def test_a_removed_samples_record_has_no_pointer_into_the_frame_spool():
+    # A training export's frame spooler sits before a deduplicator: the samples it removes carry
+    # __dj__export_frames__, a pointer into the spool that is deleted when the run ends. The errors file always
+    # left it out; the filtered file (and so the tracer's) wrote it, several KB of offsets per sample.
+    import datasets
+
+    from djlite.registry import get_op
+    from djlite.trace import FilteredSamples
+
+    op = get_op("video_deduplicator")()
+    dropped = datasets.Dataset.from_dict(
+        {"text": ["b"], Fields.export_frames: [[{"spool": "/out/.res.tar.spool-1/frames.spool", "offsets": [0]}]]}
+    )
+    filtered = FilteredSamples()
+    filtered.add_selection(dropped, 2, op, [{"text": "a"}])
+    (row,) = filtered.rows()
+    assert Fields.export_frames not in row
+    assert row["text"] == "b" and row[FILTERED]["duplicate_of"] == {"text": "a"}
