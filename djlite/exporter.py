@@ -68,18 +68,8 @@ def write_stats(dataset: datasets.Dataset, paths: RunPaths) -> None:
     write_rows(rows, paths.stats)
 
 
-def export_result(
-    dataset: datasets.Dataset,
-    paths: RunPaths,
-    writer: TableWriter,
-    shard_size: int = 0,
-    keep_stats: bool = False,
-    keep_hashes: bool = False,
-) -> list[str]:
-    """Write the kept samples with a table writer, and their stats file; return the paths of the result files."""
-    write_stats(dataset, paths)
-    result = shown(dataset, keep_stats, keep_hashes)
-
+def _write_table(result: datasets.Dataset, paths: RunPaths, writer: TableWriter, shard_size: int) -> list[str]:
+    """The result with a table writer: one file, or one shard per `shard_size` bytes of its columns (in Arrow)."""
     if shard_size > 0 and len(result) > 1:
         shards = min(int(result.data.nbytes / shard_size) + 1, len(result))
         if shards > 1:
@@ -100,12 +90,12 @@ def export_kept(
     keep_hashes: bool = False,
     spool_dir: str | None = None,
 ) -> list[str]:
-    """The kept samples in the export's format, and their stats file; returns the result files. A layout sees the
-    samples as a result shows them, with their stats (the hash columns only with keep_hashes), and its frame spool
-    is removed whatever happens."""
-    if writer.kind != LAYOUT:
-        return export_result(dataset, paths, writer, shard_size, keep_stats, keep_hashes)
+    """The kept samples in the export's format, and their stats file; returns the result files. A table shows the
+    samples as a result does (keep_stats, keep_hashes); a layout sees them with their stats (the hash columns only
+    with keep_hashes), and its frame spool is removed whatever happens."""
     write_stats(dataset, paths)
+    if writer.kind != LAYOUT:
+        return _write_table(shown(dataset, keep_stats, keep_hashes), paths, writer, shard_size)
     rows = shown(dataset, keep_stats=True, keep_hashes=keep_hashes)
     try:
         writer.setup()
