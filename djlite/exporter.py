@@ -20,6 +20,11 @@ from djlite.formats.tables import TableWriter, iter_rows, write_rows
 from djlite.formats.writer import LAYOUT, Writer
 from djlite.run_paths import RunPaths
 
+# What the record of a dropped sample (errors file, filtered file, tracer) leaves out: internal marks, the hash
+# columns of ops that never ran on the sample, and a training export's pointer into its frame spool (removed
+# when the run ends). Noise to a user.
+DROPPED_HIDDEN = frozenset({*INTERNAL_COLUMNS, *HASH_COLUMNS, Fields.export_frames})
+
 
 def hidden_columns(columns, keep_stats: bool, keep_hashes: bool) -> list[str]:
     """Those of `columns` that a result (result file, WebDataset .json, `RunResult.dataset`) does not show.
@@ -63,18 +68,8 @@ def write_stats(dataset: datasets.Dataset, paths: RunPaths) -> None:
     write_rows(rows, paths.stats)
 
 
-def export_result(
-    dataset: datasets.Dataset,
-    paths: RunPaths,
-    writer: TableWriter,
-    shard_size: int = 0,
-    keep_stats: bool = False,
-    keep_hashes: bool = False,
-) -> list[str]:
-    """Write the kept samples with a table writer, and their stats file; return the paths of the result files."""
-    write_stats(dataset, paths)
-    result = shown(dataset, keep_stats, keep_hashes)
-
+def _write_table(result: datasets.Dataset, paths: RunPaths, writer: TableWriter, shard_size: int) -> list[str]:
+    """The result with a table writer: one file, or one shard per `shard_size` bytes of its columns (in Arrow)."""
     if shard_size > 0 and len(result) > 1:
         shards = min(int(result.data.nbytes / shard_size) + 1, len(result))
         if shards > 1:
@@ -95,12 +90,12 @@ def export_kept(
     keep_hashes: bool = False,
     spool_dir: str | None = None,
 ) -> list[str]:
-    """The kept samples in the export's format, and their stats file; returns the result files. A layout sees the
-    samples as a result shows them, with their stats (the hash columns only with keep_hashes), and its frame spool
-    is removed whatever happens."""
-    if writer.kind != LAYOUT:
-        return export_result(dataset, paths, writer, shard_size, keep_stats, keep_hashes)
+    """The kept samples in the export's format, and their stats file; returns the result files. A table shows the
+    samples as a result does (keep_stats, keep_hashes); a layout sees them with their stats (the hash columns only
+    with keep_hashes), and its frame spool is removed whatever happens."""
     write_stats(dataset, paths)
+    if writer.kind != LAYOUT:
+        return _write_table(shown(dataset, keep_stats, keep_hashes), paths, writer, shard_size)
     rows = shown(dataset, keep_stats=True, keep_hashes=keep_hashes)
     try:
         writer.setup()
@@ -111,14 +106,11 @@ def export_kept(
 
 
 def export_errors(errored: list[datasets.Dataset], load_errors: list[dict], paths: RunPaths) -> str:
-    # Internal marks and the hash columns of ops that never ran on the sample are noise to a user.
-    internal = set(INTERNAL_COLUMNS) | set(HASH_COLUMNS) | {Fields.export_frames}
-
     def rows():
         yield from load_errors
         for part in errored:
             for row in iter_rows(part):
-                yield {k: v for k, v in row.items() if k not in internal}
+                yield {k: v for k, v in row.items() if k not in DROPPED_HIDDEN}
 
     write_rows(rows(), paths.errors)
     return paths.errors

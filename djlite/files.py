@@ -95,13 +95,16 @@ def atomic_path(path: str):
             os.remove(tmp)
 
 
-def replace_with_bytes(path: str, data: bytes) -> None:
+def replace_with_bytes(path: str, data: bytes, durable: bool = False) -> None:
     """Write `data` to `path` through an exclusive temporary (never a predictable name a planted symlink could
-    redirect) renamed over it at once; no output set defers it."""
+    redirect) renamed over it at once; no output set defers it. `durable`: on disk (fsync) before the rename."""
     tmp = exclusive_temp(path)
     try:
         with open(tmp, "wb") as f:
             f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

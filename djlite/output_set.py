@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from loguru import logger
 
 from djlite.errors import RecipeError
-from djlite.files import TMP_MARK, deferring_commits, exclusive_temp
+from djlite.files import TMP_MARK, deferring_commits, replace_with_bytes
 from djlite.run_paths import RunPaths
 
 
@@ -50,16 +50,8 @@ class OutputSet:
         self.removals = sorted(p for p in paths if p not in finals and os.path.exists(p))
 
     def commit(self) -> None:
-        tmp = exclusive_temp(self.journal)
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump({"renames": self.renames, "removals": self.removals}, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.journal)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        plan = json.dumps({"renames": self.renames, "removals": self.removals})
+        replace_with_bytes(self.journal, plan.encode("utf-8"), durable=True)
         _apply_journal(self.journal, self.members)
 
     def discard(self) -> None:

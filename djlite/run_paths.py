@@ -53,10 +53,6 @@ def export_base(export_path: str) -> str:
     return os.path.splitext(export_path)[0]
 
 
-def stats_file(export_path: str) -> str:
-    return export_base(export_path) + STATS_SUFFIX
-
-
 def produced_data_dir(folder: str, op_name: str) -> str:
     """Where an op's produced files (clips, frames) go: `<folder>/__dj__produced_data__/<op>`, the folder being
     the run's work dir or, for an op run alone, the video's folder."""

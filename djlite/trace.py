@@ -22,7 +22,8 @@ import os
 import datasets
 from loguru import logger
 
-from djlite.fields import HASH_COLUMNS, INTERNAL_COLUMNS, Fields
+from djlite.exporter import DROPPED_HIDDEN
+from djlite.fields import Fields
 from djlite.formats.tables import iter_rows, write_rows
 from djlite.run_paths import TRACE_KINDS, RunPaths
 
@@ -82,17 +83,21 @@ class FilteredSamples:
 
     def rows(self, only_ops: set[str] | None = None):
         """Each removed sample whole, with its `__dj__filtered__` entry; internal and hash columns left out."""
-        hidden = set(INTERNAL_COLUMNS) | set(HASH_COLUMNS) | {Fields.errors}
+        hidden = DROPPED_HIDDEN | {Fields.errors}  # errors: put back below where the sample has some
         for part, ops, dedup in self.parts:
+            per_step: dict[int, tuple] = {}  # step -> (stat keys, thresholds): the op's config read once, not per row
             for position, row in enumerate(iter_rows(part)):
                 step = dedup["step"] if dedup else row.get(Fields.dropped_by)
                 op = ops[step]
                 if only_ops is not None and op.name not in only_ops:
                     continue
+                if step not in per_step:
+                    keys = getattr(op, "stats_keys", None) or list(getattr(op, "stats_features", {}))
+                    per_step[step] = (keys, _thresholds(op))
+                keys, thresholds = per_step[step]
                 stats = row.get(Fields.stats) or {}
-                keys = getattr(op, "stats_keys", None) or list(getattr(op, "stats_features", {}))
                 entry = {"op": op.name, "step": step, "stats": {k: stats.get(k) for k in keys if k in stats}}
-                entry["thresholds"] = _thresholds(op)
+                entry["thresholds"] = dict(thresholds)
                 if dedup and dedup["of"] is not None:
                     entry["duplicate_of"] = dedup["of"][position]
                 out = {k: v for k, v in row.items() if k not in hidden}

@@ -385,9 +385,11 @@ def test_blocks_of_differing_schemas_concatenate_in_one_order():
 
 
 PLANTS_A_FILE_OP = """
-from djlite.executors.ray.export import parts_folder
+import os
+
 from djlite.ops.base import Mapper
 from djlite.registry import register_op
+from djlite.run_paths import RunPaths
 
 
 @register_op("test_plants_a_file_where_the_export_parts_go")
@@ -396,7 +398,8 @@ class PlantsAFile(Mapper):
 
     def __init__(self, export_path: str = "", **kwargs):
         super().__init__(**kwargs)
-        self.target = parts_folder(export_path)  # made in the driver (the recipe is loaded there): its pid
+        # Made in the driver (the recipe is loaded there): its pid, as the export's parts folder is named.
+        self.target = RunPaths(export_path).parts_dir(os.getpid())
 
     def process(self, sample, context=None):
         open(self.target, "a").close()

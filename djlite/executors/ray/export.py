@@ -1,7 +1,7 @@
 """The run's files from Ray: the same names and contents as the local runner's (djlite/exporter.py).
 
 Each block of kept samples is written by a Ray task, in parallel, with the local exporter itself
-(`export_result` on that block, with the export's table writer), into a hidden parts folder beside the export
+(`export_kept` on that block, with the export's table writer), into a hidden parts folder beside the export
 path. The driver then assembles them in dataset order, copying bytes without parsing rows:
   - export_shard_size 0: one result file, `<export_path>`, joined by the writer's `concat` (jsonl/json parts
     concatenated; parquet parts rewritten row group by row group into one file);
@@ -25,7 +25,7 @@ from loguru import logger
 
 from djlite.errors import WRITE_ERRNOS, ExportError, RecipeError
 from djlite.executors.ray.blocks import ROW_INDEX, concat_blocks, to_hf_dataset, without
-from djlite.exporter import export_errors, export_result, hidden_columns
+from djlite.exporter import export_errors, export_kept, hidden_columns
 from djlite.files import commit_file, exclusive_temp
 from djlite.formats.tables import TableWriter, concat_bytes
 from djlite.run_paths import RunPaths
@@ -64,7 +64,7 @@ def export_failures(export_path: str):
 
 def write_part(block: pa.Table, features, path: str, writer: TableWriter, keep_stats: bool, keep_hashes: bool) -> int:
     part = to_hf_dataset(block, without(features, [ROW_INDEX]))
-    export_result(part, RunPaths(path), writer, keep_stats=keep_stats, keep_hashes=keep_hashes)
+    export_kept(part, writer, RunPaths(path), keep_stats=keep_stats, keep_hashes=keep_hashes)
     return len(part)
 
 
@@ -81,11 +81,6 @@ def shard_count(dataset, features, shard_size: int, keep_stats: bool, keep_hashe
         return 1
     nbytes = dataset.select_columns(result_columns(features, keep_stats, keep_hashes)).size_bytes()
     return min(int(nbytes / shard_size) + 1, rows)
-
-
-def parts_folder(export_path: str) -> str:
-    """The hidden folder beside the export path where this driver's workers write their parts."""
-    return RunPaths(export_path).parts_dir(os.getpid())
 
 
 def export_on_ray(
