@@ -1,6 +1,7 @@
 """export_type yt8m (YouTube-8M frame- and video-level records from frame embeddings) and read_yt8m, which
 names or counts every record it cannot read."""
 
+import json
 import re
 
 import numpy as np
@@ -131,6 +132,21 @@ def test_bad_options_and_missing_pca(tmp_path, clips):
     }
     with pytest.raises(RecipeError, match="video_embedding_pca"):
         djlite.run(config)
+
+
+def test_string_labels_are_assigned_indices_and_the_map_is_written_beside_the_shards(tmp_path):
+    rows = []
+    for i, labels in enumerate([["dog", "cat"], ["cat"]]):
+        ref = str(tmp_path / "emb" / f"v{i}.npy")
+        write_frame_embeddings(ref, np.full((3, 4), i, dtype=np.float32), np.arange(3, dtype=float))
+        rows.append({"id": f"clip{i}", "labels": labels, "video_frame_embeddings": [ref]})
+    layout = Yt8mLayout({"apply_pca": False, "level": "video"})
+    layout.setup()
+    paths = layout.write(lambda: iter(rows), str(tmp_path / "out" / "yt.tfrecord"))
+    label_map = tmp_path / "out" / "yt_label_map.json"
+    assert json.loads(label_map.read_text()) == {"cat": 0, "dog": 1}
+    assert str(label_map) not in paths
+    assert [decode_example(r)["labels"].values for r in records(paths, "video")] == [[0, 1], [0]]
 
 
 @needs_readers

@@ -214,13 +214,13 @@ class Yt8mLayout(Layout):
             for writer in writers.values():
                 writer.abort()
             raise
-        paths = [p for writer in writers.values() for p in writer.close()]
+        written = [p for writer in writers.values() for p in writer.close()]
         keys.report()
         if without:
             logger.warning(f"yt8m export: {without} kept sample(s) have no frame embeddings (no video) and no record")
         if index is not None and index.mapping and self.given_map is None:
             index.write(paths.label_map)  # beside the shards, like the stats file: not a result file
-        return paths
+        return written
 
     def _row_labels(self, row) -> list:
         refs = row.get(self.options["frame_embedding_key"]) or []
