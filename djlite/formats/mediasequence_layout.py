@@ -31,6 +31,12 @@ def _seconds_to_us(value, what: str) -> int:
     return round(value * 1e6)
 
 
+def _label_pair(annotated: dict, index: LabelIndex | None) -> tuple:
+    """(string, index) of a segment's or region's `label`; (None, None) when it has none."""
+    label = annotated.get("label")
+    return label_pairs([label], index)[0] if label is not None else (None, None)
+
+
 @register_writer("mediasequence", "tfrecord")
 class MediaSequenceLayout(Layout):
     suffix = ".tfrecord"
@@ -91,16 +97,14 @@ class MediaSequenceLayout(Layout):
         for s in annotation(sample, "segments") or []:
             if not isinstance(s, dict):
                 raise RecordError(f"a segment must be {{start, end, label}}, got {s!r}")
-            label = s.get("label")
-            string, idx = label_pairs([label], index)[0] if label is not None else (None, None)
+            string, idx = _label_pair(s, index)
             segments.append(Segment(_seconds_to_us(s.get("start"), "segment start"),
                                     _seconds_to_us(s.get("end"), "segment end"), string, idx))  # fmt: skip
         regions = []
         for r in annotation(sample, "regions") or []:
             if not isinstance(r, dict):
                 raise RecordError(f"a region must be {{time, bbox, label}}, got {r!r}")
-            label = r.get("label")
-            string, idx = label_pairs([label], index)[0] if label is not None else (None, None)
+            string, idx = _label_pair(r, index)
             bbox = r.get("bbox")
             if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
                 raise RecordError(f"a region's bbox must be [ymin, xmin, ymax, xmax], got {bbox!r}")
