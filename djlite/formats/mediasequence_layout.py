@@ -91,8 +91,9 @@ class MediaSequenceLayout(Layout):
         """The record of the sample's video k (its spool), called `example_id`."""
         images = SpooledBytes(spool["spool"], spool["offsets"], spool["lengths"])
         flows = SpooledBytes(spool["spool"], spool["flow_offsets"], spool["flow_lengths"])
-        start, end = sample.get("clip_start", self.options["clip_start"]), sample.get("clip_end")
-        end = end if end is not None else self.options["clip_end"]
+        start, end = (
+            self.options[key] if sample.get(key) is None else sample[key] for key in ("clip_start", "clip_end")
+        )
         segments = []
         for s in annotation(sample, "segments") or []:
             if not isinstance(s, dict):
