@@ -149,6 +149,22 @@ def test_string_labels_are_assigned_indices_and_the_map_is_written_beside_the_sh
     assert [decode_example(r)["labels"].values for r in records(paths, "video")] == [[0, 1], [0]]
 
 
+def test_csv_label_strings_of_rows_without_videos_get_indices(tmp_path):
+    """Rows read_yt8m brought in name no `videos`: their CSV labels are found by id, as the records find them."""
+    rows = []
+    for i in range(2):
+        ref = str(tmp_path / "emb" / f"v{i}.npy")
+        write_frame_embeddings(ref, np.full((3, 4), i, dtype=np.float32), np.arange(3, dtype=float))
+        rows.append({"id": f"clip{i}", "video_frame_embeddings": [ref]})
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("id,label\nclip0,dog\nclip1,cat\n")
+    layout = Yt8mLayout({"apply_pca": False, "level": "video", "labels_csv": str(csv_path)})
+    layout.setup()
+    paths = layout.write(lambda: iter(rows), str(tmp_path / "out" / "yt.tfrecord"))
+    assert json.loads((tmp_path / "out" / "yt_label_map.json").read_text()) == {"cat": 0, "dog": 1}
+    assert [decode_example(r)["labels"].values for r in records(paths, "video")] == [[1], [0]]
+
+
 @needs_readers
 @pytest.mark.parametrize("audio", ["omit", "neutral"])
 def test_youtube8m_reader_spec_parses_the_records_under_tensorflow(tmp_path, audio):
