@@ -13,7 +13,7 @@ from djlite.formats.labels import CsvLabels, LabelIndex, annotation, as_label_li
 from djlite.formats.mediasequence import RecordError
 from djlite.formats.spool import EXPORT_FRAMES, SpoolSettings, plan_from_options
 from djlite.formats.tfrecord import normalize_compression
-from djlite.formats.writer import LAYOUT, Writer
+from djlite.formats.writer import LAYOUT, Writer, paths_for
 from djlite.run_paths import RunPaths
 
 LABEL_OPTIONS = {"labels_csv": None, "csv_key": None, "csv_label": None, "label_map": None}
@@ -51,7 +51,7 @@ class Layout(Writer):
 
     def paths(self, export_path: str) -> RunPaths:
         """The names of the layout's files for `export_path`."""
-        return RunPaths(export_path, suffix=self.suffix, shards=self.shards)
+        return paths_for(export_path, None, self)
 
     def __init__(self, options: dict | None, where: str = "export_extra_args"):
         options = dict(options or {})
