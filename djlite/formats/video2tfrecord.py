@@ -89,7 +89,7 @@ class Video2TFRecordLayout(Layout):
                     writers[-1].write_chunks(*encode_example_chunks(self.example(row, spool, example_id, index)))
                     done += 1
             if not writers:
-                writers.append(TFRecordFileWriter(paths.batch_file(1, 1)))
+                writers.append(TFRecordFileWriter(paths.batch_file(1, 1), self.options["compression"]))
             for w in writers:
                 w.close(commit=False)
             for w in writers:
