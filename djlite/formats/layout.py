@@ -30,6 +30,8 @@ class Layout(Writer):
     kind = LAYOUT
     defaults: dict = {}
     needs_frames = True
+    # num_frames: N as the centres of N equal bins of the frames (spool.EvenSpreadPlan), else Data-Juicer's uniform
+    even_spread = False
 
     @classmethod
     def from_recipe(cls, recipe, base_dir: str | None = None) -> "Layout":
@@ -97,7 +99,7 @@ class Layout(Writer):
     def spool_settings(self) -> SpoolSettings:
         o = self.options
         return SpoolSettings(
-            plan=plan_from_options(o.get("num_frames"), o.get("fps"), even=self.name == "video2tfrecord"),
+            plan=plan_from_options(o.get("num_frames"), o.get("fps"), even=self.even_spread),
             payload=o.get("payload", "jpeg") if o.get("payload") in ("jpeg", "raw") else "jpeg",
             jpeg_quality=o.get("jpeg_quality", 80),
             resize_short_side=o.get("resize_short_side"),

@@ -19,6 +19,7 @@ from djlite.formats.writer import register_writer
 class Video2TFRecordLayout(Layout):
     suffix = ".tfrecords"
     shards = "batch"
+    even_spread = True
     defaults = {
         **FRAME_OPTIONS,
         **LABEL_OPTIONS,
