@@ -273,6 +273,19 @@ def test_a_samples_own_clip_window(tmp_path):
     assert [f.values[0] for f in lists["FORWARD_FLOW/image/timestamp"]] == timestamps[:-1]
 
 
+def test_a_null_clip_window_field_leaves_the_options_window(tmp_path):
+    """A dataset whose other rows have clip_start / clip_end holds null in this row's: the option's window stands,
+    for the record's clip timestamps as for its frames."""
+    rows = labelled_rows(tmp_path)[:1]
+    rows[0].update(clip_start=None, clip_end=None)
+    extra = {"clip_start": 0.5, "clip_end": 1.0}
+    result = run_export(tmp_path, rows, str(tmp_path / "out" / "n.tfrecord"), export_extra_args=extra)
+    ((context, lists),) = read_sequences(result.result_paths)
+    timestamps = [f.values[0] for f in lists["image/timestamp"]]
+    assert timestamps and all(500000 <= t < 1000000 for t in timestamps)
+    assert context["clip/start/timestamp"].values == [500000] and context["clip/end/timestamp"].values == [1000000]
+
+
 EMBED = [{"video_frame_embedding_mapper": {"sampling_fps": 4.0}}]  # model-free backend: core install, 384-d
 FLOATS = {"float_features": {"key": "video_frame_embeddings", "prefix": "EMBEDDING"}}
 

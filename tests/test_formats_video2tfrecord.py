@@ -67,3 +67,14 @@ def test_repeated_ids_give_distinct_record_ids(tmp_path):
     found = examples(result.result_paths)
     assert [e["id"].values[0] for e in found] == [b"clip", b"clip~2", b"clip~2~2", b"clip~3"]
     assert [e["path"].values[0].decode() for e in found] == [row["videos"][0] for row in rows]
+
+
+def test_an_export_with_no_video_is_one_empty_file_in_the_asked_compression(tmp_path):
+    from djlite.formats.tfrecord import detect_compression
+    from djlite.formats.video2tfrecord import Video2TFRecordLayout
+
+    layout = Video2TFRecordLayout({"compression": "GZIP"})
+    layout.setup()
+    (path,) = layout.write(lambda: iter([]), str(tmp_path / "out" / "v.tfrecords"))
+    assert os.path.basename(path) == "batch_1_of_1.tfrecords"
+    assert detect_compression(path) == "GZIP" and list(read_records(path, "GZIP")) == []

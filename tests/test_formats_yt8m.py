@@ -1,6 +1,7 @@
 """export_type yt8m (YouTube-8M frame- and video-level records from frame embeddings) and read_yt8m, which
 names or counts every record it cannot read."""
 
+import json
 import re
 
 import numpy as np
@@ -28,6 +29,16 @@ from djlite.formats.yt8m import Yt8mLayout, read_yt8m
 
 def records(paths, level):
     return [r for p in sorted(paths) if f"_{level}-" in p for r in read_records(p)]
+
+
+def _reader_request(paths, dim, audio) -> dict:
+    """What check_yt8m_with_tensorflow.py reads: the frame and video shards of an export."""
+    return {
+        "frame": sorted(p for p in paths if "_frame-" in p),
+        "video": sorted(p for p in paths if "_video-" in p),
+        "dim": dim,
+        "audio": audio,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +144,36 @@ def test_bad_options_and_missing_pca(tmp_path, clips):
         djlite.run(config)
 
 
+def _export_small_rows(tmp_path, rows: list[dict], options: dict) -> list[str]:
+    """`rows` given 3 frames of 4-d features each (no PCA), exported as yt8m to out/yt.tfrecord."""
+    for i, row in enumerate(rows):
+        ref = str(tmp_path / "emb" / f"v{i}.npy")
+        write_frame_embeddings(ref, np.full((3, 4), i, dtype=np.float32), np.arange(3, dtype=float))
+        row["video_frame_embeddings"] = [ref]
+    layout = Yt8mLayout({"apply_pca": False, **options})
+    layout.setup()
+    return layout.write(lambda: iter(rows), str(tmp_path / "out" / "yt.tfrecord"))
+
+
+def test_string_labels_are_assigned_indices_and_the_map_is_written_beside_the_shards(tmp_path):
+    rows = [{"id": "clip0", "labels": ["dog", "cat"]}, {"id": "clip1", "labels": ["cat"]}]
+    paths = _export_small_rows(tmp_path, rows, {"level": "video"})
+    label_map = tmp_path / "out" / "yt_label_map.json"
+    assert json.loads(label_map.read_text()) == {"cat": 0, "dog": 1}
+    assert str(label_map) not in paths
+    assert [decode_example(r)["labels"].values for r in records(paths, "video")] == [[0, 1], [0]]
+
+
+def test_csv_label_strings_of_rows_without_videos_get_indices(tmp_path):
+    """Rows read_yt8m brought in name no `videos`: their CSV labels are found by id, as the records find them."""
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("id,label\nclip0,dog\nclip1,cat\n")
+    rows = [{"id": "clip0"}, {"id": "clip1"}]
+    paths = _export_small_rows(tmp_path, rows, {"level": "video", "labels_csv": str(csv_path)})
+    assert json.loads((tmp_path / "out" / "yt_label_map.json").read_text()) == {"cat": 0, "dog": 1}
+    assert [decode_example(r)["labels"].values for r in records(paths, "video")] == [[1], [0]]
+
+
 @needs_readers
 @pytest.mark.parametrize("audio", ["omit", "neutral"])
 def test_youtube8m_reader_spec_parses_the_records_under_tensorflow(tmp_path, audio):
@@ -148,12 +189,7 @@ def test_youtube8m_reader_spec_parses_the_records_under_tensorflow(tmp_path, aud
     layout = Yt8mLayout({"pca_dir": str(tmp_path / "pca"), "audio": audio, "shard_records": 3})
     layout.setup()
     paths = layout.write(lambda: iter(rows), str(tmp_path / "out" / "yt.tfrecord"))
-    request = {
-        "frame": sorted(p for p in paths if "_frame-" in p),
-        "video": sorted(p for p in paths if "_video-" in p),
-        "dim": 1024,
-        "audio": audio == "neutral",
-    }
+    request = _reader_request(paths, 1024, audio == "neutral")
     assert len(request["frame"]) == 2  # sharded: 3 records, then 1
     found = run_reader("check_yt8m_with_tensorflow.py", request)
     assert [r["id"] for r in found["frame"]] == [r["id"] for r in found["video"]] == [r["id"] for r in rows]
@@ -198,12 +234,7 @@ def test_youtube8m_reader_sees_repeated_ids_as_distinct_videos(tmp_path):
     layout = Yt8mLayout({"pca_dir": str(tmp_path / "pca")})
     layout.setup()
     paths = layout.write(lambda: iter(rows), str(tmp_path / "out" / "yt.tfrecord"))
-    request = {
-        "frame": sorted(p for p in paths if "_frame-" in p),
-        "video": sorted(p for p in paths if "_video-" in p),
-        "dim": 8,
-        "audio": False,
-    }
+    request = _reader_request(paths, 8, False)
     found = run_reader("check_yt8m_with_tensorflow.py", request)
     assert [r["id"] for r in found["frame"]] == [r["id"] for r in found["video"]] == ["v", "v~2", "v~2~2", "v~3"]
     assert [r["labels"] for r in found["video"]] == [[0], [1], [2], [3]]  # each video its own record

@@ -13,7 +13,7 @@ from djlite.formats.labels import CsvLabels, LabelIndex, annotation, as_label_li
 from djlite.formats.mediasequence import RecordError
 from djlite.formats.spool import EXPORT_FRAMES, SpoolSettings, plan_from_options
 from djlite.formats.tfrecord import normalize_compression
-from djlite.formats.writer import LAYOUT, Writer
+from djlite.formats.writer import LAYOUT, Writer, paths_for
 from djlite.run_paths import RunPaths
 
 LABEL_OPTIONS = {"labels_csv": None, "csv_key": None, "csv_label": None, "label_map": None}
@@ -30,6 +30,8 @@ class Layout(Writer):
     kind = LAYOUT
     defaults: dict = {}
     needs_frames = True
+    # num_frames: N as the centres of N equal bins of the frames (spool.EvenSpreadPlan), else Data-Juicer's uniform
+    even_spread = False
 
     @classmethod
     def from_recipe(cls, recipe, base_dir: str | None = None) -> "Layout":
@@ -51,7 +53,7 @@ class Layout(Writer):
 
     def paths(self, export_path: str) -> RunPaths:
         """The names of the layout's files for `export_path`."""
-        return RunPaths(export_path, suffix=self.suffix, shards=self.shards)
+        return paths_for(export_path, None, self)
 
     def __init__(self, options: dict | None, where: str = "export_extra_args"):
         options = dict(options or {})
@@ -97,7 +99,7 @@ class Layout(Writer):
     def spool_settings(self) -> SpoolSettings:
         o = self.options
         return SpoolSettings(
-            plan=plan_from_options(o.get("num_frames"), o.get("fps"), even=self.name == "video2tfrecord"),
+            plan=plan_from_options(o.get("num_frames"), o.get("fps"), even=self.even_spread),
             payload=o.get("payload", "jpeg") if o.get("payload") in ("jpeg", "raw") else "jpeg",
             jpeg_quality=o.get("jpeg_quality", 80),
             resize_short_side=o.get("resize_short_side"),

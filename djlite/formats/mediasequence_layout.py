@@ -31,6 +31,12 @@ def _seconds_to_us(value, what: str) -> int:
     return round(value * 1e6)
 
 
+def _label_pair(annotated: dict, index: LabelIndex | None) -> tuple:
+    """(string, index) of a segment's or region's `label`; (None, None) when it has none."""
+    label = annotated.get("label")
+    return label_pairs([label], index)[0] if label is not None else (None, None)
+
+
 @register_writer("mediasequence", "tfrecord")
 class MediaSequenceLayout(Layout):
     suffix = ".tfrecord"
@@ -85,22 +91,21 @@ class MediaSequenceLayout(Layout):
         """The record of the sample's video k (its spool), called `example_id`."""
         images = SpooledBytes(spool["spool"], spool["offsets"], spool["lengths"])
         flows = SpooledBytes(spool["spool"], spool["flow_offsets"], spool["flow_lengths"])
-        start, end = sample.get("clip_start", self.options["clip_start"]), sample.get("clip_end")
-        end = end if end is not None else self.options["clip_end"]
+        start, end = (
+            self.options[key] if sample.get(key) is None else sample[key] for key in ("clip_start", "clip_end")
+        )
         segments = []
         for s in annotation(sample, "segments") or []:
             if not isinstance(s, dict):
                 raise RecordError(f"a segment must be {{start, end, label}}, got {s!r}")
-            label = s.get("label")
-            string, idx = label_pairs([label], index)[0] if label is not None else (None, None)
+            string, idx = _label_pair(s, index)
             segments.append(Segment(_seconds_to_us(s.get("start"), "segment start"),
                                     _seconds_to_us(s.get("end"), "segment end"), string, idx))  # fmt: skip
         regions = []
         for r in annotation(sample, "regions") or []:
             if not isinstance(r, dict):
                 raise RecordError(f"a region must be {{time, bbox, label}}, got {r!r}")
-            label = r.get("label")
-            string, idx = label_pairs([label], index)[0] if label is not None else (None, None)
+            string, idx = _label_pair(r, index)
             bbox = r.get("bbox")
             if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
                 raise RecordError(f"a region's bbox must be [ymin, xmin, ymax, xmax], got {bbox!r}")

@@ -22,7 +22,7 @@ import io
 import os
 import struct
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import google_crc32c
 import numpy as np
@@ -194,9 +194,9 @@ class TFRecordFileWriter(_CommitOnExit):
 class ShardedTFRecordWriter(_CommitOnExit):
     """Streams records into shards cut by record count and/or uncompressed bytes.
 
-    Shards are written under temporary names; `close()` renames them all to `<base>-<i>-of-<N><suffix>` once N is
-    known, so a killed run leaves no shard that looks complete. An export with no record still gives one (empty)
-    shard, so that a reader's glob finds the set.
+    Shards are written under temporary names beside `base`; `close()` renames them all to `<base>-<i>-of-<N><suffix>`
+    (or `name(i, N)`, a path in base's folder) once N is known, so a killed run leaves no shard that looks complete.
+    An export with no record still gives one (empty) shard, so that a reader's glob finds the set.
     """
 
     def __init__(
@@ -206,10 +206,12 @@ class ShardedTFRecordWriter(_CommitOnExit):
         max_records: int = 0,
         max_bytes: int = 0,
         suffix: str = ".tfrecord",
+        name: Callable[[int, int], str] | None = None,
     ):
         if max_records < 0 or max_bytes < 0:
             raise ValueError(f"shard limits must be >= 0, got max_records={max_records} max_bytes={max_bytes}")
         self.base = base
+        self.name = name or (lambda index, count: record_shard_name(base, index, count, suffix))
         self.compression = normalize_compression(compression)
         self.max_records = max_records
         self.max_bytes = max_bytes
@@ -248,7 +250,7 @@ class ShardedTFRecordWriter(_CommitOnExit):
             shard.close(commit=False)
         self.paths = []
         for i, shard in enumerate(self.shards):
-            path = record_shard_name(self.base, i, count, self.suffix)
+            path = self.name(i, count)
             commit_file(shard.tmp_path, path)
             self.paths.append(path)
         return self.paths

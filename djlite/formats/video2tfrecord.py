@@ -7,12 +7,11 @@ compression.
 """
 
 from djlite.errors import RecipeError
-from djlite.files import commit_file
 from djlite.formats.example import Blob, bytes_feature, encode_example_chunks, int64_feature
 from djlite.formats.keys import RecordKeys, wanted_id
 from djlite.formats.layout import FRAME_OPTIONS, LABEL_OPTIONS, Layout, label_pairs
 from djlite.formats.spool import EXPORT_FRAMES
-from djlite.formats.tfrecord import TFRecordFileWriter
+from djlite.formats.tfrecord import ShardedTFRecordWriter
 from djlite.formats.writer import register_writer
 
 
@@ -20,6 +19,7 @@ from djlite.formats.writer import register_writer
 class Video2TFRecordLayout(Layout):
     suffix = ".tfrecords"
     shards = "batch"
+    even_spread = True
     defaults = {
         **FRAME_OPTIONS,
         **LABEL_OPTIONS,
@@ -70,35 +70,23 @@ class Video2TFRecordLayout(Layout):
     def write(self, rows, export_path):
         index = self.label_index(rows())
         paths = self.paths(export_path)
-        total = sum(len(row.get(EXPORT_FRAMES) or []) for row in rows())
-        per_file = self.options["n_videos_in_record"]
-        files = max(1, -(-total // per_file))
-        writers: list[TFRecordFileWriter] = []
+        o = self.options
+        # n_videos_in_record records a file, named batch_<k>_of_<N> once N is known (k from 1).
+        writer = ShardedTFRecordWriter(
+            paths.base,
+            o["compression"],
+            max_records=o["n_videos_in_record"],
+            suffix=self.suffix,
+            name=lambda i, count: paths.batch_file(i + 1, count),
+        )
         keys = RecordKeys(self.name)
-        try:
-            done = 0
+        with writer:
             for row in rows():
                 spools = row.get(EXPORT_FRAMES) or []
                 for k, spool in enumerate(spools):
-                    if done % per_file == 0:
-                        name = paths.batch_file(done // per_file + 1, files)
-                        if writers:
-                            writers[-1].close(commit=False)
-                        writers.append(TFRecordFileWriter(name, self.options["compression"]))
                     example_id = keys.key(wanted_id(row, spool["path"], k, len(spools)))
-                    writers[-1].write_chunks(*encode_example_chunks(self.example(row, spool, example_id, index)))
-                    done += 1
-            if not writers:
-                writers.append(TFRecordFileWriter(paths.batch_file(1, 1)))
-            for w in writers:
-                w.close(commit=False)
-            for w in writers:
-                commit_file(w.tmp_path, w.path)
-            keys.report()
-        except BaseException:
-            for w in writers:
-                w.abort()
-            raise
+                    writer.write_chunks(*encode_example_chunks(self.example(row, spool, example_id, index)))
+        keys.report()
         if index.mapping and self.given_map is None:
             index.write(paths.label_map)
-        return [w.path for w in writers]
+        return list(writer.paths)

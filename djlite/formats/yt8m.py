@@ -56,7 +56,7 @@ from djlite.formats.example import (
     int64_feature,
 )
 from djlite.formats.keys import RecordKeys, wanted_id
-from djlite.formats.labels import KEY_COLUMNS
+from djlite.formats.labels import KEY_COLUMNS, LabelIndex, sample_label_strings
 from djlite.formats.layout import LABEL_OPTIONS, Layout, label_pairs
 from djlite.formats.tfrecord import CorruptRecordError, ShardedTFRecordWriter, TFRecordReader
 from djlite.formats.writer import register_writer
@@ -186,11 +186,7 @@ class Yt8mLayout(Layout):
     def write(self, rows, export_path):
         o = self.options
         pca = self._pca(export_path) if o["apply_pca"] else None
-        index = None
-        if self.given_map is not None:
-            index = self.given_map
-        elif any(isinstance(v, str) for row in rows() for v in self._row_labels(row)):
-            index = self.label_index(rows())
+        index = self.label_index(rows())
         paths = self.paths(export_path)
         levels = ("frame", "video") if o["level"] == "both" else (o["level"],)
         writers = {
@@ -214,13 +210,25 @@ class Yt8mLayout(Layout):
             for writer in writers.values():
                 writer.abort()
             raise
-        paths = [p for writer in writers.values() for p in writer.close()]
+        written = [p for writer in writers.values() for p in writer.close()]
         keys.report()
         if without:
             logger.warning(f"yt8m export: {without} kept sample(s) have no frame embeddings (no video) and no record")
         if index is not None and index.mapping and self.given_map is None:
             index.write(paths.label_map)  # beside the shards, like the stats file: not a result file
-        return paths
+        return written
+
+    def label_index(self, rows) -> LabelIndex | None:
+        """The given label_map; else, when a record has a label string, one assigned to the strings (None: every
+        label is an integer and passes through). In one pass, over the labels `records` asks for (by embedding
+        sidecar when a row has no `videos`, as rows brought in by read_yt8m have)."""
+        if self.given_map is not None:
+            return self.given_map
+        found, of_records = set(), set()
+        for row in rows:
+            found |= sample_label_strings(row)
+            of_records |= {v for v in self._row_labels(row) if isinstance(v, str)}
+        return LabelIndex.assign(found | of_records) if of_records else None
 
     def _row_labels(self, row) -> list:
         refs = row.get(self.options["frame_embedding_key"]) or []
