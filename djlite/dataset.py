@@ -14,8 +14,8 @@ import datasets
 from loguru import logger
 
 from djlite.errors import RecipeError
-from djlite.exporter import atomic_path
 from djlite.fields import Fields
+from djlite.files import atomic_path
 from djlite.jsonl_lines import read_json_array, read_jsonl
 from djlite.run_paths import RunPaths
 

@@ -35,8 +35,8 @@ from djlite.analysis.stats_file import RunRecords, load_run_records
 from djlite.analysis.thresholds import recipe_bounds
 from djlite.analysis.whatif import WHATIF_COLUMNS, StepCounts, what_if, whatif_row
 from djlite.errors import RecipeError, VideoError
-from djlite.exporter import atomic_path
 from djlite.fields import Fields
+from djlite.files import atomic_path
 from djlite.ops.base import DatasetStep, Deduplicator, Filter
 
 ANALYSIS_DIR = "analysis"

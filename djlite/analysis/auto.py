@@ -13,7 +13,7 @@ from loguru import logger
 
 from djlite.dataset import dataset_files
 from djlite.errors import RecipeError
-from djlite.exporter import atomic_path
+from djlite.files import atomic_path
 from djlite.ops.base import Filter, VideoFilter
 from djlite.registry import OPERATORS, load_builtin_ops
 

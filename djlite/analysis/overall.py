@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from djlite.analysis.stats_file import RunRecords
-from djlite.exporter import atomic_path
 from djlite.fields import Fields
+from djlite.files import atomic_path
 
 PERCENTILES = (10, 25, 50, 75, 90)
 COLUMNS = ("stat", "count", "mean", "std", "min", *(f"p{p}" for p in PERCENTILES), "max", "samples", "errored_samples")

@@ -14,7 +14,7 @@ import numpy as np
 
 from djlite.analysis.thresholds import Bound
 from djlite.errors import RecipeError
-from djlite.exporter import atomic_path
+from djlite.files import atomic_path
 
 INSTALL_HINT = "pip install 'djlite[analyze]'  (or: pip install matplotlib)"
 LINE_COLORS = ("#d62728", "#9467bd", "#ff7f0e", "#2ca02c", "#8c564b", "#e377c2")
