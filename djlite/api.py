@@ -12,7 +12,7 @@ from djlite.core.accounting import RunOutcome
 from djlite.core.plan import plan_run
 from djlite.errors import RecipeError
 from djlite.executors.base import make_executor
-from djlite.exporter import write_json, write_yaml
+from djlite.exporter import export_failures, write_json, write_yaml
 from djlite.files import remove_stale_temporaries
 from djlite.formats.writer import make_writer
 from djlite.output_set import export_lock, output_set, recover
@@ -54,7 +54,8 @@ def _execute(recipe: Recipe, paths: RunPaths, stats_only: bool) -> tuple[RunOutc
         dataset, load_errors = executor.load()
         with executor.session():
             kept = executor.run(dataset, plan.ops, load_errors)
-            outcome, err_path = executor.export(kept, writer, plan.spool_dir)
+            with export_failures(recipe.export_path):  # any executor: one line, exit 1, not a traceback
+                outcome, err_path = executor.export(kept, writer, plan.spool_dir)
         if recipe.export_filtered:
             write_filtered(outcome.filtered, paths)
         if recipe.open_tracer:

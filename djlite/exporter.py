@@ -10,10 +10,13 @@ complete, so a killed run never leaves a file that looks finished.
 
 import json
 import shutil
+from contextlib import contextmanager
 
 import datasets
 import yaml
+from loguru import logger
 
+from djlite.errors import WRITE_ERRNOS, ExportError, OpBugError, RecipeError
 from djlite.fields import HASH_COLUMNS, INTERNAL_COLUMNS, Fields
 from djlite.files import atomic_path
 from djlite.formats.tables import TableWriter, iter_rows, write_rows
@@ -125,3 +128,37 @@ def write_json(data, path: str) -> None:
 def write_yaml(data, path: str) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         yaml.safe_dump(data, f, sort_keys=False, allow_unicode=True)
+
+
+def export_failure_cause(error: BaseException) -> BaseException:
+    """The exception behind `error`: a worker's own exception rather than Ray's wrapper around it (RayTaskError,
+    Ray Data's UserCodeException)."""
+    while type(error).__module__.startswith("ray."):
+        cause = getattr(error, "cause", None) or error.__cause__
+        if not isinstance(cause, BaseException):
+            break
+        error = cause
+    return error
+
+
+@contextmanager
+def export_failures(export_path: str):
+    """Turn a failure while writing the run's files, on any executor, into an ExportError: one line naming the
+    export path and the cause (logged; its traceback goes to the log file only), exit status 1, instead of a
+    traceback after every op ran. A full or read-only disk stays the OSError that the CLI reports as `cannot
+    write ...`; a recipe error and an op bug stay what they are."""
+    try:
+        yield
+    except (RecipeError, ExportError, OpBugError):
+        raise
+    except Exception as e:
+        cause = export_failure_cause(e)
+        if isinstance(cause, OSError) and cause.errno in WRITE_ERRNOS:
+            raise cause from None
+        if isinstance(cause, OpBugError):
+            raise cause from None
+        text = str(cause).strip().splitlines()
+        message = f"export to {export_path} failed: {type(cause).__name__}" + (f": {text[0]}" if text else "")
+        logger.opt(exception=e).debug(message)
+        logger.error(message)
+        raise ExportError(message) from e

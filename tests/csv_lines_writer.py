@@ -23,3 +23,16 @@ class CsvLinesWriter(TableWriter):
             for row in iter_rows(dataset):
                 f.write(f"{row.get('id', '')},{row.get('text', '')},{'|'.join(row.get('videos') or [])}\n")
         seen_before_commit[path] = os.path.exists(path)
+
+
+@register_writer("failing_lines")
+class FailingLinesWriter(TableWriter):
+    """A format whose writer fails on the data (as yt8m does on a label without an integer index)."""
+
+    suffix = ".faill"
+    claims_suffix = False
+
+    def write(self, dataset, path):
+        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+            f.write("half a file\n")
+            raise ValueError("label 'dog' has no integer index\n(a second line the one-line message leaves out)")

@@ -454,7 +454,7 @@ def test_export_failures_name_the_workers_own_exception(ray_module):
     from ray.exceptions import RayTaskError
 
     from djlite.errors import ExportError
-    from djlite.executors.ray.export import export_failures
+    from djlite.exporter import export_failures
 
     def in_a_worker(error):
         return RayTaskError("write_part", "Traceback (most recent call last): ...", error).as_instanceof_cause()

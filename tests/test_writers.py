@@ -68,3 +68,18 @@ def test_the_registry_is_what_recipes_and_executors_read(tmp_path, clips):
         run_csv(tmp_path, clips, str(tmp_path / "out" / "res.txt"), export_type="csv_linez")
     with pytest.raises(RecipeError, match=r"'.*res\.txt' must end in .*\.csvl"):
         run_csv(tmp_path, clips, str(tmp_path / "out" / "res.txt"))
+
+
+def test_a_writer_that_fails_on_the_data_is_one_export_error_on_the_local_executor_too(tmp_path, clips):
+    # export_failures wrapped only the Ray executor's export: the same failure on the local one was a traceback
+    # after every op had run.
+    from djlite.errors import ExportError
+
+    export = tmp_path / "out" / "res.faill"
+    export.parent.mkdir()
+    export.write_text("the previous run's result\n")
+    with pytest.raises(ExportError) as failed:
+        run_csv(tmp_path, clips, str(export), export_type="failing_lines")
+    assert str(failed.value) == f"export to {export} failed: ValueError: label 'dog' has no integer index"
+    assert export.read_text() == "the previous run's result\n"
+    assert not [p for p in os.listdir(export.parent) if TMP_MARK in p]

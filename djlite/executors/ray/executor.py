@@ -42,7 +42,7 @@ from djlite.executors.ray.blocks import (
     with_row_index,
     without,
 )
-from djlite.executors.ray.export import export_errors_on_ray, export_failures, export_on_ray
+from djlite.executors.ray.export import export_errors_on_ray, export_on_ray
 from djlite.executors.ray.selection import apply_selection_on_ray
 from djlite.executors.ray.session import cluster_cpus, ray_session, require_ray
 from djlite.executors.ray.stage import collect_marks, map_stage
@@ -213,27 +213,26 @@ class RayDataExecutor(Executor):
     def export(self, kept, writer, spool_dir: str | None):
         recipe, paths, executor = self.recipe, self.paths, self.stages
         kept, features = kept
-        with export_failures(recipe.export_path):
-            if writer.kind == LAYOUT:
-                # Training layouts are written on the driver from the spool the workers filled (one machine).
-                kept_rows = gather_in_order(kept, features)
-                result_paths = export_kept(
-                    kept_rows, writer, paths, keep_hashes=recipe.keep_hashes_in_res_ds, spool_dir=spool_dir
-                )
-                kept_count = len(kept_rows)
-            else:
-                result_paths, kept_count = export_on_ray(
-                    self.ray,
-                    kept,
-                    features,
-                    paths,
-                    writer,
-                    recipe.export_shard_size,
-                    recipe.keep_stats_in_res_ds,
-                    recipe.keep_hashes_in_res_ds,
-                )
-            errored, errored_features = [d for d, _ in executor.errored], [f for _, f in executor.errored]
-            errors_path = export_errors_on_ray(errored, errored_features, self.load_errors, paths)
+        if writer.kind == LAYOUT:
+            # Training layouts are written on the driver from the spool the workers filled (one machine).
+            kept_rows = gather_in_order(kept, features)
+            result_paths = export_kept(
+                kept_rows, writer, paths, keep_hashes=recipe.keep_hashes_in_res_ds, spool_dir=spool_dir
+            )
+            kept_count = len(kept_rows)
+        else:
+            result_paths, kept_count = export_on_ray(
+                self.ray,
+                kept,
+                features,
+                paths,
+                writer,
+                recipe.export_shard_size,
+                recipe.keep_stats_in_res_ds,
+                recipe.keep_hashes_in_res_ds,
+            )
+        errored, errored_features = [d for d, _ in executor.errored], [f for _, f in executor.errored]
+        errors_path = export_errors_on_ray(errored, errored_features, self.load_errors, paths)
         outcome = RunOutcome(
             input_count=self.input_count,
             load_errors=self.load_errors,

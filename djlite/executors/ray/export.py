@@ -12,54 +12,19 @@ path. The driver then assembles them in dataset order, copying bytes without par
 The errors file is small (errored samples only) and is written on the driver by the local exporter.
 A training layout is not written here: the driver gathers its rows and writes it (djlite/exporter.py).
 Workers write to the export folder, so on a multi-node cluster it must be on storage every node sees.
-A failure while exporting (on the driver or in a worker) ends the run with one line (`export_failures`).
 """
 
 import os
 import shutil
-from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
-from loguru import logger
 
-from djlite.errors import WRITE_ERRNOS, ExportError, RecipeError
 from djlite.executors.ray.blocks import ROW_INDEX, concat_blocks, to_hf_dataset, without
 from djlite.exporter import export_errors, export_kept, hidden_columns
 from djlite.files import commit_file, exclusive_temp
 from djlite.formats.tables import TableWriter, concat_bytes
 from djlite.run_paths import RunPaths
-
-
-def export_failure_cause(error: BaseException) -> BaseException:
-    """The exception behind `error`: a worker's own exception rather than Ray's wrapper around it (RayTaskError,
-    Ray Data's UserCodeException)."""
-    while type(error).__module__.startswith("ray."):
-        cause = getattr(error, "cause", None) or error.__cause__
-        if not isinstance(cause, BaseException):
-            break
-        error = cause
-    return error
-
-
-@contextmanager
-def export_failures(export_path: str):
-    """Turn a failure while writing the run's files into an ExportError: one line naming the export path and the
-    cause (logged; its traceback goes to the log file only), exit status 1, instead of a traceback after every op
-    ran. A full or read-only disk stays the OSError that the CLI reports as `cannot write ...`."""
-    try:
-        yield
-    except (RecipeError, ExportError):
-        raise
-    except Exception as e:
-        cause = export_failure_cause(e)
-        if isinstance(cause, OSError) and cause.errno in WRITE_ERRNOS:
-            raise cause from None
-        text = str(cause).strip().splitlines()
-        message = f"export to {export_path} failed: {type(cause).__name__}" + (f": {text[0]}" if text else "")
-        logger.opt(exception=e).debug(message)
-        logger.error(message)
-        raise ExportError(message) from e
 
 
 def write_part(block: pa.Table, features, path: str, writer: TableWriter, keep_stats: bool, keep_hashes: bool) -> int:
