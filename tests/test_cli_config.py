@@ -170,10 +170,18 @@ def test_data_juicer_op_keys_are_accepted_warned_once_and_not_stored(tmp_path, d
 
 @pytest.mark.parametrize("np_", [1, 2])
 def test_ctrl_c_is_one_line_exit_130_and_no_result_file(tmp_path, clips, np_):
-    # Byte-identical videos are scored once per worker (the content cache), so each row is cheap: enough rows
-    # that the run is still going when the Ctrl-C arrives. Every wait is bounded: a loaded machine makes the
-    # test slower, never hung, and whatever is left of the run is killed.
-    data = write_jsonl(tmp_path / "data.jsonl", video_samples([clips["moving"]] * 20000))
+    # Byte-identical videos are scored once per worker (the content cache): 20,000 rows of one clip took 1.5 s on
+    # an idle machine, and the Ctrl-C came after the run had ended. Copies that differ by a trailing byte or
+    # more are each scored, so the run is still going when the signal arrives. Every wait is bounded: a loaded
+    # machine makes the test slower, never hung, and whatever is left of the run is killed.
+    source = open(clips["moving"], "rb").read()
+    copies = []
+    for i in range(400):
+        copy = tmp_path / "copies" / f"moving_{i:03d}.mp4"
+        copy.parent.mkdir(exist_ok=True)
+        copy.write_bytes(source + b"\0" * (i + 1))
+        copies.append(copy)
+    data = write_jsonl(tmp_path / "data.jsonl", video_samples(copies))
     recipe = write_recipe(tmp_path / "r.yaml", data, [{"video_motion_score_filter": {"sampling_fps": 30}}], np=np_)
     proc = subprocess.Popen(
         [sys.executable, "-m", "djlite.cli.process", "--config", str(recipe), "--use_cache", "false"],
