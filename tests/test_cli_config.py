@@ -406,3 +406,19 @@ def test_each_config_file_is_read_once_by_djlite(tmp_path, layout_recipe, monkey
     namespace, _ = recipe_module.parse_cli(_parser(), ["--config", str(layout_recipe), "--export_path", "v/c.tar"])
     assert seen == [str(layout_recipe)]
     assert namespace["export_type"] is None and namespace["export_extra_args"]["fps"] == 4
+
+
+def test_a_ctrl_c_after_the_outputs_are_committed_does_not_interrupt_the_run():
+    # A Ctrl-C that landed while dj-process logged where its (committed) files are said "interrupted; no output
+    # of this run was completed", exit 130; one during interpreter shutdown exited by the signal (-2).
+    from djlite import interrupt
+    from djlite.cli.logging import run_command
+
+    def body(argv):
+        interrupt.finish()
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)  # the handler runs here
+        return 0
+
+    assert run_command("dj-process", body, ["--config", "x.yaml"]) == 0
+    assert not interrupt.finished() and not interrupt.requested()  # cleared for the next command

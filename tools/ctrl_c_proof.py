@@ -15,7 +15,8 @@ moment in [0, T), sends SIGINT to its whole process group, as a terminal does. A
 - no file is left half-made: no lock, temporary or chunk file in the export folder, nothing in the run's
   TMPDIR, no temporary in its datasets cache, and no result file (the run did not finish).
 
-A run that finished before its signal is reported and not counted. One line per trial, then a summary; the
+A run that finished before its signal, or had committed its outputs when it came (it then exits 0), is reported
+and not counted. One line per trial, then a summary; the
 exit status is 1 when a trial failed.
 """
 
@@ -208,6 +209,11 @@ def _interrupt(folder: Path, run: subprocess.Popen, np_workers: int, number: int
             pass
     stderr = (folder / "stderr.txt").read_text(errors="replace")
     lines = [line for line in stderr.splitlines() if line.strip()]
+    if run.returncode == 0 and INTERRUPTED not in stderr and not left and "Traceback" not in stderr:
+        # The signal came after the run had committed its outputs (dj-process then finishes, exit 0).
+        result["finished_early"] = True
+        shutil.rmtree(folder, ignore_errors=True)
+        return result
     if run.returncode != 130:
         result["failures"].append(f"exit status {run.returncode}")
     if not lines or lines[-1] != INTERRUPTED:

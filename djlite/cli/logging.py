@@ -51,7 +51,7 @@ def run_command(command: str, body, argv: list[str], stop_signals=("SIGINT",)) -
         # message. Raised once, whichever signal: a second one during the unwinding (bounded: stopping workers,
         # removing temporaries and the export lock) would cut it short and leave those behind. Recorded too: the
         # run's loops raise it again if a library lost this one (djlite/interrupt.py).
-        if interrupt.requested():
+        if interrupt.requested() or interrupt.finished():  # finished: the outputs are committed, the run is done
             return
         interrupt.request()
         raise KeyboardInterrupt

@@ -1,5 +1,6 @@
 """dj-process --config recipe.yaml [--config more.yaml] [--np 2] [--op_name.param value ...]"""
 
+import signal
 import sys
 
 DESCRIPTION = "Run a Data-Juicer compatible recipe over a video dataset."
@@ -54,6 +55,7 @@ def _run(argv: list[str]) -> int:
 
     from loguru import logger
 
+    from djlite import interrupt
     from djlite.api import run
     from djlite.cli.logging import configure_logging
     from djlite.outputs import log_replaced, prepare_outputs
@@ -63,6 +65,7 @@ def _run(argv: list[str]) -> int:
     log_replaced(replaced)
     logger.info(f"recipe {recipe.source}: {len(recipe.ops)} ops; log: {log_path}")
     result = run(recipe)
+    interrupt.finish()  # committed: a Ctrl-C from here on does not say "no output of this run was completed"
     for path in result.result_paths:
         logger.info(f"kept samples: {path}")
     logger.info(f"stats: {result.stats_path}; errors: {result.errors_path}; summary: {result.summary_path}")
@@ -77,7 +80,7 @@ def _run(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv_given, argv = argv, list(sys.argv[1:] if argv is None else argv)
     if argv == ["--version"]:  # answered without building the parser
         from djlite import __version__
 
@@ -85,7 +88,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from djlite.cli.logging import STOP_SIGNALS, run_command
 
-    return run_command("dj-process", _run, argv, stop_signals=STOP_SIGNALS)
+    entry = argv_given is None  # the process's own command line: the console script or python -m
+    status = run_command("dj-process", _run, argv, stop_signals=STOP_SIGNALS)
+    if entry:
+        # The answer is decided; a stop signal while the interpreter shuts down would make it exit by that signal
+        # (-2) after a run that completed or already said it was interrupted.
+        for name in STOP_SIGNALS:
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
+    return status
 
 
 if __name__ == "__main__":
